@@ -1,0 +1,96 @@
+"""An LLM-backed step of the method: render a prompt, parse the answer, or run offline.
+
+A task is three separable things (the distilabel habit):
+
+- ``render(item)``: the chat messages, from a Jinja2 template file in ``magnet_lib/prompts/``.
+  A template holds sections introduced by a line ``### system`` or ``### user`` (also
+  ``### assistant`` for few-shot turns); the item's fields are the template's variables.
+- ``parse(text, item)``: validate the model's answer into the typed output, raising
+  :class:`ParseError` with a message the model can act on when it cannot.
+- ``offline(item)``: the deterministic implementation with the same output type, used when
+  no model is configured.
+
+The template's content hash is the task's version: editing one template invalidates only
+that task's cache entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import jinja2
+from pydantic import BaseModel
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+I = TypeVar("I", bound=BaseModel)
+O = TypeVar("O", bound=BaseModel)
+
+_SECTION = re.compile(r"^###\s*(system|user|assistant)\s*$", re.MULTILINE)
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+_ENV.filters["tojson"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent, default=str)
+
+
+class ParseError(ValueError):
+    """The answer cannot be used; the message is shown to the model when it is re-asked."""
+
+
+class Task(Generic[I, O]):
+    """Base class of every LLM-backed step. Subclasses set the class variables and methods."""
+
+    name: ClassVar[str]
+    template: ClassVar[str]  # file name under magnet_lib/prompts/
+    input_model: ClassVar[type[BaseModel]]
+    output_model: ClassVar[type[BaseModel]]
+
+    @cached_property
+    def template_text(self) -> str:
+        return (PROMPTS_DIR / self.template).read_text(encoding="utf-8")
+
+    @cached_property
+    def version(self) -> str:
+        return hashlib.sha256(self.template_text.encode("utf-8")).hexdigest()[:12]
+
+    def variables(self, item: I) -> dict[str, Any]:
+        """Template variables of an item; override to add derived values."""
+        return {name: getattr(item, name) for name in type(item).model_fields}
+
+    def render(self, item: I) -> list[dict[str, str]]:
+        text = _ENV.from_string(self.template_text).render(**self.variables(item))
+        parts = _SECTION.split(text)
+        messages = [
+            {"role": role, "content": content.strip()}
+            for role, content in zip(parts[1::2], parts[2::2])
+            if content.strip()
+        ]
+        if not messages:
+            raise ValueError(f"template {self.template} has no '### system' / '### user' sections")
+        return messages
+
+    def parse(self, text: str, item: I) -> O:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def offline(self, item: I) -> O:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON value in a model answer, tolerating code fences and prose around it."""
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    candidates = [fenced.group(1)] if fenced else []
+    candidates.append(text)
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        for start, char in enumerate(candidate):
+            if char in "[{":
+                try:
+                    value, _ = decoder.raw_decode(candidate[start:])
+                    return value
+                except json.JSONDecodeError:
+                    continue
+    raise ParseError("no JSON value found in the answer; answer with JSON only")

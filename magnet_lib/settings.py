@@ -1,0 +1,187 @@
+"""One typed settings object for every knob of the method, with the paper's values as defaults.
+
+Sources, strongest first: keyword arguments, environment variables, the settings file
+(``$MAGNET_CONFIG`` or ``$MAGNET_HOME/magnet.toml``, one ``[section]`` per group), defaults.
+
+Environment variables: ``MAGNET_HOME``, ``MAGNET_TOOLS_DIR``, ``MAGNET_SEED`` and one prefix per
+group: ``MAGNET_LLM_MODEL``, ``MAGNET_LLM_API_BASE``, ``MAGNET_LLM_API_KEY``,
+``MAGNET_GRAPH_CANDIDATES``, ``MAGNET_DISTILL_STUDENT_SAMPLES``, ``MAGNET_TRAIN_BASE_MODEL``, ...
+
+Values the paper does not state are marked "not stated in the paper" in their description.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MAGNET_HOME", ".magnet")).expanduser()
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("MAGNET_CONFIG")
+    return Path(explicit).expanduser() if explicit else default_home() / "magnet.toml"
+
+
+class _TomlSection(PydanticBaseSettingsSource):
+    """Reads one table of the settings file ('' = the top level)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], section: str):
+        super().__init__(settings_cls)
+        path = config_file()
+        data: dict[str, Any] = tomllib.loads(path.read_text()) if path.is_file() else {}
+        if section:
+            data = data.get(section, {})
+        self._data = {k: v for k, v in data.items() if not isinstance(v, dict) or k in settings_cls.model_fields}
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used instead
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class _Group(BaseSettings):
+    _section: ClassVar[str] = ""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _TomlSection(settings_cls, cls._section))
+
+
+class LLMSettings(_Group):
+    """The model behind every LLM-backed task. No ``model`` means the offline default."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_LLM_", extra="forbid")
+    _section: ClassVar[str] = "llm"
+
+    model: str | None = Field(None, description="Any LiteLLM model string, e.g. 'openai/gpt-4o-mini' or 'hosted_vllm/Qwen2.5-7B'.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server (vLLM, a proxy).")
+    api_key: SecretStr | None = Field(None, description="Key for the endpoint; else the provider's usual variable. Never logged.")
+    temperature: float = 0.7
+    max_tokens: int = 2048
+    concurrency: int = Field(16, description="Requests in flight at once.")
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    timeout_s: float = 60.0
+    max_retries: int = Field(6, description="Retries of one request on 429/5xx/timeouts/connection errors.")
+    retry_budget_s: float = Field(300.0, description="Total time one item may spend retrying.")
+    max_reasks: int = Field(2, description="Re-asks with the parse error shown before an answer becomes a reject.")
+    task_models: dict[str, str] = Field(default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}.")
+
+    @property
+    def offline(self) -> bool:
+        return not self.model
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings with the key removed: safe for logs, metadata and recorded runs."""
+        return self.model_dump(exclude={"api_key"})
+
+
+class GraphSettings(_Group):
+    """Local dependency graph, random walks and node operations (paper section 3.4)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_GRAPH_", extra="forbid")
+    _section: ClassVar[str] = "graph"
+
+    candidates: int = Field(30, description="Candidates sampled per function from the same category and class.")
+    judge_batch: int = Field(30, description="Candidates judged per LLM call (one target against a batch).")
+    prefilter: bool = Field(True, description="Drop schema-hopeless candidates before asking the model.")
+    walk_length: int = Field(7, description="Steps S of a random walk.")
+    walks_per_node: int = Field(1, description="Walks started from every node (not stated in the paper).")
+    min_turns: int = Field(2, description="Walks shorter than this are dropped (not stated in the paper).")
+    merge_p: float = Field(0.3, description="Probability that two consecutive turns are merged.")
+    insert_short_p: float = Field(0.5, description="Probability of appending a nested neighbour to its turn (not stated).")
+    insert_long_p: float = Field(0.2, description="Probability of inserting a nested neighbour as a later turn (not stated).")
+    split_miss_func_p: float = Field(0.5, description="Share of split FSPs labelled miss_func vs miss_params (not stated).")
+    max_calls_per_turn: int = Field(3, description="At most this many functions in one turn.")
+
+
+class DistillSettings(_Group):
+    """Translation, context distillation and the SFT mix (paper sections 3.3, 3.5, 3.6)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_DISTILL_", extra="forbid")
+    _section: ClassVar[str] = "distill"
+
+    turn_retries: int = Field(2, description="Retries of a turn whose calls fail before the episode is rejected.")
+    student_samples: int = Field(10, description="Trajectories sampled from the SFT model per instance.")
+    mix_single: float = Field(0.59, description="Share of single-turn items in the SFT set.")
+    mix_multi: float = Field(0.23, description="Share of multi-turn items in the SFT set.")
+    mix_irrelevance: float = Field(0.18, description="Share of irrelevance items in the SFT set.")
+    heldout_fraction: float = Field(0.1, description="Share of FSPs held out for evaluation (never trained on).")
+    failure_keywords: list[str] = Field(
+        default_factory=lambda: ["Bad request", "does not match", "Traceback", "Internal error"],
+        description="Trajectories whose tool outputs or replies contain these are dropped.",
+    )
+
+
+class TrainSettings(_Group):
+    """SFT and mDPO training (paper section 3.1, training details)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_TRAIN_", extra="forbid")
+    _section: ClassVar[str] = "train"
+
+    base_model: str = Field("tiny", description="'tiny' = a small model built locally; else a hub id or local path.")
+    max_length: int = 8192
+    sft_learning_rate: float = 1e-5
+    sft_epochs: float = 1.0
+    warmup_ratio: float = 0.1
+    batch_size: int = 64
+    mdpo_learning_rate: float = 5e-7
+    mdpo_batch_size: int = 32
+    beta: float = Field(0.1, description="DPO temperature; the paper searched {0.01, 0.1, 0.3}.")
+    sft_weight: float = Field(1.0, description="lambda: weight of the SFT loss on chosen (not stated in the paper).")
+    lora_r: int | None = Field(None, description="LoRA rank for mDPO (paper: 32 for 14B); None = full fine-tuning.")
+    lora_alpha: int = 64
+    max_steps: int | None = Field(None, description="Cap on optimizer steps (CPU-sized default runs set this).")
+
+
+class MagnetSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="MAGNET_", extra="forbid")
+
+    home: Path = Field(default_factory=default_home, description="Everything a run writes.")
+    tools_dir: Path | None = Field(None, description="User tool specs, one sub-folder per category.")
+    builtin_tools: bool = Field(True, description="Include the built-in executable environments.")
+    seed: int = 0
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
+    distill: DistillSettings = Field(default_factory=DistillSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+
+    # ------------------------------------------------------------------ paths (DESIGN.md contract)
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def graph_path(self) -> Path:
+        return self.home / "graph.kuzu"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but secrets, for the record a run keeps next to its outputs."""
+        data = self.model_dump(mode="json", exclude={"llm": {"api_key"}})
+        return data
+
+
+def load_settings(**overrides: Any) -> MagnetSettings:
+    """Settings from file + environment, with keyword overrides on top."""
+    return MagnetSettings(**overrides)
