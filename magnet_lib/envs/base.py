@@ -163,6 +163,15 @@ class ToolEnvironment:
     def setup(self) -> None:  # pragma: no cover - overridden
         """Build the initial state from ``self.rng``."""
 
+    def user_values(self) -> dict[str, list[Any]]:
+        """Values a user could plausibly state for parameters, drawn from the current state.
+
+        Keys are parameter names (e.g. 'city', 'amount'); a translation that must fill such a
+        parameter without an earlier output picks from here. Every required parameter of the
+        category that no tool's output provides and that has no enum must appear here.
+        """
+        return {}
+
     def state(self) -> dict[str, Any]:
         """JSON-ready view of the current state (public attributes that are plain data)."""
         out = {}

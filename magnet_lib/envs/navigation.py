@@ -132,6 +132,15 @@ class NavigationEnv(ToolEnvironment):
         self.trips: dict[str, Trip] = {}
         self.saved: list[str] = []
 
+    def user_values(self) -> dict[str, list]:
+        places = list(self.places.values())
+        return {
+            "query": sorted({p.kind.replace("_", " ") for p in places}),
+            "city": sorted({p.city for p in places}),
+            "address": [p.name for p in places],
+            "value": [1.5, 12.0, 26.2],
+        }
+
     def _place(self, place_id: str) -> Place:
         if place_id not in self.places:
             raise ToolError("unknown_place", f"no place with id '{place_id}'")
