@@ -1,0 +1,169 @@
+"""Executing calls inside one episode.
+
+An :class:`EpisodeRuntime` holds a fresh, seeded instance of every built-in environment the
+episode's tools belong to, and a :class:`SimulatedExecutor` for spec-only tools (imported
+JSON), whose outputs follow the tool's response schema, are deterministic for a seed and stay
+consistent inside the episode: an identifier returned once is recognised later, and a value
+the caller passes in comes back under the same field name. Execution errors are outputs
+(``{"error": {...}}``), never exceptions.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any, Sequence
+
+from magnet_lib.envs import ToolEnvironment, builtin_environments, error_output
+from magnet_lib.models import Call, Tool, stable_hash
+from magnet_lib.pool import validate_arguments
+
+_ID_FIELD = re.compile(r"(^id$|_id$|Id$|_token$|_key$|_code$|_number$)")
+_WORDS = ["alpha", "bright", "cedar", "delta", "ember", "fjord", "granite", "harbor", "iris", "juniper", "kestrel", "lumen"]
+
+
+def is_identifier_field(name: str) -> bool:
+    return bool(_ID_FIELD.search(name))
+
+
+class SimulatedExecutor:
+    """Outputs for spec-only tools, generated from their response schema."""
+
+    def __init__(self, tools: Sequence[Tool], seed: int):
+        self.tools = {t.name: t for t in tools}
+        self.seed = seed
+        self.calls = 0
+        #: field name -> values produced or received so far in this episode
+        self.memory: dict[str, list[Any]] = {}
+
+    def _remember(self, name: str, value: Any) -> None:
+        if isinstance(value, (str, int, float, bool)):
+            seen = self.memory.setdefault(name, [])
+            if value not in seen:
+                seen.append(value)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        tool = self.tools.get(name)
+        if tool is None:
+            return error_output("unknown_function", f"no function '{name}'")
+        problems = validate_arguments(tool, arguments)
+        if problems:
+            return error_output("invalid_arguments", "; ".join(problems))
+        self.calls += 1
+        rng = random.Random(f"{self.seed}:{name}:{stable_hash(arguments)}:{self.calls}")
+        for key, value in arguments.items():
+            self._remember(key, value)
+        schema = tool.response or {}
+        if schema.get("type", "object") != "object" or not schema.get("properties"):
+            value = self._value("result", schema, rng, arguments) if schema else f"{name} completed"
+            return {"result": value}
+        return self._object(schema, rng, arguments)
+
+    def _object(self, schema: dict[str, Any], rng: random.Random, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {name: self._value(name, sub, rng, arguments) for name, sub in schema.get("properties", {}).items()}
+
+    def _value(self, name: str, schema: dict[str, Any], rng: random.Random, arguments: dict[str, Any]) -> Any:
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "string")
+        if name in arguments and kind not in ("object", "array"):
+            return arguments[name]  # consistent: the entity asked about comes back
+        if "enum" in schema:
+            return rng.choice(schema["enum"])
+        if kind == "object":
+            return self._object(schema, rng, arguments)
+        if kind == "array":
+            items = schema.get("items", {"type": "string"})
+            return [self._value(name.rstrip("s") or name, items, rng, {}) for _ in range(rng.randint(1, 3))]
+        if kind == "boolean":
+            return rng.random() < 0.85  # checks mostly pass, so gated actions can follow
+        if kind == "integer":
+            value = rng.randint(int(schema.get("minimum", 1)), int(schema.get("maximum", 100)))
+        elif kind == "number":
+            value = round(rng.uniform(float(schema.get("minimum", 1)), float(schema.get("maximum", 1000))), 2)
+        elif is_identifier_field(name):
+            known = self.memory.get(name)
+            value = known[-1] if known and rng.random() < 0.5 else f"{name.split('_')[0][:3].upper()}-{rng.randrange(100000, 999999)}"
+        elif schema.get("format") == "date":
+            value = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        elif schema.get("format") == "date-time":
+            value = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z"
+        else:
+            value = f"{name.replace('_', ' ')} {rng.choice(_WORDS)}"
+        self._remember(name, value)
+        return value
+
+
+def schema_user_values(tool: Tool) -> dict[str, list[Any]]:
+    """Plausible user-stated values for a spec-only tool's parameters, from their schemas."""
+    out: dict[str, list[Any]] = {}
+    for name, prop in tool.properties.items():
+        if "enum" in prop:
+            out[name] = list(prop["enum"])
+        elif "examples" in prop and isinstance(prop["examples"], list):
+            out[name] = list(prop["examples"])
+        elif "default" in prop:
+            out[name] = [prop["default"]]
+        else:
+            kind = prop.get("type")
+            if kind == "integer":
+                out[name] = [2, 5, 10]
+            elif kind == "number":
+                out[name] = [12.5, 40.0, 99.9]
+            elif kind == "boolean":
+                out[name] = [True, False]
+            elif kind == "array":
+                out[name] = [[f"{name.rstrip('s')} {w}" for w in _WORDS[:2]]]
+            elif kind == "object":
+                out[name] = [{}]
+            else:
+                out[name] = [f"{name.replace('_', ' ')} {w}" for w in _WORDS[:3]]
+    return out
+
+
+class EpisodeRuntime:
+    """The world of one episode: fresh environment instances plus the simulator."""
+
+    def __init__(self, tools: Sequence[Tool], seed: int):
+        self.seed = seed
+        self.tools = {t.name: t for t in tools}
+        registry = builtin_environments()
+        self.environments: dict[str, ToolEnvironment] = {}
+        for t in tools:
+            if t.executable and t.category not in self.environments:
+                if t.category not in registry:
+                    raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
+                self.environments[t.category] = registry[t.category](seed=seed)
+        self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
+        self._initial_state = self.state()
+
+    def execute(self, call: Call) -> dict[str, Any]:
+        """Run a call; an unknown or not-offered function is an error output."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return error_output("unknown_function", f"function '{call.name}' is not available")
+        if tool.executable:
+            return self.environments[tool.category].call(call.name, call.arguments)
+        return self.simulator.call(call.name, call.arguments)
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {cat: env.state() for cat, env in sorted(self.environments.items())}
+        if self.simulator.tools:
+            state["_simulated"] = {"memory": {k: list(v) for k, v in self.simulator.memory.items()}}
+        return state
+
+    @property
+    def initial_state(self) -> dict[str, Any]:
+        return self._initial_state
+
+    def user_values(self) -> dict[str, list[Any]]:
+        """Values a user could state for parameters: from the environments' state, and from
+        the schemas of spec-only tools."""
+        values: dict[str, list[Any]] = {}
+        for t in self.simulator.tools.values():
+            for name, options in schema_user_values(t).items():
+                values.setdefault(name, options)
+        for env in self.environments.values():
+            for name, options in env.user_values().items():
+                values[name] = list(options)
+        return values
