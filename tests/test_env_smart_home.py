@@ -52,15 +52,17 @@ def test_scenes_schedules_and_energy():
     r = ToolRecorder(env)
     scenes = {s["name"]: s for s in r.ok("list_home_scenes")["scenes"]}
     night = r.ok("activate_home_scene", scene_id=scenes["Good Night"]["scene_id"])
-    assert set(night["device_ids"]) | set(night["skipped_device_ids"]) == set(scenes["Good Night"]["device_ids"])
-    assert night["skipped_device_ids"], "seed 3 has an offline hallway light"
-    for device_id in night["device_ids"]:
+    applied = [x["device_id"] for x in night["results"] if x["applied"]]
+    skipped = [x["device_id"] for x in night["results"] if not x["applied"]]
+    assert set(applied) | set(skipped) == {d["device_id"] for d in scenes["Good Night"]["devices"]}
+    assert skipped, "seed 3 has an offline hallway light"
+    for device_id in applied:
         status = r.ok("get_device_status", device_id=device_id)
         if status["device_type"] == "light":
             assert status["power"] == "off"
         else:
             assert r.ok("get_thermostat_reading", device_id=device_id)["target_temperature"] == 18.0
-    for device_id in night["skipped_device_ids"]:
+    for device_id in skipped:
         assert not r.ok("get_device_status", device_id=device_id)["online"]
     r.err("activate_home_scene", "unknown_scene", scene_id="SC-1")
 
@@ -73,7 +75,7 @@ def test_scenes_schedules_and_energy():
     assert [s["schedule_id"] for s in listed][-1] == created["schedule_id"] and len(listed) == len(before) + 1
     assert len(r.ok("list_device_schedules")["schedules"]) >= len(listed)
     deleted = r.ok("delete_device_schedule", schedule_id=created["schedule_id"])
-    assert deleted["remaining_schedules"] == len(before)
+    assert deleted["remaining_schedules"] == len(before) and deleted["device_id"] == plug
     assert created["schedule_id"] not in [s["schedule_id"] for s in r.ok("list_device_schedules")["schedules"]]
     r.err("delete_device_schedule", "unknown_schedule", schedule_id=created["schedule_id"])
 
@@ -97,7 +99,7 @@ def test_every_tool_in_one_episode():
     r.ok("set_light_state", device_id=light, brightness_percent=60)
     r.ok("set_device_power", device_id=light, power="off")
     scene = r.ok("list_home_scenes")["scenes"][0]["scene_id"]
-    changed = r.ok("activate_home_scene", scene_id=scene)["device_ids"]
+    changed = [x["device_id"] for x in r.ok("activate_home_scene", scene_id=scene)["results"] if x["applied"]]
     schedule = r.ok("create_device_schedule", device_id=changed[0], time="6:30", power="on")
     assert schedule["time"] == "06:30"
     r.ok("list_device_schedules", device_id=changed[0])

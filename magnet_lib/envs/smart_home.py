@@ -4,7 +4,7 @@ Flows: list_smart_rooms -> room_id -> list_room_devices -> device_id -> get_devi
 gate) -> set_device_power / set_light_state / set_thermostat_temperature;
 get_thermostat_reading (temperature in Celsius) -> convert_thermostat_temperature (the user thinks
 in Fahrenheit) and back -> set_thermostat_temperature; list_home_scenes -> scene_id ->
-activate_home_scene -> device_ids -> get_device_status; create_device_schedule -> schedule_id ->
+activate_home_scene -> device_id -> get_device_status; create_device_schedule -> schedule_id ->
 list_device_schedules / delete_device_schedule; device_id -> get_device_energy_usage.
 
 Thermostats work in degrees Celsius; offline devices refuse every command.
@@ -102,7 +102,7 @@ class LightState(BaseModel):
 class Scene(BaseModel):
     scene_id: str = Field(description="Identifier of the scene.")
     name: str = Field(description="Name of the scene.")
-    device_ids: list[str] = Field(description="Devices the scene changes.")
+    devices: list[DeviceSummary] = Field(description="Devices the scene changes.")
 
 
 class SceneList(BaseModel):
@@ -111,12 +111,16 @@ class SceneList(BaseModel):
     scenes: list[Scene] = Field(description="All scenes.")
 
 
+class SceneDeviceResult(BaseModel):
+    device_id: str = Field(description="Identifier of the device.")
+    applied: bool = Field(description="True when the scene changed the device; False when it was offline and skipped.")
+
+
 class SceneActivation(BaseModel):
     """Outcome of activating a scene."""
 
     scene_id: str = Field(description="Identifier of the scene.")
-    device_ids: list[str] = Field(description="Devices the scene changed.")
-    skipped_device_ids: list[str] = Field(description="Devices left unchanged because they are offline.")
+    results: list[SceneDeviceResult] = Field(description="What happened to each device of the scene.")
 
 
 class DeviceSchedule(BaseModel):
@@ -138,6 +142,7 @@ class ScheduleDeletion(BaseModel):
     """Outcome of deleting a schedule."""
 
     schedule_id: str = Field(description="Identifier of the deleted schedule.")
+    device_id: str = Field(description="Device the schedule switched.")
     remaining_schedules: int = Field(description="Schedules left for that device.")
 
 
@@ -220,7 +225,7 @@ class SmartHomeEnv(ToolEnvironment):
         }
         for name, actions in plans.items():
             scene_id = self.new_id("SC", 4)
-            self.scenes[scene_id] = Scene(scene_id=scene_id, name=name, device_ids=[a.device_id for a in actions])
+            self.scenes[scene_id] = Scene(scene_id=scene_id, name=name, devices=[self._summary(self.devices[a.device_id]) for a in actions])
             self._scene_actions[scene_id] = actions
         self.schedules: dict[str, DeviceSchedule] = {}
         plug = (by_type("plug") or by_type("light"))[0]
@@ -248,6 +253,9 @@ class SmartHomeEnv(ToolEnvironment):
         if not device.status.online:
             raise ToolError("device_offline", f"'{device.status.name}' is offline; check its connection and try again later")
         return device
+
+    def _summary(self, device: _Device) -> DeviceSummary:
+        return DeviceSummary(device_id=device.status.device_id, name=device.status.name, device_type=device.status.device_type)
 
     def _reading(self, device: _Device) -> ThermostatReading:
         return ThermostatReading(
@@ -284,11 +292,7 @@ class SmartHomeEnv(ToolEnvironment):
         """
         if room_id not in self.rooms:
             raise ToolError("unknown_room", f"no room with id '{room_id}'")
-        devices = [
-            DeviceSummary(device_id=d.status.device_id, name=d.status.name, device_type=d.status.device_type)
-            for d in self.devices.values()
-            if d.status.room_id == room_id
-        ]
+        devices = [self._summary(d) for d in self.devices.values() if d.status.room_id == room_id]
         return RoomDevices(room_id=room_id, devices=devices)
 
     @tool("Device control")
@@ -386,19 +390,19 @@ class SmartHomeEnv(ToolEnvironment):
         """
         if scene_id not in self.scenes:
             raise ToolError("unknown_scene", f"no scene with id '{scene_id}'")
-        done, skipped = [], []
+        results = []
         for action in self._scene_actions[scene_id]:
             device = self.devices[action.device_id]
             if not device.status.online:
-                skipped.append(action.device_id)
+                results.append(SceneDeviceResult(device_id=action.device_id, applied=False))
                 continue
             self._set_power(device, action.power)
             if action.brightness_percent is not None:
                 device.brightness_percent = action.brightness_percent
             if action.target_temperature is not None:
                 device.target_temperature = action.target_temperature
-            done.append(action.device_id)
-        return SceneActivation(scene_id=scene_id, device_ids=done, skipped_device_ids=skipped)
+            results.append(SceneDeviceResult(device_id=action.device_id, applied=True))
+        return SceneActivation(scene_id=scene_id, results=results)
 
     @tool("Scenes and schedules")
     def create_device_schedule(self, device_id: str, time: str, power: Literal["on", "off"]) -> DeviceSchedule:
@@ -443,7 +447,7 @@ class SmartHomeEnv(ToolEnvironment):
         if schedule is None:
             raise ToolError("unknown_schedule", f"no schedule with id '{schedule_id}'")
         left = sum(s.device_id == schedule.device_id for s in self.schedules.values())
-        return ScheduleDeletion(schedule_id=schedule_id, remaining_schedules=left)
+        return ScheduleDeletion(schedule_id=schedule_id, device_id=schedule.device_id, remaining_schedules=left)
 
     # ------------------------------------------------------------------ energy
     @tool("Energy monitoring")
