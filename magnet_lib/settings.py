@@ -141,6 +141,16 @@ class TrainSettings(_Group):
     lora_r: int | None = Field(None, description="LoRA rank for mDPO (paper: 32 for 14B); None = full fine-tuning.")
     lora_alpha: int = 64
     max_steps: int | None = Field(None, description="Cap on optimizer steps (CPU-sized default runs set this).")
+    chat_template: str | None = Field(None, description="Path of a Jinja training chat template with {% generation %} markers, for a real base model whose own template lacks them and that TRL has no training variant of.")
+    cpu_profile: bool = Field(True, description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.sft.TINY_PROFILE) instead of the paper's.")
+    student_model: str | None = Field(None, description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.")
+    student_api_base: str | None = Field(None, description="Base URL of that server, e.g. 'http://127.0.0.1:8000/v1'.")
+    student_instances: int | None = Field(None, description="Episodes per category the student samples (None = all; not stated in the paper).")
+    student_max_new_tokens: int = Field(512, description="Token budget of one student response.")
+    student_max_steps: int = Field(4, description="Student responses per user turn before the turn is cut (calls are made one per response).")
+    student_temperature: float = Field(1.0, description="Sampling temperature of the student (not stated in the paper).")
+    min_student_errors: int = Field(1, description="Per episode: when the student's usable judged errors are fewer, errors are injected per type instead.")
+    max_pairs_per_episode: int = Field(5, description="Cap on mDPO pairs made from one episode.")
 
 
 class MagnetSettings(_Group):
