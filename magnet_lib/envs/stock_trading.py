@@ -323,10 +323,7 @@ class StockTradingEnv(ToolEnvironment):
         order_type: Literal["market", "limit"] = "market",
         limit_price: float | None = None,
     ) -> StockOrder:
-        """Buy or sell shares of a stock.
-
-        Market orders fill at the current price and need the exchange open; limit orders wait
-        until the price reaches the limit, reserving the cash or shares meanwhile.
+        """Buy or sell shares; market orders fill now and need the exchange open, limit orders wait for their price.
 
         Args:
             symbol: Ticker symbol to trade.
