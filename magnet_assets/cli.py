@@ -1,0 +1,166 @@
+"""The ``magnet`` command line.
+
+``magnet run`` materializes the pipeline headless on the persistent Dagster instance under
+``$MAGNET_HOME/dagster``; ``magnet ui`` serves the Dagster UI over the same instance, so runs
+made from the CLI show up there. Stage modules add their own sub-commands through a
+``register(app)`` function (graph, export, train).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import warnings
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+# Dagster flags beta APIs (observable source assets) on every import; users can't act on it.
+warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+warnings.filterwarnings("ignore", message=".*is currently in preview.*")
+
+app = typer.Typer(help="Magnet: multi-turn tool-use data synthesis and distillation.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+# Sub-command modules, each with `register(app)`; absent ones are stages not built yet.
+COMMAND_MODULES = ["cli_graph", "cli_export", "cli_train"]
+
+
+def _settings(home: Path | None = None, tools_dir: Path | None = None):
+    from magnet_lib.settings import load_settings
+
+    overrides = {}
+    if home is not None:
+        overrides["home"] = home
+    if tools_dir is not None:
+        overrides["tools_dir"] = tools_dir
+    return load_settings(**overrides)
+
+
+@app.command()
+def run(
+    all_: bool = typer.Option(False, "--all", help="Re-materialize everything, not only what is missing or stale."),
+    asset: list[str] = typer.Option(None, "--asset", "-a", help="Only this asset and its upstream (repeatable)."),
+    category: list[str] = typer.Option(None, "--category", "-c", help="Only these category partitions (repeatable)."),
+    home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
+    tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
+) -> None:
+    """Materialize every asset partition that is missing or stale (like the UI's
+    'Materialize changed and missing'), then print a summary; exit 1 if anything failed."""
+    from magnet_assets.orchestrate import run_pipeline
+
+    settings = _settings(home, tools_dir)
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
+    mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"
+    console.print(f"[bold]magnet run[/] home={settings.home} · {mode}")
+
+    def on_step(step) -> None:
+        where = escape(f"[{step.partition}]") if step.partition else ""
+        style = {"materialized": "green", "skipped": "dim", "failed": "red", "blocked": "yellow"}[step.status]
+        if step.status != "skipped":
+            console.print(f"  [{style}]{step.status:<12}[/] {step.asset}{where} {step.seconds:6.1f}s" + (f"  {step.error[:200]}" if step.error else ""))
+
+    summary = run_pipeline(settings, force=all_, assets=asset or None, categories=category or None, on_step=on_step)
+    table = Table(title="magnet run summary")
+    for col in ("asset", "materialized", "skipped", "failed"):
+        table.add_column(col, justify="left" if col == "asset" else "right")
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    order: list[str] = []
+    for step in summary.steps:
+        if step.asset not in counts:
+            order.append(step.asset)
+        counts[step.asset]["failed" if step.status in ("failed", "blocked") else step.status] += 1
+    for name in order:
+        c = counts[name]
+        table.add_row(name, str(c["materialized"]), str(c["skipped"]), f"[red]{c['failed']}[/]" if c["failed"] else "0")
+    console.print(table)
+    if summary.failed:
+        console.print(f"[red]{len(summary.failed)} asset partition(s) failed[/]; see `magnet ui` for the run logs.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(3000, help="Port of the Dagster UI on 127.0.0.1."),
+    home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
+) -> None:
+    """Serve the Dagster UI (dagster dev) on 127.0.0.1 over the same instance as `magnet run`."""
+    from magnet_assets.orchestrate import open_instance
+
+    settings = _settings(home)
+    open_instance(settings)  # creates $MAGNET_HOME/dagster with its dagster.yaml
+    env = dict(os.environ, DAGSTER_HOME=str(settings.dagster_home.resolve()), MAGNET_HOME=str(settings.home.resolve()))
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "magnet_assets.definitions"]
+    cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), *target]
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=str(workspace.parent)))
+
+
+@app.command()
+def pool(
+    category: str = typer.Option(None, "--category", "-c", help="Only this category."),
+    rejects: bool = typer.Option(False, "--rejects", help="List the rejected specs instead of the tools."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    home: Path = typer.Option(None, help="Magnet home."),
+    tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
+) -> None:
+    """List the function pool (built-in and imported tools) or the specs that were rejected."""
+    from magnet_lib.pool import discover_categories, load_category
+
+    settings = _settings(home, tools_dir)
+    sources = discover_categories(settings)
+    cats = [category] if category else sorted(sources)
+    tools, bad = [], []
+    for cat in cats:
+        part = load_category(settings, cat, sources)
+        tools.extend(part.tools)
+        bad.extend(part.rejects)
+    if as_json:
+        rows = [r.model_dump() for r in (bad if rejects else tools)]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if rejects:
+        table = Table(title=f"{len(bad)} rejected tool spec(s)")
+        for col in ("category", "file", "tool", "field", "message"):
+            table.add_column(col, overflow="fold")
+        for r in bad:
+            table.add_row(r.category, r.file, r.tool, r.field, r.message)
+    else:
+        table = Table(title=f"{len(tools)} tools in {len(cats)} categories ({len(bad)} rejected)")
+        for col in ("category", "name", "class", "executable", "description"):
+            table.add_column(col, overflow="fold")
+        for t in tools:
+            table.add_row(t.category, t.name, t.tool_class, "yes" if t.executable else "simulated", t.description[:70])
+    console.print(table)
+
+
+def _register_subcommands() -> None:
+    for name in COMMAND_MODULES:
+        qualified = f"magnet_assets.{name}"
+        try:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise
+            continue
+        module.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
