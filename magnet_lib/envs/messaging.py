@@ -212,7 +212,11 @@ class MessagingEnv(ToolEnvironment):
             contact_name: Part of the contact's name, e.g. 'Emma'.
         """
         text = contact_name.lower()
-        hits = [Contact(contact_id=c.contact_id, contact_name=c.contact_name, phone_number=c.phone_number) for c in self.contacts.values() if text in c.contact_name.lower()]
+        hits = [
+            Contact(contact_id=c.contact_id, contact_name=c.contact_name, phone_number=c.phone_number)
+            for c in self.contacts.values()
+            if text in c.contact_name.lower()
+        ]
         return ContactMatches(contacts=hits)
 
     @tool("Contact management")

@@ -274,10 +274,10 @@ class ShoppingEnv(ToolEnvironment):
         return order
 
     def _cart(self) -> Cart:
-        lines = [
-            CartLine(product_id=pid, name=self.products[pid].name, quantity=q, unit_price=self.products[pid].price, line_total=round(q * self.products[pid].price, 2))
-            for pid, q in self.cart.items()
-        ]
+        lines = []
+        for pid, q in self.cart.items():
+            p = self.products[pid]
+            lines.append(CartLine(product_id=pid, name=p.name, quantity=q, unit_price=p.price, line_total=round(q * p.price, 2)))
         subtotal = round(sum(line.line_total for line in lines), 2)
         coupon = self.coupons.get(self.cart_coupon)
         if coupon is not None and subtotal < coupon.min_subtotal:
