@@ -151,6 +151,7 @@ class TrainSettings(_Group):
     student_temperature: float = Field(1.0, description="Sampling temperature of the student (not stated in the paper).")
     min_student_errors: int = Field(1, description="Per episode: when the student's usable judged errors are fewer, errors are injected per type instead.")
     max_pairs_per_episode: int = Field(5, description="Cap on mDPO pairs made from one episode.")
+    micro_batch_size: int = Field(1, description="Sequences per device per forward pass; gradient accumulation makes up batch_size.")
 
 
 class MagnetSettings(_Group):
