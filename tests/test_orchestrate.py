@@ -1,0 +1,75 @@
+"""Source observation, the category sensor and the headless incremental run."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from dagster._core.definitions.observe import observe
+
+from magnet_assets.orchestrate import run_pipeline
+from magnet_assets.sources import category_sensor
+from magnet_lib.pool import discover_categories
+from magnet_lib.settings import load_settings
+
+
+def _spec(name: str, description: str) -> str:
+    return json.dumps([{"type": "function", "function": {
+        "name": name, "description": description,
+        "parameters": {"type": "object", "properties": {"harbour": {"type": "string", "description": "Harbour."}}, "required": ["harbour"]},
+    }}])
+
+
+def test_observe_tool_sources_per_partition(dagster_harness):
+    h = dagster_harness
+    (h.tools_dir / "marine").mkdir()
+    (h.tools_dir / "marine" / "tides.json").write_text(_spec("get_tide", "Tide height."))
+    h.add_categories("navigation", "marine")
+    source = h.defs.get_assets_def(dg.AssetKey("tool_sources"))
+    result = observe([source], instance=h.instance)
+    assert result.success
+    observed = {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation.tags["dagster/data_version"]
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    }
+    settings = load_settings(home=h.home, tools_dir=h.tools_dir)
+    expected = {c: s.version() for c, s in discover_categories(settings).items() if c in ("navigation", "marine")}
+    assert observed == expected
+    assert h.materialize("function_pool", "tool_rejects", partition="marine").success
+
+
+def test_sensor_adds_a_partition_for_a_new_category(dagster_harness):
+    h = dagster_harness
+    resources = {"magnet": h.defs.resources["magnet"]}
+    first = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources))
+    added = first.dynamic_partitions_requests[0].partition_keys
+    assert "navigation" in added and "marine" not in added
+    h.instance.add_dynamic_partitions("category", list(added))
+    (h.tools_dir / "marine").mkdir()
+    (h.tools_dir / "marine" / "tides.json").write_text(_spec("get_tide", "Tide height."))
+    second = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources))
+    assert list(second.dynamic_partitions_requests[0].partition_keys) == ["marine"]
+
+
+def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeypatch):
+    tools_dir = magnet_home.parent / "tools"
+    for cat in ("marine", "orchard"):
+        (tools_dir / cat).mkdir(parents=True)
+        (tools_dir / cat / "specs.json").write_text(_spec(f"get_{cat}_status", f"Status of the {cat}."))
+    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+
+    first = run_pipeline(settings, assets=["function_pool"])
+    assert not first.failed
+    assert {(s.asset, s.partition) for s in first.materialized()} >= {("function_pool", "marine"), ("function_pool", "orchard")}
+    orchard_file = magnet_home / "storage" / "function_pool" / "orchard.parquet"
+    orchard_mtime = orchard_file.stat().st_mtime_ns
+
+    again = run_pipeline(settings, assets=["function_pool"])
+    assert not again.materialized() and {s.status for s in again.steps} == {"skipped"}
+
+    (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour, changed."))
+    third = run_pipeline(settings, assets=["function_pool"])
+    assert {(s.asset, s.partition) for s in third.materialized()} == {("function_pool", "marine"), ("tool_rejects", "marine")}
+    assert orchard_file.stat().st_mtime_ns == orchard_mtime
