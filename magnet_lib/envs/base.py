@@ -62,8 +62,11 @@ def tool(tool_class: str) -> Callable[[Callable], Callable]:
     return mark
 
 
-def clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Pydantic's JSON Schema made plain for tool specs: refs inlined, titles and nullables gone."""
+def clean_schema(schema: dict[str, Any], collapse_optional: bool = True) -> dict[str, Any]:
+    """Pydantic's JSON Schema made plain for tool specs: refs inlined, titles gone.
+
+    With ``collapse_optional`` (parameters) ``Optional[X]`` becomes ``X``: the default says it
+    may be left out. Response schemas keep ``null`` so an output field may really be None."""
     defs = schema.get("$defs", {})
 
     def walk(node: Any) -> Any:
@@ -83,8 +86,8 @@ def clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 out[key] = {name: walk(sub) for name, sub in value.items()}
                 continue
             out[key] = walk(value)
-        options = out.get("anyOf")
-        if options is not None:  # Optional[X] -> X (the default says it may be left out)
+        options = out.get("anyOf") if collapse_optional else None
+        if options is not None:  # Optional[X] -> X
             non_null = [o for o in options if o.get("type") != "null"]
             if len(non_null) == 1:
                 out.pop("anyOf")
@@ -139,7 +142,7 @@ class ToolSpec:
 
     @cached_property
     def response(self) -> dict[str, Any]:
-        schema = clean_schema(self.response_model.model_json_schema())
+        schema = clean_schema(self.response_model.model_json_schema(), collapse_optional=False)
         if self.response_model.__doc__:
             schema["description"] = inspect.cleandoc(self.response_model.__doc__)
         return schema
