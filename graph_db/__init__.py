@@ -1,0 +1,39 @@
+"""The Kuzu store of the dependency graph (the only package that imports ``kuzu``).
+
+Functions: :func:`build_graph`, :func:`open_graph`, :func:`query`, :func:`adjacency`,
+:func:`functions`, :func:`edges_by_kind`, :func:`stats`. See :mod:`graph_db.store`.
+"""
+
+from graph_db.store import (
+    BuildReport,
+    GraphConnection,
+    GraphNotBuilt,
+    WriteQueryRefused,
+    adjacency,
+    build_graph,
+    edges_by_kind,
+    functions,
+    iter_edges,
+    open_graph,
+    query,
+    stats,
+    write_clause,
+    writer_lock,
+)
+
+__all__ = [
+    "BuildReport",
+    "GraphConnection",
+    "GraphNotBuilt",
+    "WriteQueryRefused",
+    "adjacency",
+    "build_graph",
+    "edges_by_kind",
+    "functions",
+    "iter_edges",
+    "open_graph",
+    "query",
+    "stats",
+    "write_clause",
+    "writer_lock",
+]

@@ -1,0 +1,321 @@
+"""The Kuzu store of the dependency graph: schema, bulk build, read-only Cypher.
+
+Schema::
+
+    (:Function {name, category, tool_class, description, executable, parameters, response})
+    (:Function)-[:DEPENDS_ON {kind, nested, evidence, judge, score, category}]->(:Function)
+
+``parameters`` and ``response`` are JSON strings. The edge Parquet tables are the source of
+truth: :func:`build_graph` rebuilds the whole database into a fresh file and renames it over
+the old one, so a reader sees the old graph or the new one, never half of one. One writer at
+a time (an exclusive lock on ``<path>.lock``); readers open the database read-only.
+
+Kuzu is imported here and nowhere else: swapping the engine (e.g. for its fork LadybugDB)
+touches this package only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import kuzu
+import polars as pl
+
+SCHEMA = (
+    "CREATE NODE TABLE Function(name STRING PRIMARY KEY, category STRING, tool_class STRING, description STRING, "
+    "executable BOOLEAN, parameters STRING, response STRING)",
+    "CREATE REL TABLE DEPENDS_ON(FROM Function TO Function, kind STRING, nested BOOLEAN, evidence STRING, "
+    "judge STRING, score DOUBLE, category STRING)",
+)
+NODE_COLUMNS = ["name", "category", "tool_class", "description", "executable", "parameters", "response"]
+EDGE_COLUMNS = ["src", "dst", "kind", "nested", "evidence", "judge", "score", "category"]
+
+#: Cypher clauses that change a database; a query holding one needs ``write=True``
+WRITE_CLAUSES = ("CREATE", "DELETE", "DETACH", "SET", "MERGE", "DROP", "COPY", "REMOVE", "ALTER", "INSTALL",
+                 "LOAD", "ATTACH", "IMPORT", "EXPORT", "CHECKPOINT")
+_WRITE = re.compile(r"\b(" + "|".join(sorted(set(WRITE_CLAUSES))) + r")\b", re.IGNORECASE)
+_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+class GraphNotBuilt(FileNotFoundError):
+    """There is no graph at the path yet."""
+
+
+class WriteQueryRefused(PermissionError):
+    """A query that would change the graph, run without ``write=True``."""
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_graph` stored."""
+
+    path: str
+    nodes: int
+    edges: int
+    nested_edges: int
+    edges_by_kind: dict[str, int] = field(default_factory=dict)
+    nodes_by_category: dict[str, int] = field(default_factory=dict)
+    dropped_edges: int = 0  # edges naming a function that is not in the pool
+    duplicate_edges: int = 0
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _frame(rows: Any, columns: list[str]) -> pl.DataFrame:
+    if isinstance(rows, pl.DataFrame):
+        frame = rows
+    else:
+        records = []
+        for row in rows:
+            record = row.model_dump(mode="json") if hasattr(row, "model_dump") else dict(row)
+            # schemas as JSON text (a Polars struct would merge the keys of every schema)
+            records.append({c: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+                            for c, v in record.items() if c in columns})
+        frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame(schema={c: pl.String() for c in columns})
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"graph build: the table lacks column(s) {', '.join(missing)}; expected {', '.join(columns)}")
+    return frame.select(columns)
+
+
+def _node_frame(tools: Any) -> pl.DataFrame:
+    frame = _frame(tools, NODE_COLUMNS).cast(
+        {"name": pl.String(), "category": pl.String(), "tool_class": pl.String(), "description": pl.String(),
+         "executable": pl.Boolean(), "parameters": pl.String(), "response": pl.String()}
+    )
+    return frame.unique(subset="name", keep="first", maintain_order=True)
+
+
+def _edge_frame(edges: Any, names: set[str], report: BuildReport) -> pl.DataFrame:
+    frame = _frame(edges, EDGE_COLUMNS).cast(
+        {"src": pl.String(), "dst": pl.String(), "kind": pl.String(), "nested": pl.Boolean(), "evidence": pl.String(),
+         "judge": pl.String(), "score": pl.Float64(), "category": pl.String()}
+    )
+    known = frame.filter(pl.col("src").is_in(list(names)) & pl.col("dst").is_in(list(names)) & (pl.col("src") != pl.col("dst")))
+    report.dropped_edges = frame.height - known.height
+    deduped = known.sort("score", descending=True).unique(subset=["src", "dst"], keep="first").sort(["src", "dst"])
+    report.duplicate_edges = known.height - deduped.height
+    return deduped.rename({"src": "from", "dst": "to"})
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike) -> Iterator[None]:
+    """The single-writer lock of a graph (``<path>.lock``), held for the duration."""
+    lock = Path(f"{Path(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+    wal = Path(f"{path}.wal")
+    if wal.exists():
+        wal.unlink()
+
+
+def build_graph(path: str | os.PathLike, tools: Any, edges: Any) -> BuildReport:
+    """Build the graph at ``path`` from the function pool and the judged edges.
+
+    ``tools``: :class:`magnet_lib.models.Tool` rows or a ``function_pool`` table;
+    ``edges``: :class:`magnet_lib.models.Edge` rows or ``dependency_edges`` tables. Edges naming
+    an unknown function or a self-loop are dropped (counted in the report); duplicate pairs
+    keep the highest score. The database is written to a fresh file under the writer lock and
+    renamed over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nodes = _node_frame(tools)
+    report = BuildReport(path=str(path), nodes=nodes.height, edges=0, nested_edges=0)
+    rels = _edge_frame(edges, set(nodes["name"].to_list()), report)
+    report.edges = rels.height
+    report.nested_edges = int(rels["nested"].sum()) if rels.height else 0
+    report.edges_by_kind = dict(Counter(rels["kind"].to_list()))
+    report.nodes_by_category = dict(Counter(nodes["category"].to_list()))
+    with writer_lock(path):
+        fresh = path.with_name(f".{path.name}.building-{uuid.uuid4().hex[:8]}")
+        try:
+            db = kuzu.Database(str(fresh))
+            conn = kuzu.Connection(db)
+            for statement in SCHEMA:
+                conn.execute(statement)
+            if nodes.height:
+                conn.execute("COPY Function FROM nodes")  # Kuzu scans the DataFrame named in the statement
+            if rels.height:
+                conn.execute("COPY DEPENDS_ON FROM rels")
+            conn.close()
+            db.close()
+            old = None
+            if path.is_dir():  # a database of another layout: move it aside, then swap
+                old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+                path.rename(old)
+            os.replace(fresh, path)
+            stale_wal = Path(f"{path}.wal")
+            if stale_wal.exists():
+                stale_wal.unlink()
+            if old is not None:
+                _remove(old)
+        finally:
+            _remove(fresh)
+    return report
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class GraphConnection:
+    """An open database and connection; :meth:`execute` returns rows as dicts."""
+
+    def __init__(self, path: str | os.PathLike, read_only: bool = True):
+        path = Path(path)
+        if not path.exists():
+            raise GraphNotBuilt(f"no dependency graph at {path}; materialize 'dependency_graph' first (magnet run)")
+        self.path = path
+        self.read_only = read_only
+        self._db = kuzu.Database(str(path), read_only=read_only)
+        self._conn = kuzu.Connection(self._db)
+
+    def execute(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._conn.execute(cypher, dict(params or {}))
+        results = result if isinstance(result, list) else [result]
+        rows: list[dict[str, Any]] = []
+        for res in results:
+            columns = res.get_column_names()
+            while res.has_next():
+                rows.append({c: _plain(v) for c, v in zip(columns, res.get_next())})
+        return rows
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()
+
+    def __enter__(self) -> "GraphConnection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _plain(value: Any) -> Any:
+    """Kuzu values as plain JSON-friendly Python (nodes and rels lose their internal ids)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k not in ("_id", "_src", "_dst")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def open_graph(path: str | os.PathLike, read_only: bool = True) -> GraphConnection:
+    """Open the graph; read-only unless asked (a writer should hold :func:`writer_lock`)."""
+    return GraphConnection(path, read_only=read_only)
+
+
+def write_clause(cypher: str) -> str | None:
+    """The first clause of ``cypher`` that would change the graph (string literals and
+    comments ignored), or None for a read-only query."""
+    match = _WRITE.search(_LITERALS.sub(" ", cypher))
+    return match.group(1).upper() if match else None
+
+
+def query(path: str | os.PathLike, cypher: str, params: Mapping[str, Any] | None = None, write: bool = False) -> list[dict[str, Any]]:
+    """Run one Cypher statement; ``params`` are bound as ``$name`` query parameters (never
+    pasted into the text). Without ``write=True`` a query that changes the graph is refused and
+    the database is opened read-only anyway."""
+    clause = write_clause(cypher)
+    if clause and not write:
+        raise WriteQueryRefused(
+            f"refused: the query contains {clause}, which changes the graph. Queries are read-only unless you pass "
+            f"write=True (CLI: --write). Note the graph is rebuilt from the dependency_edges tables on the next "
+            f"'dependency_graph' run, so manual changes do not last."
+        )
+    if write:
+        with writer_lock(path), open_graph(path, read_only=False) as graph:
+            return graph.execute(cypher, params)
+    with open_graph(path, read_only=True) as graph:
+        return graph.execute(cypher, params)
+
+
+def adjacency(path: str | os.PathLike, category: str) -> dict[str, list[tuple[str, bool]]]:
+    """Out-edges of every function of a category, for the walks: ``{src: [(dst, nested), ...]}``
+    sorted by dst; functions without out-edges map to an empty list."""
+    with open_graph(path) as graph:
+        nodes = graph.execute("MATCH (f:Function) WHERE f.category = $category RETURN f.name AS name", {"category": category})
+        out: dict[str, list[tuple[str, bool]]] = {row["name"]: [] for row in nodes}
+        rows = graph.execute(
+            "MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) WHERE a.category = $category "
+            "RETURN a.name AS src, b.name AS dst, r.nested AS nested ORDER BY src, dst",
+            {"category": category},
+        )
+    for row in rows:
+        out.setdefault(row["src"], []).append((row["dst"], bool(row["nested"])))
+    return out
+
+
+def functions(path: str | os.PathLike, category: str | None = None) -> list[dict[str, Any]]:
+    """The Function nodes (of a category), parameters and response decoded from JSON."""
+    cypher = "MATCH (f:Function) " + ("WHERE f.category = $category " if category else "") + "RETURN f ORDER BY f.name"
+    with open_graph(path) as graph:
+        rows = graph.execute(cypher, {"category": category} if category else None)
+    out = []
+    for row in rows:
+        node = {k: v for k, v in row["f"].items() if not k.startswith("_")}
+        for key in ("parameters", "response"):
+            node[key] = json.loads(node[key]) if node.get(key) else {}
+        out.append(node)
+    return out
+
+
+def edges_by_kind(path: str | os.PathLike, category: str | None = None) -> dict[str, int]:
+    """Edge counts per kind (of a category), plus ``nested``."""
+    where = "WHERE a.category = $category " if category else ""
+    with open_graph(path) as graph:
+        rows = graph.execute(
+            f"MATCH (a:Function)-[r:DEPENDS_ON]->(:Function) {where}RETURN r.kind AS kind, r.nested AS nested, count(*) AS n",
+            {"category": category} if category else None,
+        )
+    counts: Counter = Counter()
+    for row in rows:
+        counts[row["kind"]] += row["n"]
+        if row["nested"]:
+            counts["nested"] += row["n"]
+    return dict(counts)
+
+
+def stats(path: str | os.PathLike) -> dict[str, Any]:
+    """Node and edge counts of the stored graph."""
+    with open_graph(path) as graph:
+        nodes = graph.execute("MATCH (f:Function) RETURN count(*) AS n")[0]["n"]
+        edges = graph.execute("MATCH ()-[r:DEPENDS_ON]->() RETURN count(*) AS n")[0]["n"]
+    return {"nodes": nodes, "edges": edges, "edges_by_kind": edges_by_kind(path)}
+
+
+def iter_edges(path: str | os.PathLike, category: str | None = None) -> Iterable[dict[str, Any]]:
+    """Every stored edge (of a category) as a dict with src, dst and the edge's properties."""
+    where = "WHERE a.category = $category " if category else ""
+    return query(
+        path,
+        f"MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) {where}"
+        "RETURN a.name AS src, b.name AS dst, r.kind AS kind, r.nested AS nested, r.evidence AS evidence, "
+        "r.judge AS judge, r.score AS score ORDER BY src, dst",
+        {"category": category} if category else None,
+    )
