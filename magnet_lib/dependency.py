@@ -108,6 +108,8 @@ def name_tokens(name: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=65536)
 def singular(word: str) -> str:
+    if word == "ids":
+        return "id"
     if len(word) > 3 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):

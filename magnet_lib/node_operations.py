@@ -1,0 +1,193 @@
+"""Node operations on an initial FSP (paper section 3.4), in the paper's order:
+
+1. :func:`merge_turns` (Merge): each pair of consecutive turns is merged with probability
+   ``merge_p`` (an explicit multi-intent query), never above ``max_calls_per_turn`` functions.
+2. :func:`insert_nested_calls` (Insert): for each turn, its last function ``f``; when ``f`` has
+   nested neighbours, one of them is appended to the same turn with ``insert_short_p``
+   (an implicit call, short dependency: op ``insert_short``) or inserted as its own turn after
+   a random later turn with ``insert_long_p`` (long dependency: op ``insert_long``, ``target``
+   = ``f``, the earlier function whose output it needs). The paper gives no probabilities.
+3. :func:`split_turn` (Split): an empty turn labelled ``miss_func`` or ``miss_params`` is put
+   before a random call turn (= after the turn before it). It asks for what that following
+   turn does, but the function is withheld (``miss_func``) or a required value is left out
+   (``miss_params``); ``target`` names the function concerned. A turn after which nothing
+   follows cannot be split, so the empty turn goes before turn 1.. n-1 (before turn 0 only
+   when the FSP has a single turn). ``miss_params`` needs a target with a required parameter;
+   without one the split falls back to ``miss_func``.
+
+Both the FSP before Split (variant ``no_split``) and the split one (variant = its label) are
+kept. Every turn records the operation that last changed it. Each operation has its own
+random generator derived from (seed, fsp id, operation), so changing one probability does
+not reshuffle the other operations.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Iterable, Mapping, Sequence
+
+from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
+from magnet_lib.settings import GraphSettings
+
+
+def op_rng(seed: int, fsp_id: str, operation: str) -> random.Random:
+    return random.Random(int(stable_hash(["node_op", seed, fsp_id, operation]), 16))
+
+
+def initial_turns(path: Sequence[str]) -> list[FSPTurn]:
+    """One function per turn, as the walk made them."""
+    return [FSPTurn(functions=[name], op="walk") for name in path]
+
+
+def merge_turns(turns: Sequence[FSPTurn], rng: random.Random, p: float = 0.3, max_calls: int = 3) -> list[FSPTurn]:
+    """Merge: each consecutive pair merged with probability ``p`` (never above ``max_calls``)."""
+    out: list[FSPTurn] = []
+    for turn in turns:
+        draw = rng.random()  # always drawn, so a full turn does not shift later decisions
+        if out and draw < p and len(out[-1].functions) + len(turn.functions) <= max_calls:
+            out[-1] = FSPTurn(functions=out[-1].functions + turn.functions, op="merge")
+        else:
+            out.append(turn.model_copy())
+    return out
+
+
+def insert_nested_calls(
+    turns: Sequence[FSPTurn],
+    nested: Mapping[str, Sequence[str]],
+    rng: random.Random,
+    short_p: float = 0.5,
+    long_p: float = 0.2,
+    max_calls: int = 3,
+) -> list[FSPTurn]:
+    """Insert: a nested neighbour of each turn's last function, in the same turn (short) or as
+    its own turn after a random later turn (long)."""
+    if short_p < 0 or long_p < 0 or short_p + long_p > 1:
+        raise ValueError(f"insert probabilities must be >= 0 and sum to at most 1, got short {short_p} + long {long_p}")
+    body = [t.model_copy(deep=True) for t in turns]
+    after: dict[int, list[FSPTurn]] = {}
+    for i, turn in enumerate(body):
+        if not turn.functions:
+            continue
+        last = turn.functions[-1]
+        # not a function this turn or the next one already calls: the walk has that call anyway
+        upcoming = set(body[i + 1].functions) if i + 1 < len(body) else set()
+        options = sorted(set(nested.get(last, ())) - set(turn.functions) - upcoming - {last})
+        if not options:
+            continue
+        draw, choice = rng.random(), rng.choice(options)
+        if draw < short_p:
+            if len(turn.functions) < max_calls:
+                body[i] = FSPTurn(functions=turn.functions + [choice], op="insert_short")
+        elif draw < short_p + long_p:
+            later = list(range(i + 1, len(body)))
+            if later:
+                j = rng.choice(later)
+                after.setdefault(j, []).append(FSPTurn(functions=[choice], op="insert_long", target=last))
+    out: list[FSPTurn] = []
+    for j, turn in enumerate(body):
+        out.append(turn)
+        out.extend(after.get(j, []))
+    return out
+
+
+def split_turn(
+    turns: Sequence[FSPTurn],
+    rng: random.Random,
+    miss_func_p: float = 0.5,
+    required: Mapping[str, Sequence[str]] | None = None,
+) -> list[FSPTurn]:
+    """Split: an empty ``miss_func`` / ``miss_params`` turn before a random call turn."""
+    calls = [i for i, t in enumerate(turns) if t.functions]
+    if not calls:
+        raise ValueError("cannot split an FSP without a call turn")
+    positions = [i for i in calls if i > 0] or calls
+    k = rng.choice(positions)
+    label = "miss_func" if rng.random() < miss_func_p else "miss_params"
+    following = turns[k].functions
+    if label == "miss_params":
+        with_required = [f for f in following if required is None or required.get(f)]
+        if with_required:
+            target = rng.choice(with_required)
+        else:
+            label, target = "miss_func", rng.choice(following)
+    else:
+        target = rng.choice(following)
+    empty = FSPTurn(functions=[], op="split", label=label, target=target)
+    return [t.model_copy(deep=True) for t in turns[:k]] + [empty] + [t.model_copy(deep=True) for t in turns[k:]]
+
+
+def augmented_id(parent_fsp_id: str, variant: str, seed: int) -> str:
+    return stable_hash(["augmented", parent_fsp_id, variant, seed])
+
+
+def augment_fsp(
+    fsp: FSP,
+    nested: Mapping[str, Sequence[str]],
+    settings: GraphSettings | None = None,
+    required: Mapping[str, Sequence[str]] | None = None,
+    seed: int | None = None,
+) -> list[AugmentedFSP]:
+    """Merge -> Insert, then Split: ``[no_split, <split variant>]`` for one initial FSP."""
+    s = settings or GraphSettings()
+    seed = fsp.seed if seed is None else seed
+    turns = merge_turns(initial_turns(fsp.path), op_rng(seed, fsp.fsp_id, "merge"), s.merge_p, s.max_calls_per_turn)
+    turns = insert_nested_calls(turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p,
+                                s.max_calls_per_turn)
+    split = split_turn(turns, op_rng(seed, fsp.fsp_id, "split"), s.split_miss_func_p, required)
+    variant = next(t.label for t in split if t.op == "split")
+    return [
+        AugmentedFSP(fsp_id=augmented_id(fsp.fsp_id, "no_split", seed), parent_fsp_id=fsp.fsp_id, category=fsp.category,
+                     variant="no_split", turns=turns, seed=seed),
+        AugmentedFSP(fsp_id=augmented_id(fsp.fsp_id, variant, seed), parent_fsp_id=fsp.fsp_id, category=fsp.category,
+                     variant=variant, turns=split, seed=seed),
+    ]
+
+
+def nested_neighbours(adjacency: Mapping[str, Sequence[tuple[str, bool]]]) -> dict[str, list[str]]:
+    """``{src: [dst, ...]}`` of the nested edges of an adjacency from :func:`graph_db.adjacency`."""
+    return {src: sorted(dst for dst, is_nested in out if is_nested) for src, out in adjacency.items()}
+
+
+def augment_fsps(
+    fsps: Iterable[FSP],
+    nested: Mapping[str, Sequence[str]],
+    settings: GraphSettings | None = None,
+    required: Mapping[str, Sequence[str]] | None = None,
+    seed: int | None = None,
+) -> list[AugmentedFSP]:
+    """Every FSP's no_split and split variants."""
+    return [a for fsp in fsps for a in augment_fsp(fsp, nested, settings, required, seed)]
+
+
+# --------------------------------------------------------------------------- checks and statistics
+
+
+def turn_limit_violations(augmented: Iterable[AugmentedFSP], max_calls: int = 3) -> list[str]:
+    return [
+        f"{a.fsp_id} turn {i}: {len(t.functions)} functions > {max_calls}"
+        for a in augmented for i, t in enumerate(a.turns) if len(t.functions) > max_calls
+    ]
+
+
+def insert_violations(augmented: Iterable[AugmentedFSP], nested: Mapping[str, Sequence[str]]) -> list[str]:
+    """Inserted functions that are not a nested neighbour of the function they follow."""
+    problems = []
+    for a in augmented:
+        for i, t in enumerate(a.turns):
+            if t.op == "insert_short" and (len(t.functions) < 2 or t.functions[-1] not in nested.get(t.functions[-2], ())):
+                problems.append(f"{a.fsp_id} turn {i}: {t.functions} is not <f, nested neighbour of f>")
+            if t.op == "insert_long" and (len(t.functions) != 1 or t.functions[0] not in nested.get(t.target or "", ())):
+                problems.append(f"{a.fsp_id} turn {i}: {t.functions} is not a nested neighbour of {t.target}")
+    return problems
+
+
+def operation_counts(augmented: Iterable[AugmentedFSP]) -> dict[str, int]:
+    """Turns per operation and per split label, over a set of augmented FSPs."""
+    counts: Counter = Counter()
+    for a in augmented:
+        for t in a.turns:
+            counts[t.op] += 1
+            if t.op == "split":
+                counts[t.label] += 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,84 @@
+"""Initial function signature paths: random walks over the local dependency graph (paper 3.4).
+
+From every node of a category, ``walks_per_node`` walks are taken; each step moves to an
+out-neighbour chosen uniformly. A walk holds at most ``walk_length`` functions (S = 7: one
+function per turn), ends early at a dead end (a function with no out-edge), and is dropped
+when it has fewer than ``min_turns`` functions. Identical paths are kept once. A function may
+appear again later in a walk (the paper does not forbid it; a user may check a balance twice),
+but never twice in a row, since the graph has no self-loops.
+
+Every walk has its own random generator seeded from (seed, category, start, walk index), so a
+walk does not change when another node is added elsewhere, and the ``fsp_id`` is a stable
+hash of (category, path, seed).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterable, Mapping, Sequence
+
+from magnet_lib.models import FSP, stable_hash
+
+Adjacency = Mapping[str, Sequence[tuple[str, bool]] | Sequence[str]]
+
+
+def _neighbours(adjacency: Adjacency, node: str) -> list[str]:
+    out = adjacency.get(node, ())
+    names = [n[0] if isinstance(n, tuple) else n for n in out]
+    return sorted(set(names) - {node})
+
+
+def walk_rng(seed: int, category: str, start: str, index: int) -> random.Random:
+    return random.Random(int(stable_hash(["walk", seed, category, start, index]), 16))
+
+
+def random_walk(adjacency: Adjacency, start: str, length: int, rng: random.Random) -> list[str]:
+    """One walk of at most ``length`` functions from ``start``, uniform over out-edges."""
+    path = [start]
+    while len(path) < length:
+        options = _neighbours(adjacency, path[-1])
+        if not options:
+            break  # dead end
+        path.append(rng.choice(options))
+    return path
+
+
+def fsp_id(category: str, path: Sequence[str], seed: int) -> str:
+    return stable_hash(["fsp", category, list(path), seed])
+
+
+def initial_fsps(
+    category: str,
+    adjacency: Adjacency,
+    *,
+    nodes: Iterable[str] | None = None,
+    walk_length: int = 7,
+    walks_per_node: int = 1,
+    min_turns: int = 2,
+    seed: int = 0,
+) -> list[FSP]:
+    """The initial FSPs of a category: walks from every node (``nodes``, default the keys of
+    ``adjacency``), deduplicated, in a stable order."""
+    starts = sorted(set(nodes) if nodes is not None else set(adjacency))
+    adjacency = {node: _neighbours(adjacency, node) for node in set(adjacency) | set(starts)}  # sorted once
+    seen: set[tuple[str, ...]] = set()
+    out: list[FSP] = []
+    for start in starts:
+        for index in range(walks_per_node):
+            path = random_walk(adjacency, start, walk_length, walk_rng(seed, category, start, index))
+            key = tuple(path)
+            if len(path) < min_turns or key in seen:
+                continue
+            seen.add(key)
+            out.append(FSP(fsp_id=fsp_id(category, path, seed), category=category, path=path, start=start, seed=seed))
+    return out
+
+
+def walk_violations(fsps: Iterable[FSP], adjacency: Adjacency) -> list[str]:
+    """Steps of walks that are not edges of the graph (empty when every step is an edge)."""
+    problems = []
+    for fsp in fsps:
+        for a, b in zip(fsp.path, fsp.path[1:]):
+            if b not in _neighbours(adjacency, a):
+                problems.append(f"{fsp.fsp_id}: {a} -> {b} is not an edge of the graph")
+    return problems

@@ -1,0 +1,44 @@
+"""Random walks over random graphs (hypothesis)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from magnet_lib.walk import initial_fsps, walk_violations
+
+NAMES = [f"f{i}" for i in range(12)]
+
+
+@st.composite
+def graphs(draw):
+    nodes = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=12, unique=True))
+    adjacency = {}
+    for node in nodes:
+        outs = draw(st.lists(st.sampled_from(nodes), max_size=4, unique=True))
+        adjacency[node] = [(dst, draw(st.booleans())) for dst in outs if dst != node]
+    return adjacency
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs(), st.integers(1, 9), st.integers(1, 3), st.integers(1, 3), st.integers(0, 10**6))
+def test_walks_follow_edges_and_the_rules(adjacency, length, per_node, min_turns, seed):
+    fsps = initial_fsps("cat", adjacency, walk_length=length, walks_per_node=per_node, min_turns=min_turns, seed=seed)
+    assert walk_violations(fsps, adjacency) == []
+    edges = {(a, b) for a, out in adjacency.items() for b, _ in out}
+    for fsp in fsps:
+        assert all((a, b) in edges for a, b in zip(fsp.path, fsp.path[1:]))
+        assert min_turns <= len(fsp.path) <= length
+        assert fsp.path[0] == fsp.start and fsp.category == "cat"
+        # a walk shorter than the limit stopped at a dead end
+        if len(fsp.path) < length:
+            assert not adjacency.get(fsp.path[-1])
+    assert len({tuple(f.path) for f in fsps}) == len(fsps)  # deduplicated
+    assert len({f.fsp_id for f in fsps}) == len(fsps)
+    again = initial_fsps("cat", adjacency, walk_length=length, walks_per_node=per_node, min_turns=min_turns, seed=seed)
+    assert again == fsps  # same seed, same walks
+
+
+def test_walk_from_every_node_and_dead_ends():
+    adjacency = {"a": [("b", False)], "b": [("c", True)], "c": [], "d": [("a", False)]}
+    fsps = initial_fsps("cat", adjacency, walk_length=7, min_turns=2, seed=0)
+    assert sorted(f.path for f in fsps) == [["a", "b", "c"], ["b", "c"], ["d", "a", "b", "c"]]
+    assert walk_violations(fsps, {"a": [("b", False)]})  # the check notices a step that is not an edge
