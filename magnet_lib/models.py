@@ -171,6 +171,12 @@ class EpisodeTurn(_Row):
     label: TurnLabel = "call"
     target: str | None = None
     missing: str | None = Field(default=None, description="Withheld function (miss_func) or parameter (miss_params).")
+    offered: list[str] = Field(default_factory=list, description="Names of the tools offered during this turn.")
+    rounds: list[int] = Field(default_factory=list, description="Per call: its round in the turn (0 = first; >0 = nested).")
+    sources: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Per call: parameter -> where its value came from (query, same_turn, previous_turn, earlier_turn, model).",
+    )
 
 
 class Episode(_Row):
@@ -178,6 +184,7 @@ class Episode(_Row):
 
     episode_id: str
     fsp_id: str
+    parent_fsp_id: str | None = Field(None, description="The initial walk the augmented FSP came from.")
     category: str
     variant: FSPVariant
     seed: int
@@ -204,6 +211,12 @@ class Trajectory(_Row):
     tools: list[dict[str, Any]] = Field(description="OpenAI function specs offered in the system prompt.")
     episode_id: str | None = None
     fsp_id: str | None = None
+    parent_fsp_id: str | None = Field(None, description="The initial walk the FSP came from (the held-out split groups by it).")
+    functions: list[str] = Field(default_factory=list, description="The pool functions the item was made from.")
+    tool_updates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Functions offered mid-conversation: {'message_index': i, 'tools': [OpenAI specs]} (miss_func).",
+    )
     generator: str = OFFLINE
 
 

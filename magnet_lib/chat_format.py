@@ -1,0 +1,137 @@
+"""The conversation format of every training example: OpenAI chat messages plus ``tools``.
+
+- ``system_prompt(tools)``: the BFCL-v3 style system prompt (paper, training details): an
+  expert in composing functions that says when no function fits or a value is missing, then
+  the function list in JSON. Used for training *and* evaluation, so both see the same text.
+- message builders (``user``, ``assistant_calls``, ``tool``, ``assistant_text``) that give the
+  shape TRL and ``datasets`` read directly: assistant ``tool_calls`` with ``function.name`` and
+  ``function.arguments`` (a JSON string, as the OpenAI API sends it) and ``tool`` messages
+  answering them by ``tool_call_id``.
+- ``tools_added_note``: when a function becomes available in the middle of a conversation
+  (the turn after a ``miss_func`` turn, as in BFCL's miss-func category), the user message of
+  that turn starts with the new function's spec. A user message is the one role every chat
+  template renders anywhere in a conversation, so the change survives any template.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Iterator, Sequence
+
+from magnet_lib.models import Call, Message
+
+SYSTEM_PROMPT = """\
+You are an expert at composing function calls. You receive a request from a user and a set \
+of functions you may call. Work out which calls, in which order, fulfil the request, and make \
+them. If none of the functions fits the request, say so and describe in words the \
+functionality that is missing. If the request lacks a value that a function requires, say \
+which value is missing and ask the user for it instead of guessing.
+Make calls through the tool-calling interface; written out, calls look like \
+[func_name(param_a=value_a, param_b=value_b), other_func(param=value)]. Calls that do not \
+depend on each other may go in one message; when a call needs the output of another, make \
+one call per message and wait for its output. Once the outputs are in, answer the user with \
+a short summary of what they say. Keep working on the user's request within the current \
+turn until it is done.
+
+Here is the list of functions you can call, in JSON format:
+{functions}"""
+
+TOOLS_ADDED_PREFIX = "I have made more functions available to you:"
+
+
+def function_specs(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inner ``function`` objects of OpenAI tool specs (the BFCL function-doc shape)."""
+    return [t.get("function", t) for t in tools]
+
+
+def system_prompt(tools: Sequence[dict[str, Any]]) -> str:
+    """BFCL-style system prompt listing ``tools`` (OpenAI function specs) in the given order."""
+    return SYSTEM_PROMPT.format(functions=json.dumps(function_specs(tools), ensure_ascii=False, indent=2))
+
+
+def system(tools: Sequence[dict[str, Any]]) -> Message:
+    return {"role": "system", "content": system_prompt(tools)}
+
+
+def user(content: str) -> Message:
+    return {"role": "user", "content": content}
+
+
+def assistant_text(content: str) -> Message:
+    return {"role": "assistant", "content": content}
+
+
+def call_id(turn: int, index: int) -> str:
+    """Deterministic tool-call ids: the same trajectory always renders the same tokens."""
+    return f"call_{turn}_{index}"
+
+
+def assistant_calls(calls: Sequence[Call], ids: Sequence[str], content: str = "") -> Message:
+    """An assistant message making ``calls`` (parallel when there are several)."""
+    return {"role": "assistant", "content": content, "tool_calls": [c.to_openai(i) for c, i in zip(calls, ids)]}
+
+
+def tool(call: Call, identifier: str, output: Any) -> Message:
+    """The tool message answering one call: its real output as JSON."""
+    return {
+        "role": "tool",
+        "tool_call_id": identifier,
+        "name": call.name,
+        "content": json.dumps(output, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def tools_added_note(tools: Sequence[dict[str, Any]]) -> str:
+    """The text that introduces functions made available mid-conversation."""
+    return f"{TOOLS_ADDED_PREFIX}\n{json.dumps(function_specs(tools), ensure_ascii=False, indent=2)}\n\n"
+
+
+def with_tools_added(query: str, tools: Sequence[dict[str, Any]]) -> str:
+    return tools_added_note(tools) + query if tools else query
+
+
+def message_calls(message: Message) -> list[Call]:
+    """The calls an assistant message makes (arguments decoded)."""
+    out = []
+    for tc in message.get("tool_calls") or []:
+        fn = tc["function"]
+        args = fn.get("arguments") or {}
+        out.append(Call(name=fn["name"], arguments=json.loads(args) if isinstance(args, str) else dict(args)))
+    return out
+
+
+def iter_calls(messages: Iterable[Message]) -> Iterator[tuple[int, Call]]:
+    """(message index, call) for every call in a conversation."""
+    for i, m in enumerate(messages):
+        if m.get("role") == "assistant":
+            for c in message_calls(m):
+                yield i, c
+
+
+def user_turns(messages: Sequence[Message]) -> int:
+    return sum(1 for m in messages if m.get("role") == "user")
+
+
+def render_markdown(messages: Sequence[Message], tools: Sequence[dict[str, Any]] | None = None) -> str:
+    """A conversation as readable markdown (for reports): one block per message, the system
+    prompt shortened to the names of its functions."""
+    lines = []
+    for m in messages:
+        role = m.get("role")
+        if role == "system":
+            names = ", ".join(f["name"] for f in function_specs(tools or []))
+            lines.append(f"**system**: BFCL-style prompt with functions: {names}")
+        elif role == "assistant" and m.get("tool_calls"):
+            calls = "; ".join(c.to_python() for c in message_calls(m))
+            lines.append(f"**assistant** (calls): `{calls}`")
+        elif role == "tool":
+            content = m.get("content", "")
+            lines.append(f"**tool** `{m.get('name', '')}`: `{content[:400]}{'…' if len(content) > 400 else ''}`")
+        else:
+            content = str(m.get("content", ""))
+            if content.startswith(TOOLS_ADDED_PREFIX):
+                head, _, rest = content.partition("\n\n")
+                added = [f["name"] for f in json.loads(head[len(TOOLS_ADDED_PREFIX):])]
+                content = f"[functions added: {', '.join(added)}] {rest}"
+            lines.append(f"**{role}**: {content}")
+    return "\n\n".join(lines)
