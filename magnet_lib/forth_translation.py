@@ -185,11 +185,13 @@ def find_in_outputs(
     outputs: Sequence[Any],
     used: set[tuple[str, str]],
     allow_type_only: bool,
+    rng: random.Random | None = None,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
-    highest name score, then the earliest output in the given order, then document order;
+    highest name score, then the earliest output in the given order, then document order
+    (with ``rng``: a random one of the values tied on score and output, for a retry);
     a value already used by another argument of the same call is skipped."""
-    best: tuple[float, int, int, str, Any] | None = None
+    candidates: list[tuple[float, int, int, str, Any]] = []
     for rank, output in enumerate(outputs):
         for position, (key, value) in enumerate(output_leaves(output)):
             score = match_score(param, key)
@@ -199,10 +201,14 @@ def find_in_outputs(
                 score = 1.5 if "enum" in schema else 1.0
             if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema):
                 continue
-            candidate = (-score, rank, position, key, value)
-            if best is None or candidate[:3] < best[:3]:
-                best = candidate
-    return (best[3], best[4]) if best else None
+            candidates.append((-score, rank, position, key, value))
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda c: c[:3])
+    if rng is not None:
+        tied = [c for c in candidates if c[:2] == best[:2]]
+        best = tied[rng.randrange(len(tied))]
+    return best[3], best[4]
 
 
 def find_in_schemas(

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from magnet_lib.back_translation import BackTranslateInput, FunctionRequest, MissingValue
 from magnet_lib.envs import is_error
-from magnet_lib.execution import EpisodeRuntime, schema_user_values
+from magnet_lib.execution import EpisodeRuntime, is_identifier_field, schema_user_values
 from magnet_lib.forth_translation import (
     ForthTranslateInput,
     PlannedCall,
@@ -46,6 +46,7 @@ from magnet_lib.forth_translation import (
     fits,
     match_score,
     output_leaves,
+    resolve_same_turn,
     state_values,
 )
 from magnet_lib.llm.runner import TaskResult, TaskRunner
@@ -62,6 +63,8 @@ DISTRACTORS = 3
 OPTIONAL_P = 0.2
 #: at most this many earlier calls shown to forth-translation, each output cut to this length
 HISTORY_CALLS = 12
+#: plans tried per turn (each with other value choices) before the turn is given up
+PLAN_PROBES = 16
 OUTPUT_CHARS = 1500
 
 Request = tuple[Task, BaseModel]
@@ -138,9 +141,15 @@ def _pick(options: Sequence[Any], schema: dict[str, Any], taken: list[Any], rng:
     return fresh[rng.randrange(len(fresh))] if fresh else None
 
 
-def user_value(param: str, schema: dict[str, Any], runtime: EpisodeRuntime, tool: Tool, rng: random.Random, taken: list[Any]) -> ValueSource | None:
+def user_value(
+    param: str, schema: dict[str, Any], runtime: EpisodeRuntime, tool: Tool, rng: random.Random, taken: list[Any], strict: bool = False
+) -> ValueSource | None:
     """A value the user states for ``param``: from the environment's user values, the enum,
-    the default, the environment's state, or the schema (in that order)."""
+    the default, the environment's state, or the schema (in that order). ``strict``: only
+    values a user really knows (the environment's user values, the enum, the default).
+
+    Schema-made values are used for spec-only tools (their simulator accepts them) and for
+    parameters that are not identifiers; an executable tool's identifier must exist."""
     known = runtime.user_values()
     for key in sorted(known, key=lambda k: -match_score(param, k)):
         if match_score(param, key) < 2.0:
@@ -154,9 +163,13 @@ def user_value(param: str, schema: dict[str, Any], runtime: EpisodeRuntime, tool
             return ValueSource(kind="query", value=value, origin="enum")
     if "default" in schema and fits(schema["default"], schema):
         return ValueSource(kind="query", value=schema["default"], origin="default")
+    if strict:
+        return None
     value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
+    if tool.executable and is_identifier_field(param):
+        return None
     value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="schema")
@@ -169,8 +182,12 @@ def plan_turn(
     history: Sequence[HistoryCall],
     runtime: EpisodeRuntime,
     rng: random.Random,
+    attempt: int = 0,
 ) -> list[PlannedCall]:
-    """Sources for every required argument of the turn's calls (and a few optional ones)."""
+    """Sources for every required argument of the turn's calls (and a few optional ones).
+
+    An identifier nobody produced (no earlier output, not in the environment's state) has
+    no source: the call could only fail, so planning fails."""
     recent = list(reversed(history))
     last_turn = recent[0].turn if recent else None
     plan: list[PlannedCall] = []
@@ -189,11 +206,15 @@ def plan_turn(
             if same is not None and (match_score(param, same[1]) >= 2.0 or same[0] == j - 1):
                 source = ValueSource(kind="same_turn", key=same[1], call=same[0])
                 same_taken.add(same)
-            if source is None and recent:
-                found = find_in_outputs(param, schema, [h.output for h in recent], used, allow_type_only=False)
+            # a retry varies the choice: another tied value (attempt 1), then values the user
+            # states instead of earlier outputs where the user could know them (attempt 2+)
+            from_history = recent and not (attempt >= 2 and not is_identifier_field(param) and user_value(param, schema, runtime, tool, rng, taken, strict=True))
+            if source is None and from_history:
+                pick = rng if attempt >= 1 else None
+                found = find_in_outputs(param, schema, [h.output for h in recent], used, allow_type_only=False, rng=pick)
                 if found is None:
                     previous = [h.output for h in recent if h.turn == last_turn]
-                    found = find_in_outputs(param, schema, previous, used, allow_type_only=True)
+                    found = find_in_outputs(param, schema, previous, used, allow_type_only=True, rng=pick)
                 if found is not None:
                     turn = next(h.turn for h in recent if any(k == found[0] and v == found[1] for k, v in output_leaves(h.output)))
                     kind = "previous_turn" if turn == last_turn else "earlier_turn"
@@ -213,6 +234,36 @@ def plan_turn(
             arguments[param] = source
         plan.append(PlannedCall(name=name, arguments=arguments))
     return plan
+
+
+def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime) -> str | None:
+    """Run a plan on a copy of the runtime, round by round as forth-translation would: why
+    it fails, or None when every call executes. Picking a plan that works before asking for
+    a query spends no model call on a turn that cannot execute."""
+    trial = copy.deepcopy(runtime)
+    outputs: dict[int, Any] = {}
+    pending = list(range(len(plan)))
+    while pending:
+        ready = []
+        for k in pending:
+            try:
+                call = resolve_same_turn(plan[k], outputs, tools[plan[k].name].properties)
+            except ValueError as exc:
+                return str(exc)
+            if call is not None:
+                ready.append((k, call))
+        if not ready:
+            return "the plan's calls wait for each other"
+        for k, call in ready:
+            problems = validate_arguments(tools[call.name], call.arguments)
+            if problems:
+                return "; ".join(problems)
+            output = trial.execute(call)
+            if is_error(output):
+                return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
+            outputs[k] = output
+            pending.remove(k)
+    return None
 
 
 def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> list[FunctionRequest]:
@@ -350,11 +401,22 @@ class EpisodeTranslator:
         feedback: str | None,
     ) -> Generator[Request, TaskResult, _Unit]:
         fsp = self.fsp
-        rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}")
-        try:
-            plan = plan_turn(call_turn.functions, self.tools, history, runtime, rng)
-        except PlanError as exc:
-            return _Unit(failure=f"plan: {exc}", fatal=True)
+        rng = random.Random(f"turn:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}")
+        plan: list[PlannedCall] | None = None
+        failure = "no plan"
+        for probe_index in range(PLAN_PROBES):
+            plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}:{probe_index}")
+            try:
+                candidate = plan_turn(call_turn.functions, self.tools, history, runtime, plan_rng, attempt + probe_index)
+            except PlanError as exc:
+                failure = f"plan: {exc}"
+                break
+            failure = probe_plan(candidate, self.tools, runtime)
+            if failure is None:
+                plan = candidate
+                break
+        if plan is None:
+            return _Unit(failure=failure, fatal=True)
         requests = function_requests(plan, self.tools)
         last_turn = history[-1].turn if history else None
         last_outputs = [{"function": h.call.name, "output": _cut(h.output)} for h in history if h.turn == last_turn]

@@ -1,0 +1,29 @@
+"""Augmented FSPs for translation tests and benchmarks, made with the graph stage's library
+(offline schema judge -> random walks -> Merge/Insert/Split) without Dagster or Kuzu."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from magnet_lib.dependency import judge_category
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.models import AugmentedFSP, Tool
+from magnet_lib.node_operations import augment_fsps
+from magnet_lib.settings import MagnetSettings
+from magnet_lib.walk import initial_fsps
+
+
+def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskRunner | None = None) -> list[AugmentedFSP]:
+    """The augmented FSPs of one category's tools, as the graph assets would make them."""
+    g = settings.graph
+    runner = runner or TaskRunner(settings.llm)
+    category = tools[0].category
+    edges, _ = judge_category(tools, runner, candidates=g.candidates, batch=g.judge_batch, prefilter=g.prefilter, seed=settings.seed)
+    adjacency: dict[str, list[tuple[str, bool]]] = {t.name: [] for t in tools}
+    for e in edges:
+        adjacency[e.src].append((e.dst, e.nested))
+    walks = initial_fsps(category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node,
+                         min_turns=g.min_turns, seed=settings.seed)
+    nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
+    required = {t.name: t.required for t in tools}
+    return augment_fsps(walks, nested, g, required, settings.seed)
