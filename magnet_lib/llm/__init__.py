@@ -1,0 +1,7 @@
+"""The LLM layer: tasks (prompt template + parser + offline implementation), the LiteLLM
+client with limits and retries, the response cache, and the runner that ties them together."""
+
+from magnet_lib.llm.runner import TaskResult, TaskRunner, TaskStats
+from magnet_lib.llm.task import ParseError, Task, extract_json
+
+__all__ = ["ParseError", "Task", "TaskResult", "TaskRunner", "TaskStats", "extract_json"]

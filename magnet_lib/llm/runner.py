@@ -1,28 +1,59 @@
-"""Runs tasks over items: offline, or through the model client (LLM layer).
+"""Runs tasks over items: offline, or through the model client with cache and accounting.
 
 ``TaskRunner.run(task, items)`` returns one :class:`TaskResult` per item, in order: a value,
-or a reject with its reason. It never raises for a bad answer and never drops an item.
+or a reject with its reason. It never raises for a bad answer or a failed request and never
+drops an item. With no model configured for the task (``settings.model`` and
+``settings.task_models[task.name]`` unset) every item goes through ``task.offline``.
+
+In LLM mode an item is: render -> (cache or request) -> parse; an answer that does not parse
+is re-asked with the error shown (the bad answer as an assistant turn, the complaint as a
+user turn) at most ``max_reasks`` times, then recorded as a reject. Every answer is cached
+under the key of the conversation that produced it (see :mod:`magnet_lib.llm.cache`), so a
+rerun replays the same results without a request.
+
+``run`` is synchronous for callers (Dagster assets, scripts): the requests run on one
+process-wide event loop in a background thread, which works from any thread, with or without
+a running loop of its own. Async callers use ``arun``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Coroutine, Generic, Sequence, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from magnet_lib.llm.task import Task
+from magnet_lib.llm import registry
+from magnet_lib.llm.cache import ResponseCache, cache_key
+from magnet_lib.llm.client import ModelClient, RetryBudget, TransportError
+from magnet_lib.llm.task import ParseError, Task, validation_message
 from magnet_lib.models import OFFLINE
 from magnet_lib.settings import LLMSettings
 
+T = TypeVar("T")
 O = TypeVar("O", bound=BaseModel)
+
+REASK = (
+    "Your answer could not be used: {error}\n"
+    "Answer the request above again, in exactly the format it asks for, and nothing else."
+)
 
 
 class TaskResult(BaseModel, Generic[O]):
+    """The end state of one item: ``value``, or ``reject_reason`` saying why there is none."""
+
     value: O | None = None
     reject_reason: str | None = None
-    generator: str = OFFLINE
-    cached: bool = False
+    generator: str = Field(OFFLINE, description="'offline' or the model string that answered.")
+    cached: bool = Field(False, description="True when every answer came from the cache (no request).")
+    sample_index: int = 0
+    reasks: int = 0
+    retries: int = 0
+    answer: str | None = Field(None, description="The last raw answer of the model (LLM mode).")
 
     @property
     def ok(self) -> bool:
@@ -30,7 +61,11 @@ class TaskResult(BaseModel, Generic[O]):
 
 
 class TaskStats(BaseModel):
-    calls: int = 0
+    """Accounting of one task over a runner's life (one materialization for a resource's runner)."""
+
+    model: str = OFFLINE
+    items: int = 0
+    calls: int = Field(0, description="Requests sent to the model, retries and re-asks included.")
     cache_hits: int = 0
     retries: int = 0
     reasks: int = 0
@@ -40,33 +75,269 @@ class TaskStats(BaseModel):
     cost_usd: float = 0.0
     offline_items: int = 0
     reject_reasons: dict[str, int] = Field(default_factory=dict)
+    transport_errors: dict[str, int] = Field(default_factory=dict, description="Failed requests by kind.")
+
+    def reject(self, reason: str) -> None:
+        self.rejects += 1
+        key = reason[:80]
+        self.reject_reasons[key] = self.reject_reasons.get(key, 0) + 1
+
+
+# --------------------------------------------------------------------------- the shared event loop
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_PID: int | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a daemon thread (recreated after a fork)."""
+    global _LOOP, _LOOP_PID
+    with _LOOP_LOCK:
+        if _LOOP is None or _LOOP_PID != os.getpid() or _LOOP.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="magnet-llm-loop", daemon=True)
+            thread.start()
+            _LOOP, _LOOP_PID = loop, os.getpid()
+        return _LOOP
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the shared loop and wait for it from this (any) thread."""
+    loop = _background_loop()
+    future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+    return future.result()
+
+
+# --------------------------------------------------------------------------- the runner
 
 
 class TaskRunner:
-    """Offline-only runner; the LLM layer adds the model path (client, cache, accounting)."""
+    """Runs tasks over items with one model client, one response cache and per-task stats.
 
-    def __init__(self, settings: LLMSettings | None = None, cache_dir: Path | None = None):
+    ``cache_dir``: where the response cache lives (``settings.cache_dir``); None = no cache.
+    ``backoff_base_s`` / ``backoff_max_s``: the retry backoff (see :class:`ModelClient`).
+    """
+
+    def __init__(
+        self,
+        settings: LLMSettings | None = None,
+        cache_dir: Path | None = None,
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+    ):
         self.settings = settings or LLMSettings()
-        self.cache_dir = cache_dir
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.stats: dict[str, TaskStats] = {}
+        self._backoff = (backoff_base_s, backoff_max_s)
+        self._client: ModelClient | None = None
+        self._cache: ResponseCache | None = None
 
+    # ------------------------------------------------------------------ parts
     def model_for(self, task: Task) -> str | None:
         return self.settings.task_models.get(task.name) or self.settings.model
 
-    def run(self, task: Task[Any, O], items: Sequence[BaseModel]) -> list[TaskResult[O]]:
-        stats = self.stats.setdefault(task.name, TaskStats())
-        results: list[TaskResult[O]] = []
-        for item in items:
-            try:
-                results.append(TaskResult(value=task.offline(item)))
-                stats.offline_items += 1
-            except Exception as exc:  # an offline failure is a reject, never a crash
-                reason = f"offline {task.name} failed: {type(exc).__name__}: {exc}"
-                stats.rejects += 1
-                stats.reject_reasons[reason[:80]] = stats.reject_reasons.get(reason[:80], 0) + 1
-                results.append(TaskResult(reject_reason=reason))
-        return results
+    @property
+    def client(self) -> ModelClient:
+        if self._client is None:
+            self._client = ModelClient(self.settings, backoff_base_s=self._backoff[0], backoff_max_s=self._backoff[1])
+        return self._client
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        if self._cache is None and self.cache_dir is not None:
+            self._cache = ResponseCache(self.cache_dir)
+        return self._cache
+
+    def sampling_params(self, task: Task, item: Any, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
+        """What is sent besides the messages (and is part of the cache key)."""
+        params: dict[str, Any] = {
+            "temperature": temperature if temperature is not None else (
+                task.temperature if task.temperature is not None else self.settings.temperature
+            ),
+            "max_tokens": max_tokens or task.max_tokens or self.settings.max_tokens,
+        }
+        params.update(task.request_params(item))
+        return params
+
+    def _stats(self, task: Task) -> TaskStats:
+        stats = self.stats.get(task.name)
+        if stats is None:
+            stats = self.stats[task.name] = TaskStats(model=self.model_for(task) or OFFLINE)
+        return stats
+
+    # ------------------------------------------------------------------ public API
+    def run(
+        self,
+        task: Task[Any, O],
+        items: Sequence[BaseModel],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        sample_index: int = 0,
+    ) -> list[TaskResult[O]]:
+        """One result per item, in order. ``temperature`` / ``max_tokens`` override the task's
+        and the settings' values for this call; ``sample_index`` tells apart repeated samples of
+        the same prompt (each index is its own cache entry)."""
+        if self.model_for(task) is None:
+            return [self._offline(task, item, sample_index) for item in items]
+        return run_sync(self.arun(task, items, temperature=temperature, max_tokens=max_tokens, sample_index=sample_index))
+
+    def run_samples(
+        self,
+        task: Task[Any, O],
+        items: Sequence[BaseModel],
+        n: int,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> list[list[TaskResult[O]]]:
+        """``n`` independent samples per item (e.g. the 10 student samples of the paper):
+        ``result[i][k]`` is sample ``k`` of item ``i``."""
+        if self.model_for(task) is None:
+            return [[self._offline(task, item, k) for k in range(n)] for item in items]
+        return run_sync(self.arun_samples(task, items, n, temperature=temperature, max_tokens=max_tokens))
+
+    async def arun(
+        self,
+        task: Task[Any, O],
+        items: Sequence[BaseModel],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        sample_index: int = 0,
+    ) -> list[TaskResult[O]]:
+        """``run`` for async callers."""
+        model = self.model_for(task)
+        if model is None:
+            return [self._offline(task, item, sample_index) for item in items]
+        return list(
+            await asyncio.gather(
+                *(self._item(task, item, model, temperature, max_tokens, sample_index) for item in items)
+            )
+        )
+
+    async def arun_samples(
+        self,
+        task: Task[Any, O],
+        items: Sequence[BaseModel],
+        n: int,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> list[list[TaskResult[O]]]:
+        model = self.model_for(task)
+        if model is None:
+            return [[self._offline(task, item, k) for k in range(n)] for item in items]
+        flat = await asyncio.gather(
+            *(self._item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n))
+        )
+        return [list(flat[i * n : (i + 1) * n]) for i in range(len(items))]
 
     def metadata(self) -> dict[str, Any]:
         """Per-task accounting, ready for Dagster metadata (no secrets)."""
         return {name: s.model_dump() for name, s in self.stats.items()}
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    # ------------------------------------------------------------------ one item
+    def _offline(self, task: Task[Any, O], item: BaseModel, sample_index: int) -> TaskResult[O]:
+        stats = self._stats(task)
+        stats.items += 1
+        try:
+            value = task.offline_sample(item, sample_index) if sample_index else task.offline(item)
+        except Exception as exc:  # an offline failure is a reject, never a crash
+            reason = f"offline {task.name} failed: {type(exc).__name__}: {exc}"
+            stats.reject(reason)
+            return TaskResult(reject_reason=reason, sample_index=sample_index)
+        stats.offline_items += 1
+        return TaskResult(value=value, sample_index=sample_index)
+
+    async def _item(
+        self,
+        task: Task[Any, O],
+        item: BaseModel,
+        model: str,
+        temperature: float | None,
+        max_tokens: int | None,
+        sample_index: int,
+    ) -> TaskResult[O]:
+        stats = self._stats(task)
+        stats.items += 1
+        scrub = self.client.scrub
+
+        def reject(reason: str, **extra: Any) -> TaskResult[O]:
+            reason = scrub(reason)
+            stats.reject(reason)
+            return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index, **extra)
+
+        try:
+            messages = task.render(item)
+            params = self.sampling_params(task, item, temperature, max_tokens)
+        except Exception as exc:
+            return reject(f"render {task.name} failed: {type(exc).__name__}: {exc}")
+        registry.register(messages, task, item)
+
+        cache = self.cache
+        budget = RetryBudget(self.settings.retry_budget_s)
+        conversation = list(messages)
+        all_cached = True
+        reasks = 0
+        while True:
+            key = cache_key(
+                model=model, messages=conversation, params=params, task=task.name,
+                task_version=task.version, sample_index=sample_index,
+            )  # fmt: skip
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:
+                stats.cache_hits += 1
+                text = hit.text
+            else:
+                all_cached = False
+                attempts_before, retries_before = budget.attempts, budget.retries
+                try:
+                    completion = await self.client.complete(model, conversation, params, budget)
+                except TransportError as exc:
+                    return reject(f"transport: {exc.reason}", reasks=reasks, retries=budget.retries)
+                finally:
+                    stats.calls += budget.attempts - attempts_before
+                    stats.retries += budget.retries - retries_before
+                    for kind in budget.errors:
+                        stats.transport_errors[kind] = stats.transport_errors.get(kind, 0) + 1
+                    budget.errors.clear()
+                text = completion.text
+                stats.prompt_tokens += completion.prompt_tokens
+                stats.completion_tokens += completion.completion_tokens
+                stats.cost_usd += completion.cost_usd
+                if cache is not None:
+                    cache.put(
+                        key, task=task.name, task_version=task.version, model=model, text=text,
+                        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                        cost_usd=completion.cost_usd,
+                    )  # fmt: skip
+            try:
+                value = task.parse(text, item)
+            except (ParseError, ValidationError, ValueError) as exc:
+                error = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+                if reasks >= self.settings.max_reasks:
+                    return reject(
+                        f"unparsable after {reasks} re-asks: {error}",
+                        reasks=reasks, retries=budget.retries, answer=scrub(text),
+                    )  # fmt: skip
+                reasks += 1
+                stats.reasks += 1
+                conversation = conversation + [
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": REASK.format(error=error)},
+                ]
+                continue
+            except Exception as exc:  # a parser bug: recorded, not re-asked
+                return reject(f"parser of {task.name} crashed: {type(exc).__name__}: {exc}", answer=scrub(text))
+            return TaskResult(
+                value=value, generator=model, cached=all_cached, sample_index=sample_index,
+                reasks=reasks, retries=budget.retries, answer=scrub(text),
+            )  # fmt: skip
+

@@ -10,8 +10,16 @@ A task is three separable things (the distilabel habit):
 - ``offline(item)``: the deterministic implementation with the same output type, used when
   no model is configured.
 
+and one more, the inverse of ``parse``: ``answer_text(output)`` writes an output the way a
+model should answer, so that ``parse(answer_text(offline(item)), item) == offline(item)``.
+The local test server (:mod:`magnet_lib.llm.testserver`) answers with it, which is how the
+whole pipeline runs in LLM mode against a fake model; the default writes the output as JSON,
+right for every task whose parser reads a JSON object with the output's fields.
+
 The template's content hash is the task's version: editing one template invalidates only
-that task's cache entries.
+that task's cache entries. Sampling defaults of a task (``temperature``, ``max_tokens``) and
+extra request parameters (``request_params``: tools, response_format, ...) are part of the
+cache key.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import jinja2
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -44,13 +52,22 @@ class Task(Generic[I, O]):
     """Base class of every LLM-backed step. Subclasses set the class variables and methods."""
 
     name: ClassVar[str]
-    template: ClassVar[str]  # file name under magnet_lib/prompts/
+    template: ClassVar[str]  # file name under ``prompts_dir``
     input_model: ClassVar[type[BaseModel]]
     output_model: ClassVar[type[BaseModel]]
+    #: where ``template`` lives (tests point a subclass at a temporary folder)
+    prompts_dir: ClassVar[Path] = PROMPTS_DIR
+    #: sampling defaults of this task; None = the settings' value (a judge may want 0.0)
+    temperature: ClassVar[float | None] = None
+    max_tokens: ClassVar[int | None] = None
 
     @cached_property
     def template_text(self) -> str:
-        return (PROMPTS_DIR / self.template).read_text(encoding="utf-8")
+        return (Path(self.prompts_dir) / self.template).read_text(encoding="utf-8")
+
+    @cached_property
+    def _compiled(self) -> jinja2.Template:
+        return _ENV.from_string(self.template_text)
 
     @cached_property
     def version(self) -> str:
@@ -61,7 +78,7 @@ class Task(Generic[I, O]):
         return {name: getattr(item, name) for name in type(item).model_fields}
 
     def render(self, item: I) -> list[dict[str, str]]:
-        text = _ENV.from_string(self.template_text).render(**self.variables(item))
+        text = self._compiled.render(**self.variables(item))
         parts = _SECTION.split(text)
         messages = [
             {"role": role, "content": content.strip()}
@@ -72,11 +89,46 @@ class Task(Generic[I, O]):
             raise ValueError(f"template {self.template} has no '### system' / '### user' sections")
         return messages
 
+    def request_params(self, item: I) -> dict[str, Any]:
+        """Extra completion parameters for this item (e.g. ``tools``, ``response_format``).
+
+        They are sent to the model and are part of the cache key."""
+        return {}
+
     def parse(self, text: str, item: I) -> O:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def offline(self, item: I) -> O:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def offline_sample(self, item: I, sample_index: int) -> O:
+        """The offline answer for the ``sample_index``-th sample of the same item (student
+        sampling asks for several); deterministic tasks return ``offline(item)``."""
+        return self.offline(item)
+
+    def answer_text(self, output: O) -> str:
+        """An answer a model could give that ``parse`` turns into ``output``.
+
+        The default is the output as JSON; a task with another answer format
+        (``Thought:``/``Answer:``, ``yes|no`` plus a reason) overrides it."""
+        return output.model_dump_json()
+
+    def validate_output(self, data: Any) -> O:
+        """``output_model`` from parsed JSON, with pydantic's complaints as a :class:`ParseError`
+        written for the model (field path and what is wrong)."""
+        try:
+            return self.output_model.model_validate(data)  # type: ignore[return-value]
+        except ValidationError as exc:
+            raise ParseError(validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic validation error in a few lines a model can act on."""
+    lines = []
+    for error in exc.errors()[:8]:
+        where = ".".join(str(p) for p in error["loc"]) or "answer"
+        lines.append(f"- {where}: {error['msg']}")
+    return "the answer does not match the expected fields:\n" + "\n".join(lines)
 
 
 def extract_json(text: str) -> Any:

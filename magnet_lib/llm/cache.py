@@ -1,0 +1,143 @@
+"""The persistent response cache: one SQLite file under ``$MAGNET_HOME/cache/``.
+
+A row is one model answer (the raw text, parsed again on every read, so a fixed parser
+applies to old answers) keyed by :func:`cache_key`: model, rendered messages, sampling
+parameters, task name + task version (the template hash) and the sample index. A second
+identical run therefore makes no request, and editing one template changes only that task's
+keys. Rows never hold the API key: nothing secret is part of the key or the row.
+
+Several processes (Dagster's multiprocess executor) and threads share the file safely:
+WAL journal mode, one connection per process and thread, a busy timeout for writers.
+Transport failures are never cached; answers that fail to parse are (the re-ask that
+follows is cached too, so a rerun replays the same reject without a request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    task_version TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_task ON responses (task, task_version);
+"""
+
+
+def cache_key(
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    task: str,
+    task_version: str,
+    sample_index: int = 0,
+) -> str:
+    """The identity of one request: same key, same answer (see the module docstring)."""
+    payload = json.dumps(
+        {
+            "model": model,
+            "messages": messages,
+            "params": params,
+            "task": task,
+            "task_version": task_version,
+            "sample_index": sample_index,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class ResponseCache:
+    """Answers by key, in ``<cache_dir>/llm_responses.sqlite``."""
+
+    FILE_NAME = "llm_responses.sqlite"
+
+    def __init__(self, cache_dir: Path):
+        self.path = Path(cache_dir) / self.FILE_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connect()  # create the schema now, fail early on an unwritable folder
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    def get(self, key: str) -> CachedAnswer | None:
+        row = self._connect().execute(
+            "SELECT text, prompt_tokens, completion_tokens, cost_usd FROM responses WHERE key = ?", (key,)
+        ).fetchone()
+        return CachedAnswer(*row) if row else None
+
+    def put(
+        self,
+        key: str,
+        *,
+        task: str,
+        task_version: str,
+        model: str,
+        text: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        self._connect().execute(
+            "INSERT OR REPLACE INTO responses"
+            " (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, time.time()),
+        )
+
+    def count(self, task: str | None = None) -> int:
+        conn = self._connect()
+        if task is None:
+            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        return conn.execute("SELECT COUNT(*) FROM responses WHERE task = ?", (task,)).fetchone()[0]
+
+    def prune(self, task: str, keep_version: str) -> int:
+        """Delete a task's rows made by other template versions; returns how many went."""
+        cur = self._connect().execute(
+            "DELETE FROM responses WHERE task = ? AND task_version != ?", (task, keep_version)
+        )
+        return cur.rowcount
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            conn.close()
+        self._local.conn = None

@@ -1,0 +1,351 @@
+"""The model client: one chat completion through LiteLLM, within limits, with retries.
+
+Any LiteLLM provider string works (``openai/gpt-4o-mini``, ``anthropic/...``, ...); an
+OpenAI-compatible server such as vLLM is reached with ``hosted_vllm/<model>`` or
+``openai/<model>`` plus ``api_base`` (e.g. ``http://127.0.0.1:8000/v1``).
+
+What the client adds to ``litellm.acompletion``:
+
+- **limits**: at most ``concurrency`` requests in flight, and token buckets for
+  requests-per-minute and tokens-per-minute (a request reserves its estimated prompt tokens
+  plus ``max_tokens`` and gets the unused part back when the answer reports its usage);
+- **retries** on 429 (waiting at least the ``Retry-After`` the server asked for), 5xx,
+  timeouts, connection errors and malformed response bodies, with exponential backoff and
+  full jitter; at most ``max_retries`` per request and ``retry_budget_s`` seconds of failed
+  attempts plus waiting per item (:class:`RetryBudget`). LiteLLM's and the OpenAI SDK's own
+  retries are switched off so every retry is counted here;
+- **secrets**: the API key is handed to LiteLLM per call, never put in ``os.environ``, and
+  scrubbed from every error message the client produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from magnet_lib.settings import LLMSettings
+
+log = logging.getLogger("magnet.llm")
+
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+", re.IGNORECASE)
+_KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}")
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with the key (and anything shaped like a bearer token or key) masked."""
+    if secret:
+        text = text.replace(secret, "***")
+    text = _BEARER.sub(r"\1***", text)
+    return _KEYLIKE.sub("***", text)
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """A cheap prompt size estimate (4 characters a token) for the tokens-per-minute bucket."""
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return chars // 4 + 4 * len(messages) + 1
+
+
+class TokenBucket:
+    """A token bucket refilled at ``per_minute / 60`` per second, holding ``burst_s`` seconds
+    of refill (at least one unit). A request larger than the bucket waits for a full bucket and
+    leaves it in debt, so nothing waits forever. Safe to share between event loops and threads."""
+
+    def __init__(self, per_minute: float, burst_s: float = 1.0):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate * burst_s)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    async def acquire(self, amount: float = 1.0) -> float:
+        """Take ``amount``; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                self._refill()
+                need = min(amount, self.capacity)
+                if self.level >= need:
+                    self.level -= amount
+                    return waited
+                delay = (need - self.level) / self.rate
+            await asyncio.sleep(delay)
+            waited += delay
+
+    def give_back(self, amount: float) -> None:
+        """Return an over-reservation (or take more, when ``amount`` is negative)."""
+        with self._lock:
+            self._refill()
+            self.level = min(self.capacity, self.level + amount)
+
+
+@dataclass
+class RetryBudget:
+    """What one item may still spend on retries, across all its requests (re-asks included)."""
+
+    seconds: float
+    spent_s: float = 0.0
+    attempts: int = 0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def allows(self, wait_s: float, attempt_s: float) -> bool:
+        return self.spent_s + attempt_s + wait_s <= self.seconds
+
+
+@dataclass
+class Completion:
+    """One answer: the text (or the tool calls as JSON), usage and cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class TransportError(Exception):
+    """A request that could not be completed: not retryable, or past the retry limits."""
+
+    def __init__(self, reason: str, kind: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+@dataclass
+class _Failure:
+    kind: str  # rate_limited | server_error | timeout | connection | malformed_response | request_error
+    retryable: bool
+    message: str
+    retry_after: float | None = None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+_UNREADABLE = re.compile(r"Expecting value|Expecting property name|Unterminated string|JSONDecodeError|Extra data|Invalid control character")
+
+
+def classify_failure(exc: BaseException) -> _Failure:
+    """Which kind of transport failure ``exc`` is, and whether a retry may help."""
+    import httpx
+    import litellm
+
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, litellm.Timeout, httpx.TimeoutException)):
+        return _Failure("timeout", True, message)
+    if isinstance(exc, (json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(str(exc)):
+        # LiteLLM reports a body that is not JSON as a 500 or a connection error
+        return _Failure("malformed_response", True, message)
+    if isinstance(exc, litellm.RateLimitError):
+        return _Failure("rate_limited", True, message, _retry_after(exc))
+    if isinstance(exc, (litellm.APIConnectionError, httpx.TransportError, ConnectionError)):
+        return _Failure("connection", True, message)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        if status == 429:
+            return _Failure("rate_limited", True, message, _retry_after(exc))
+        if status >= 500 or status in (408, 409):
+            return _Failure("server_error", True, message)
+        return _Failure("request_error", False, message)
+    if isinstance(exc, OSError):
+        return _Failure("connection", True, message)
+    return _Failure("request_error", False, message)
+
+
+def answer_text(response: Any) -> str:
+    """The text of the first choice; tool calls (native function calling) as a JSON object
+    ``{"content": ..., "tool_calls": [{"name", "arguments"}]}`` so they cache and parse as text."""
+    message = response.choices[0].message
+    content = getattr(message, "content", None)
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        calls = []
+        for call in tool_calls:
+            fn = call.function
+            try:
+                arguments = json.loads(fn.arguments) if isinstance(fn.arguments, str) else fn.arguments
+            except json.JSONDecodeError:
+                arguments = fn.arguments
+            calls.append({"name": fn.name, "arguments": arguments})
+        return json.dumps({"content": content, "tool_calls": calls}, ensure_ascii=False)
+    if content is None:
+        return ""
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+
+
+_CONFIGURED = False
+
+
+def _litellm() -> Any:
+    """LiteLLM, imported on first use (the offline path never pays for it) and told to keep
+    quiet: no banner on errors, no debug printing, no callbacks of its own."""
+    global _CONFIGURED
+    import litellm
+
+    if not _CONFIGURED:
+        litellm.suppress_debug_info = True
+        litellm.set_verbose = False
+        litellm.telemetry = False
+        _CONFIGURED = True
+    return litellm
+
+
+class ModelClient:
+    """Chat completions through LiteLLM for one set of :class:`LLMSettings`.
+
+    ``backoff_base_s`` / ``backoff_max_s`` shape the exponential backoff
+    (``base * 2**retry``, capped, full jitter) when no ``Retry-After`` is given.
+    """
+
+    def __init__(self, settings: LLMSettings, *, backoff_base_s: float = 0.5, backoff_max_s: float = 20.0):
+        self.settings = settings
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self._secret = settings.api_key.get_secret_value() if settings.api_key else None
+        self._rpm = TokenBucket(settings.requests_per_minute, burst_s=1.0) if settings.requests_per_minute else None
+        self._tpm = TokenBucket(settings.tokens_per_minute, burst_s=10.0) if settings.tokens_per_minute else None
+        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self._cost_unknown: set[str] = set()
+        self._rng = random.Random()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # ------------------------------------------------------------------ helpers
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secret)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._semaphores.get(id(loop))
+        if sem is None:
+            sem = self._semaphores[id(loop)] = asyncio.Semaphore(max(1, self.settings.concurrency))
+        return sem
+
+    def backoff(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (0-based): full jitter over an exponential cap."""
+        cap = min(self.backoff_max_s, self.backoff_base_s * (2**retry))
+        return self._rng.uniform(cap / 2, cap)
+
+    def _cost(self, model: str, response: Any) -> float:
+        if model in self._cost_unknown:
+            return 0.0
+        litellm = _litellm()
+        try:
+            return float(litellm.completion_cost(completion_response=response, model=model) or 0.0)
+        except Exception:  # unknown model or price: no cost, and no second try for this model
+            self._cost_unknown.add(model)
+            return 0.0
+
+    # ------------------------------------------------------------------ one request
+    async def _send(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        litellm = _litellm()
+
+        s = self.settings
+        reserve = estimate_tokens(messages) + int(params.get("max_tokens") or 0)
+        async with self._semaphore():
+            if self._rpm:
+                await self._rpm.acquire(1)
+            if self._tpm:
+                await self._tpm.acquire(reserve)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                response = await asyncio.wait_for(
+                    litellm.acompletion(
+                        model=model,
+                        messages=messages,
+                        api_base=s.api_base,
+                        api_key=self._secret,
+                        timeout=s.timeout_s,
+                        max_retries=0,  # the SDK's retries: off, ours are counted
+                        num_retries=0,  # LiteLLM's retries: off
+                        drop_params=True,
+                        **params,
+                    ),
+                    timeout=s.timeout_s + 5.0,  # a guard in case a provider ignores ``timeout``
+                )
+            finally:
+                self.in_flight -= 1
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        if self._tpm:
+            used = (prompt_tokens + completion_tokens) or reserve
+            self._tpm.give_back(reserve - used)
+        if not getattr(response, "choices", None):
+            raise litellm.APIResponseValidationError(message="response has no choices", llm_provider="", model=model)
+        return Completion(
+            text=answer_text(response),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self._cost(model, response),
+        )
+
+    async def complete(
+        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], budget: RetryBudget
+    ) -> Completion:
+        """One answer, retrying transport failures within the per-request and per-item limits.
+
+        Raises :class:`TransportError` (its message scrubbed of the key) when it gives up."""
+        retry = 0
+        while True:
+            started = time.monotonic()
+            budget.attempts += 1
+            try:
+                return await self._send(model, messages, params)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is classified, none escapes unscrubbed
+                failure = classify_failure(exc)
+                attempt_s = time.monotonic() - started
+            message = self.scrub(failure.message)[:300]
+            budget.errors.append(failure.kind)
+            if not failure.retryable:
+                raise TransportError(f"{failure.kind}: {message}", failure.kind) from None
+            if retry >= self.settings.max_retries:
+                raise TransportError(
+                    f"{failure.kind} after {retry + 1} attempts (max_retries={self.settings.max_retries}): {message}",
+                    failure.kind,
+                ) from None
+            wait = self.backoff(retry)
+            if failure.retry_after is not None:
+                # the server said when: wait that long, plus a little jitter so waiters spread
+                wait = failure.retry_after + self._rng.uniform(0, min(1.0, 0.1 * failure.retry_after + 0.05))
+            if not budget.allows(wait, attempt_s):
+                budget.spent_s += attempt_s
+                raise TransportError(
+                    f"{failure.kind}: retry budget of {budget.seconds:g}s spent after {retry + 1} attempts: {message}",
+                    failure.kind,
+                ) from None
+            log.debug("retrying %s after %s (%.2fs): %s", model, failure.kind, wait, message)
+            budget.spent_s += attempt_s + wait
+            budget.retries += 1
+            retry += 1
+            await asyncio.sleep(wait)
+
