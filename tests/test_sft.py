@@ -1,0 +1,65 @@
+"""SFT with TRL on the tiny default model: assistant-only loss masks, a real run, a loadable checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from magnet_lib.settings import load_settings
+from magnet_lib.sft import chat_dataset, conversations, effective_train, train_sft
+from magnet_lib.tiny_model import build_tiny
+from tests.training_support import navigation_episode, sft_rows
+
+
+def test_collated_labels_cover_assistant_tokens_only(tmp_path):
+    from trl import SFTConfig, SFTTrainer
+
+    _, traj = navigation_episode()
+    convs = conversations([traj])
+    model, tok = build_tiny(convs)
+    args = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, max_length=4096, report_to=[], per_device_train_batch_size=1,
+                     bf16=False, gradient_checkpointing=False)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=chat_dataset(convs), processing_class=tok)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    trained = tok.decode(ids[labels != -100])
+    ignored = tok.decode(ids[labels == -100])
+    # every assistant action is trained on, with its end-of-turn token
+    for m in traj.messages:
+        if m["role"] == "assistant" and m.get("content"):
+            assert m["content"] in trained
+        for tc in m.get("tool_calls") or []:
+            assert f'"name": "{tc["function"]["name"]}"' in trained
+    assert trained.count("<|im_end|>") == sum(m["role"] == "assistant" for m in traj.messages)
+    # system, user and tool tokens are masked in every turn
+    for m in traj.messages:
+        if m["role"] in ("user", "tool"):
+            assert m["content"] not in trained and m["content"] in ignored
+    assert "<|im_start|>" not in trained and "expert at composing" not in trained.lower()
+    assert "<tool_response>" not in trained
+
+
+def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch):
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
+    settings = load_settings()
+    assert effective_train(settings).max_steps == 2 and effective_train(settings).sft_learning_rate == 2e-3
+    result = train_sft(settings, sft_rows(2, 2))
+    assert result.metrics["steps"] == 2 and result.metrics["train_tokens"] > 0
+    curve = json.loads((result.path / "loss_curve.json").read_text())
+    assert len(curve) == 2 and all(p["loss"] > 0 for p in curve)
+    run = json.loads((result.path / "run.json").read_text())
+    assert run["effective_train"]["max_steps"] == 2 and "api_key" not in json.dumps(run["settings"]["llm"])
+    model = AutoModelForCausalLM.from_pretrained(result.path)
+    tok = AutoTokenizer.from_pretrained(result.path)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Convert 3 miles to km."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > prompt["input_ids"].shape[1]
+
+
+def test_paper_defaults_without_the_cpu_profile(magnet_home, monkeypatch):
+    monkeypatch.setenv("MAGNET_TRAIN_BASE_MODEL", "some/model")
+    train = effective_train(load_settings())
+    assert (train.sft_learning_rate, train.warmup_ratio, train.sft_epochs, train.max_length, train.max_steps) == (1e-5, 0.1, 1.0, 8192, None)
