@@ -231,10 +231,10 @@ def open_graph(path: str | os.PathLike, read_only: bool = True) -> GraphConnecti
 
 
 def write_clause(cypher: str) -> str | None:
-    """The first clause of ``cypher`` that would change the graph (string literals and
-    comments ignored), or None for a read-only query."""
-    match = _WRITE.search(_LITERALS.sub(" ", cypher))
-    return match.group(1).upper() if match else None
+    """The clauses of ``cypher`` that would change the graph, e.g. 'DETACH DELETE' (string
+    literals and comments ignored), or None for a read-only query."""
+    found = list(dict.fromkeys(m.upper() for m in _WRITE.findall(_LITERALS.sub(" ", cypher))))
+    return " ".join(found) if found else None
 
 
 def query(path: str | os.PathLike, cypher: str, params: Mapping[str, Any] | None = None, write: bool = False) -> list[dict[str, Any]]:
