@@ -343,3 +343,22 @@ def distill(episodes: Sequence[Episode], category_tools: Sequence[Tool], runner:
     tools = {t.name: t for t in category_tools}
     accepted = [e for e in episodes if e.status == "ok"]
     return run_interleaved([distill_episode(e, tools, teacher) for e in accepted], runner)
+
+
+def call_problems(trajectory: Trajectory, tools: dict[str, Tool]) -> list[str]:
+    """Every call that names a tool not offered at that point of the conversation (the
+    ``tools`` list plus functions added before it), or whose arguments do not validate."""
+    offered = {cf.function_specs([t])[0]["name"] for t in trajectory.tools}
+    added = {u["message_index"]: [cf.function_specs([t])[0]["name"] for t in u["tools"]] for u in trajectory.tool_updates}
+    problems = []
+    for index, message in enumerate(trajectory.messages):
+        offered.update(added.get(index, []))
+        for call in cf.message_calls(message):
+            where = f"{trajectory.traj_id} message {index}"
+            if call.name not in offered:
+                problems.append(f"{where}: {call.name} is not offered")
+            elif call.name not in tools:
+                problems.append(f"{where}: {call.name} is not in the function pool")
+            else:
+                problems.extend(f"{where}: {p}" for p in validate_arguments(tools[call.name], call.arguments))
+    return problems

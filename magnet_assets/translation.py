@@ -1,0 +1,203 @@
+"""The translation stage (paper sections 3.3, 3.5 positive part, 3.6): query-call pairs per
+category, positive trajectories by hint-guided distillation, single-turn and irrelevance
+items, and the SFT set with its data quality report; blocking checks on the trajectories and
+the mix."""
+
+import json
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+
+from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
+from magnet_assets.partitions import category_partitions
+from magnet_assets.resources import MagnetResource
+from magnet_lib.chat_format import render_markdown
+from magnet_lib.distillation import call_problems, distill
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.mixing import SFTExample, build_sft_set, mix_shares
+from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
+from magnet_lib.quality import executability, quality_report, reason_class
+from magnet_lib.single_turn import item_counts, make_single_turn
+from magnet_lib.tables import from_frame, to_frame
+from magnet_lib.translation import translate
+
+
+#: the mix check passes when each bucket's share is within this of its target (absolute)
+MIX_TOLERANCE = 0.02
+#: a category with fewer accepted episodes still gets single-turn items as if it had these
+MIN_SINGLE_TURN_BASE = 4
+
+
+def _close(runner: TaskRunner) -> None:
+    close = getattr(runner, "close", None)
+    if close is not None:
+        close()
+
+
+def _json(value) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+@dg.asset(
+    partitions_def=category_partitions,
+    group_name="translation",
+    description="Per episode (one augmented FSP in a fresh seeded environment): per turn the query, the executed "
+    "calls, their real outputs, the label and the operation that made the turn; the seed, initial state and FSP id. "
+    "Rejected episodes keep status='rejected' and the reason.",
+)
+def query_call_pairs(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, augmented_fsps: pl.DataFrame, function_pool: pl.DataFrame
+) -> dg.Output:
+    settings = magnet.settings
+    tools = from_frame(function_pool, Tool)
+    runner = magnet.runner()
+    try:
+        episodes = translate(from_frame(augmented_fsps, AugmentedFSP), tools, settings, runner)
+        llm = llm_metadata(runner)
+    finally:
+        _close(runner)
+    frame = to_frame(episodes, Episode)
+    ok = [e for e in episodes if e.status == "ok"]
+    reasons = Counter(reason_class(e.reject_reason or "") for e in episodes if e.status == "rejected")
+    context.log.info(f"{context.partition_key}: {len(ok)} of {len(episodes)} episodes translated")
+    return dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame, ["episode_id", "variant", "status", "reject_reason"]),
+            "episodes_ok": len(ok),
+            "episodes_rejected": len(episodes) - len(ok),
+            **counts_metadata("rejects_by_reason", reasons),
+            "turns": sum(len(e.turns) for e in ok),
+            "calls": sum(len(t.calls) for e in ok for t in e.turns),
+            **llm,
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=category_partitions,
+    group_name="translation",
+    description="Positive multi-turn trajectories by hint-guided context distillation, in OpenAI chat format with "
+    "tools and the BFCL-style system prompt; every call really executed.",
+    check_specs=[
+        dg.AssetCheckSpec("calls_offered_and_valid", asset="sft_trajectories", blocking=True,
+                          description="Every call names an offered tool and its arguments validate against its schema."),
+        dg.AssetCheckSpec("calls_executable", asset="sft_trajectories", blocking=True,
+                          description="Every call returned a non-error output (executability 100%)."),
+    ],
+)
+def sft_trajectories(context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame,
+                     function_pool: pl.DataFrame):
+    tools = from_frame(function_pool, Tool)
+    runner = magnet.runner()
+    try:
+        results = distill(from_frame(query_call_pairs, Episode), tools, runner)
+        llm = llm_metadata(runner)
+    finally:
+        _close(runner)
+    trajectories = [r.trajectory for r in results if r.trajectory is not None]
+    rejects = Counter(reason_class(r.reject_reason) for r in results if r.reject_reason)
+    frame = to_frame(trajectories, Trajectory)
+    yield dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame, ["traj_id", "episode_id", "kind", "generator"]),
+            "distill_rejects": sum(rejects.values()),
+            **counts_metadata("distill_rejects_by_reason", rejects),
+            **llm,
+        },
+    )
+    problems = [p for t in trajectories for p in call_problems(t, {x.name: x for x in tools})]
+    yield dg.AssetCheckResult(
+        check_name="calls_offered_and_valid", passed=not problems,
+        metadata={"problems": len(problems), "first_problems": _json(problems[:10])},
+    )  # fmt: skip
+    ok, total = executability(trajectories)
+    yield dg.AssetCheckResult(check_name="calls_executable", passed=ok == total, metadata={"calls": total, "executable": ok})
+
+
+@dg.asset(
+    partitions_def=category_partitions,
+    group_name="translation",
+    description="Single-turn items (single / parallel / multiple calls) and irrelevance items (no offered function "
+    "fits, or a required value is missing) for the category, sized from its accepted episodes and the mix ratios.",
+)
+def single_turn_and_irrelevance(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, function_pool: pl.DataFrame, query_call_pairs: pl.DataFrame
+) -> dg.Output:
+    settings = magnet.settings
+    tools = from_frame(function_pool, Tool)
+    accepted = query_call_pairs.filter(pl.col("status") == "ok").height if query_call_pairs.height else 0
+    counts = item_counts(max(accepted, MIN_SINGLE_TURN_BASE), settings)
+    runner = magnet.runner()
+    try:
+        items, failed = make_single_turn(tools, counts, settings, runner)
+        llm = llm_metadata(runner)
+    finally:
+        _close(runner)
+    frame = to_frame(items, Trajectory)
+    return dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame, ["traj_id", "kind", "functions"]),
+            **counts_metadata("items_by_kind", Counter(t.kind for t in items)),
+            **counts_metadata("requested", counts),
+            **counts_metadata("not_made", failed),
+            **llm,
+        },
+    )
+
+
+@dg.asset(
+    group_name="translation",
+    ins={
+        "sft_trajectories": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+        "single_turn_and_irrelevance": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+        "query_call_pairs": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+    },
+    description="The SFT mix of every category: trajectory columns plus split (train | heldout, held out by walk); "
+    "ratios from the settings, tool order shuffled per example, failure keywords filtered, duplicates removed. "
+    "Writes the data quality report to $MAGNET_HOME/reports/.",
+    check_specs=[
+        dg.AssetCheckSpec("mix_within_tolerance", asset="sft_set", blocking=True,
+                          description=f"Each bucket's share of the train split is within {MIX_TOLERANCE:.0%} of its target."),
+        dg.AssetCheckSpec("executability", asset="sft_set", blocking=True,
+                          description="Every call in the set returned a non-error output."),
+    ],
+)
+def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_trajectories: pl.DataFrame,
+            single_turn_and_irrelevance: pl.DataFrame, query_call_pairs: pl.DataFrame):
+    settings = magnet.settings
+    trajectories = from_frame(sft_trajectories, Trajectory) + from_frame(single_turn_and_irrelevance, Trajectory)
+    rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)
+    episodes = from_frame(query_call_pairs, Episode)
+    report = quality_report(rows, episodes, mix)
+    reports = settings.home / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "sft_set_quality.md").write_text(report.to_markdown(), encoding="utf-8")
+    (reports / "sft_set_mix.json").write_text(mix.model_dump_json(indent=2), encoding="utf-8")
+    frame = to_frame(rows, SFTExample)
+    meta = {k: (_json(v) if isinstance(v, (dict, list)) else v) for k, v in report.metadata().items()}
+    yield dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame, ["traj_id", "kind", "split", "category"]),
+            **meta,
+            "quality_report": dg.MetadataValue.md(report.to_markdown()),
+            "mix": _json(mix.model_dump()),
+            "example": dg.MetadataValue.md(report.example or render_markdown([], [])),
+        },
+    )
+    shares = mix_shares(rows)
+    total = sum(mix.targets.values()) or 1.0
+    train = sum(1 for r in rows if r.split == "train")
+    tolerance = max(MIX_TOLERANCE, 1.5 / train) if train else MIX_TOLERANCE
+    deviation = {k: round(shares[k] - mix.targets.get(k, 0) / total, 4) for k in shares}
+    yield dg.AssetCheckResult(
+        check_name="mix_within_tolerance",
+        passed=train > 0 and all(abs(d) <= tolerance for d in deviation.values()),
+        metadata={"train_items": train, "tolerance": tolerance, "deviation": _json(deviation), "limiting_bucket": str(mix.limiting_bucket)},
+    )
+    ok, calls = report.executable_calls, report.calls
+    yield dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})

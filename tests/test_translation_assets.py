@@ -1,0 +1,55 @@
+"""The translation stage through Dagster: query_call_pairs, sft_trajectories,
+single_turn_and_irrelevance and sft_set, with their blocking checks, on a built-in category
+and a spec-only user category."""
+
+import json
+
+import pytest
+
+from magnet_lib.mixing import SFTExample
+from magnet_lib.models import Episode, Trajectory
+from magnet_lib.tables import from_frame
+from tests.test_graph_assets import TIDES
+
+STAGE = ("query_call_pairs", "sft_trajectories", "single_turn_and_irrelevance")
+
+
+@pytest.fixture
+def translated(dagster_harness):
+    h = dagster_harness
+    (h.tools_dir / "marine").mkdir()
+    (h.tools_dir / "marine" / "tides.json").write_text(json.dumps(TIDES))
+    categories = ("navigation", "marine")
+    h.add_categories(*categories)
+    for category in categories:
+        assert h.materialize("function_pool", "tool_rejects", "dependency_edges", partition=category).success
+    assert h.materialize("dependency_graph").success
+    for category in categories:
+        assert h.materialize("fsps", "augmented_fsps", *STAGE, partition=category).success
+    result = h.materialize("sft_set")
+    return h, result
+
+
+def test_translation_stage_materializes_with_passing_checks(translated):
+    h, result = translated
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"mix_within_tolerance": True, "executability": True}
+    for category in ("navigation", "marine"):
+        episodes = from_frame(h.table("query_call_pairs", category), Episode)
+        assert episodes and all(e.category == category for e in episodes)
+        assert all(e.reject_reason for e in episodes if e.status == "rejected")
+        trajectories = from_frame(h.table("sft_trajectories", category), Trajectory)
+        assert {t.episode_id for t in trajectories} == {e.episode_id for e in episodes if e.status == "ok"}
+        singles = from_frame(h.table("single_turn_and_irrelevance", category), Trajectory)
+        assert {"single", "irrelevance"} <= {t.kind for t in singles}
+    rows = from_frame(h.table("sft_set"), SFTExample)
+    assert {r.split for r in rows} <= {"train", "heldout"}
+    assert {"multi_turn", "single", "irrelevance"} <= {r.kind for r in rows}
+    assert all(r.messages[0]["role"] == "system" for r in rows)
+    report = (h.home / "reports" / "sft_set_quality.md").read_text()
+    assert "executability" in report and "(100.00%)" in report
+    # the trajectory checks run with every partition's materialization
+    result = h.materialize("sft_trajectories", partition="navigation")
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"calls_offered_and_valid": True, "calls_executable": True}
