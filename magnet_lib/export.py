@@ -1,8 +1,9 @@
 """Exports of the SFT set: Hugging Face ``datasets``, ShareGPT (LLaMA-Factory) and BFCL.
 
-- ``hf``: a ``DatasetDict`` saved with ``save_to_disk`` (``datasets.load_from_disk(DIR)``)
-  with splits ``train`` and ``heldout``; columns ``messages`` (OpenAI chat messages; a
-  call's ``function.arguments`` is a JSON string, as the OpenAI API sends it) and ``tools``
+- ``hf``: a ``DatasetDict`` saved with ``save_to_disk`` (``datasets.load_from_disk(DIR/dataset)``)
+  with splits ``train`` and ``heldout``; columns ``messages`` (OpenAI chat messages, each
+  stored as JSON; a call's ``function.arguments`` as an object, as Hugging Face chat
+  templates expect, or as the OpenAI JSON string with ``arguments='string'``) and ``tools``
   (a JSON string of OpenAI function specs, which TRL's ``SFTTrainer`` decodes), plus the
   kind and the ids every row came from. Also ``train.jsonl`` / ``heldout.jsonl``.
 - ``sharegpt``: LLaMA-Factory's ShareGPT layout with function calls:
@@ -33,21 +34,29 @@ _MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 # --------------------------------------------------------------------------- hf
 
 
-def hf_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A message with the same keys in every row (Arrow needs one struct type)."""
-    out = {k: message.get(k) for k in _MESSAGE_KEYS}
-    out["content"] = out["content"] if out["content"] is not None else ""
-    if out["tool_calls"]:
-        out["tool_calls"] = [
-            {"id": tc["id"], "type": "function", "function": {"name": tc["function"]["name"], "arguments": tc["function"]["arguments"]}}
-            for tc in out["tool_calls"]
-        ]
+def hf_message(message: dict[str, Any], arguments: str = "object") -> dict[str, Any]:
+    """A message as chat templates read it: only the keys they use, no None content, and a
+    call's arguments as an object (``arguments='object'``, what Hugging Face templates
+    expect: they write them with ``tojson``) or as the OpenAI JSON string (``'string'``)."""
+    out = {k: message[k] for k in _MESSAGE_KEYS if message.get(k) is not None}
+    out["content"] = message.get("content") or ""
+    if message.get("tool_calls"):
+        calls = []
+        for tc in message["tool_calls"]:
+            fn = tc["function"]
+            args = fn.get("arguments") or {}
+            if arguments == "object" and isinstance(args, str):
+                args = json.loads(args)
+            elif arguments == "string" and not isinstance(args, str):
+                args = json.dumps(args, ensure_ascii=False)
+            calls.append({"id": tc.get("id"), "type": "function", "function": {"name": fn["name"], "arguments": args}})
+        out["tool_calls"] = calls
     return out
 
 
-def hf_record(row: SFTExample) -> dict[str, Any]:
+def hf_record(row: SFTExample, arguments: str = "object") -> dict[str, Any]:
     return {
-        "messages": [hf_message(m) for m in row.messages],
+        "messages": [hf_message(m, arguments) for m in row.messages],
         "tools": json.dumps(row.tools, ensure_ascii=False),
         "kind": row.kind,
         "category": row.category,
@@ -61,19 +70,31 @@ def hf_record(row: SFTExample) -> dict[str, Any]:
     }
 
 
-def export_hf(rows: Sequence[SFTExample], out: Path) -> list[Path]:
+def hf_features():
+    """Columns of the ``hf`` export; every message is stored as JSON (``datasets.Json``), so
+    messages of any shape round-trip exactly, with no Arrow struct merging across rows."""
+    from datasets import Features, Json, List, Value
+
+    text = Value("string")
+    return Features({
+        "messages": List(Json()), "tools": text, "kind": text, "category": text, "traj_id": text, "episode_id": text,
+        "fsp_id": text, "parent_fsp_id": text, "functions": List(text), "tool_updates": text, "generator": text,
+    })  # fmt: skip
+
+
+def export_hf(rows: Sequence[SFTExample], out: Path, arguments: str = "object") -> list[Path]:
     import datasets
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     splits = {}
     for split in ("train", "heldout"):
-        records = [hf_record(r) for r in rows if r.split == split]
+        records = [hf_record(r, arguments) for r in rows if r.split == split]
         path = out / f"{split}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
         written.append(path)
-        if records:
-            splits[split] = datasets.Dataset.from_list(records)
+        columns = {name: [r[name] for r in records] for name in hf_features()}
+        splits[split] = datasets.Dataset.from_dict(columns, features=hf_features())
     datasets.DatasetDict(splits).save_to_disk(str(out / "dataset"))
     written.append(out / "dataset")
     return written
@@ -207,14 +228,21 @@ def export_bfcl(rows: Sequence[SFTExample], out: Path) -> list[Path]:
     return written
 
 
-def export(rows: Iterable[SFTExample], fmt: str, out: Path, report_markdown: str | None = None) -> list[Path]:
-    """Write the rows in ``fmt`` under ``out`` (and ``report.md`` when a report is given)."""
+def export(rows: Iterable[SFTExample], fmt: str, out: Path, report_markdown: str | None = None, arguments: str = "object") -> list[Path]:
+    """Write the rows in ``fmt`` under ``out`` (and ``report.md`` when a report is given).
+    ``arguments`` (hf only): tool-call arguments as objects or as OpenAI JSON strings."""
     rows = list(rows)
     out = Path(out)
-    writers = {"hf": export_hf, "sharegpt": export_sharegpt, "bfcl": export_bfcl}
-    if fmt not in writers:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    written = writers[fmt](rows, out)
+    if arguments not in ("object", "string"):
+        raise ValueError(f"arguments must be 'object' or 'string', got '{arguments}'")
+    if fmt == "hf":
+        written = export_hf(rows, out, arguments)
+    elif fmt == "sharegpt":
+        written = export_sharegpt(rows, out)
+    else:
+        written = export_bfcl(rows, out)
     if report_markdown is not None:
         (out / "report.md").write_text(report_markdown, encoding="utf-8")
         written.append(out / "report.md")

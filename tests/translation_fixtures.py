@@ -27,3 +27,32 @@ def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskR
     nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
     required = {t.name: t.required for t in tools}
     return augment_fsps(walks, nested, g, required, settings.seed)
+
+
+def navigation_fsps() -> list[AugmentedFSP]:
+    """Hand-built augmented FSPs on the navigation environment: nested calls, a long
+    dependency, a miss_func and a miss_params split."""
+    from magnet_lib.models import FSPTurn
+
+    def fsp(fsp_id: str, variant: str, seed: int, turns: list[FSPTurn]) -> AugmentedFSP:
+        return AugmentedFSP(fsp_id=fsp_id, parent_fsp_id=f"walk-{fsp_id}", category="navigation", variant=variant, seed=seed, turns=turns)
+
+    return [
+        fsp("nested", "no_split", 1, [
+            FSPTurn(functions=["search_places"], op="walk"),
+            FSPTurn(functions=["get_distance", "convert_distance"], op="insert_short"),
+            FSPTurn(functions=["plan_route"], op="insert_long"),
+            FSPTurn(functions=["start_navigation", "get_eta"], op="merge"),
+        ]),
+        fsp("missfunc", "miss_func", 2, [
+            FSPTurn(functions=["search_places"], op="walk"),
+            FSPTurn(functions=[], op="split", label="miss_func", target="save_place"),
+            FSPTurn(functions=["save_place"], op="walk"),
+            FSPTurn(functions=["list_saved_places"], op="walk"),
+        ]),
+        fsp("missparams", "miss_params", 3, [
+            FSPTurn(functions=["geocode_address"], op="walk"),
+            FSPTurn(functions=[], op="split", label="miss_params", target="search_places"),
+            FSPTurn(functions=["search_places"], op="walk"),
+        ]),
+    ]  # fmt: skip
