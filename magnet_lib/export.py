@@ -93,8 +93,9 @@ def export_hf(rows: Sequence[SFTExample], out: Path, arguments: str = "object") 
         path = out / f"{split}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
         written.append(path)
-        columns = {name: [r[name] for r in records] for name in hf_features()}
-        splits[split] = datasets.Dataset.from_dict(columns, features=hf_features())
+        if records:  # an empty split saves but does not load back
+            columns = {name: [r[name] for r in records] for name in hf_features()}
+            splits[split] = datasets.Dataset.from_dict(columns, features=hf_features())
     datasets.DatasetDict(splits).save_to_disk(str(out / "dataset"))
     written.append(out / "dataset")
     return written

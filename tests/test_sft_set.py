@@ -1,0 +1,94 @@
+"""The SFT mix: filters, de-duplication, the held-out split by walk, ratios, shuffled tools."""
+
+from __future__ import annotations
+
+import pytest
+
+from magnet_lib import chat_format as cf
+from magnet_lib.distillation import distill
+from magnet_lib.envs import builtin_environments
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.mixing import build_sft_set, deduplicate, is_heldout, mix_counts, mix_shares
+from magnet_lib.models import Trajectory
+from magnet_lib.settings import load_settings
+from magnet_lib.single_turn import item_counts, make_single_turn
+from magnet_lib.translation import translate
+from tests.translation_fixtures import augmented_for
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Multi-turn, single-turn and irrelevance items of two built-in categories."""
+    settings = load_settings()
+    items: list[Trajectory] = []
+    for category in ("navigation", "weather"):
+        tools = builtin_environments()[category].tools()
+        runner = TaskRunner(settings.llm)
+        episodes = translate(augmented_for(tools, settings), tools, settings, runner)
+        multi = [r.trajectory for r in distill(episodes, tools, runner) if r.trajectory]
+        singles, _ = make_single_turn(tools, item_counts(len(multi), settings), settings, runner)
+        items += multi + singles
+    return settings, items
+
+
+def test_the_mix_holds_the_ratios_of_the_settings(pool):
+    settings, items = pool
+    rows, report = build_sft_set(items, settings.distill)
+    shares = mix_shares(rows)
+    assert report.selected["multi"] > 0
+    for bucket, target in (("single", 0.59), ("multi", 0.23), ("irrelevance", 0.18)):
+        assert abs(shares[bucket] - target) <= max(0.02, 1.5 / sum(report.selected.values())), (bucket, shares)
+    assert {r.split for r in rows} <= {"train", "heldout"}
+
+
+def test_filters_and_duplicates_are_removed(pool):
+    settings, items = pool
+    original = next(t for t in items if t.kind == "single")
+    failing = original.model_copy(update={"traj_id": "zz-fail", "messages": [*original.messages[:-1], cf.assistant_text("Bad request: nothing found")]})
+    exact = original.model_copy(update={"traj_id": "zz-copy"})
+    last = original.messages[-1]["content"]
+    near = original.model_copy(update={"traj_id": "zz-near", "messages": [*original.messages[:-1], cf.assistant_text(last + " Anything else?")]})
+    rows, report = build_sft_set([*items, failing, exact, near], settings.distill)
+    ids = {r.traj_id for r in rows}
+    assert report.failure_keyword == 1 and report.exact_duplicates >= 1 and report.near_duplicates >= 1
+    assert not ids & {"zz-fail", "zz-copy", "zz-near"}
+    kept, exact_n, near_n = deduplicate(items)
+    assert len(kept) + exact_n + near_n == len(items)
+
+
+def test_the_heldout_split_is_by_walk_and_never_trained_on(pool):
+    settings, items = pool
+    distill_settings = settings.distill.model_copy(update={"heldout_fraction": 0.4})
+    rows, report = build_sft_set(items, distill_settings)
+    held = [r for r in rows if r.split == "heldout"]
+    train = [r for r in rows if r.split == "train"]
+    assert held and all(r.kind == "multi_turn" for r in held)
+    assert not {r.parent_fsp_id for r in held} & {r.parent_fsp_id for r in train if r.parent_fsp_id}
+    # both variants of a held-out walk are held out
+    for t in items:
+        if t.kind == "multi_turn":
+            assert is_heldout(t, 0.4) == (t.parent_fsp_id in {r.parent_fsp_id for r in held})
+    assert report.heldout == len(held)
+
+
+def test_tool_order_is_shuffled_per_example_and_ids_are_kept(pool):
+    settings, items = pool
+    rows, _ = build_sft_set(items, settings.distill)
+    by_id = {t.traj_id: t for t in items}
+    changed = 0
+    for row in rows:
+        source = by_id[row.traj_id]
+        names = [t["function"]["name"] for t in row.tools]
+        assert sorted(names) == sorted(t["function"]["name"] for t in source.tools)
+        assert row.messages[0] == cf.system(row.tools)
+        assert row.messages[1:] == source.messages[1:]
+        assert (row.episode_id, row.fsp_id, row.parent_fsp_id, row.functions) == (source.episode_id, source.fsp_id, source.parent_fsp_id, source.functions)
+        changed += names != [t["function"]["name"] for t in source.tools]
+    assert changed > len(rows) / 3
+
+
+def test_mix_counts_are_the_largest_that_hold_the_ratios():
+    counts, limiting = mix_counts({"single": 1000, "multi": 23, "irrelevance": 1000}, {"single": 0.59, "multi": 0.23, "irrelevance": 0.18})
+    assert counts == {"single": 59, "multi": 23, "irrelevance": 18} and limiting == "multi"
+    counts, limiting = mix_counts({"single": 59, "multi": 100, "irrelevance": 100}, {"single": 0.59, "multi": 0.23, "irrelevance": 0.18})
+    assert counts["single"] == 59 and limiting == "single"
