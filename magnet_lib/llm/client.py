@@ -132,9 +132,22 @@ class _Failure:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or getattr(exc, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    """Seconds the server asked to wait (``Retry-After``), wherever LiteLLM left the headers."""
+    value = None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and value is None:
+        seen.add(id(current))
+        for headers in (
+            getattr(current, "litellm_response_headers", None),
+            getattr(current, "headers", None),
+            getattr(getattr(current, "response", None), "headers", None),
+        ):
+            if headers is not None and hasattr(headers, "get"):
+                value = headers.get("retry-after") or headers.get("Retry-After")
+                if value is not None:
+                    break
+        current = current.__cause__ or current.__context__
     if value is None:
         return None
     try:
@@ -148,6 +161,10 @@ def _retry_after(exc: BaseException) -> float | None:
             return None
 
 
+_CONNECTION = re.compile(
+    r"Cannot connect to host|Connection error|Connect call failed|Connection refused|Server disconnected|"
+    r"ConnectError|Connection reset|RemoteProtocolError"
+)
 _UNREADABLE = re.compile(r"Expecting value|Expecting property name|Unterminated string|JSONDecodeError|Extra data|Invalid control character")
 
 
@@ -164,7 +181,8 @@ def classify_failure(exc: BaseException) -> _Failure:
         return _Failure("malformed_response", True, message)
     if isinstance(exc, litellm.RateLimitError):
         return _Failure("rate_limited", True, message, _retry_after(exc))
-    if isinstance(exc, (litellm.APIConnectionError, httpx.TransportError, ConnectionError)):
+    if isinstance(exc, (litellm.APIConnectionError, httpx.TransportError, ConnectionError)) or _CONNECTION.search(str(exc)):
+        # LiteLLM reports a refused or dropped connection as a 500 too
         return _Failure("connection", True, message)
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
