@@ -93,6 +93,9 @@ ALIAS_GROUPS = (
 ID_TOKENS = frozenset({"id", "ids", "uuid", "token", "key", "handle"})
 #: a string output named like this is a gate (a boolean output always is one)
 GATE_NAMES = frozenset("status state availability available".split())
+#: what a check says about its subject; not part of the subject itself
+GATE_ADJECTIVES = frozenset("exist available availability status state valid validity sufficient open enabled active "
+                            "eligible eligibility ready".split())
 #: only functions that look something up can be premises; the status an action returns is its outcome
 QUERY_VERBS = frozenset("check get is has verify validate lookup can search list find fetch test".split())
 #: outcome flags of actions: they report what happened, they are not gates for another call
@@ -215,6 +218,8 @@ class SchemaProfile:
     is_conversion: bool
     param_words: frozenset[str]
     query: bool  # looks something up (check_/get_/is_...): only these can be premises
+    subject: frozenset[str]  # what a check is about: its objects without 'available', 'status', ...
+    head: str  # the last object word of the name: what the function acts on ('order' in place_stock_order)
 
     @property
     def feedable_outputs(self) -> tuple[OutputField, ...]:
@@ -308,6 +313,9 @@ def profile(tool: Tool) -> SchemaProfile:
         is_conversion=bool((set(tokens) | first_word) & CONVERSION_WORDS),
         param_words=frozenset(singular(t) for p in params for t in p.tokens if t not in GENERIC and t not in VERBS),
         query=bool(tokens) and tokens[0] in QUERY_VERBS,
+        subject=frozenset(objects - GATE_ADJECTIVES),
+        head=next((singular(t) for t in reversed(tokens)
+                   if t not in VERBS and t not in GENERIC and singular(t) not in GATE_ADJECTIVES and len(t) > 1), ""),
     )
 
 
@@ -459,22 +467,33 @@ def premise_signal(src: SchemaProfile, dst: SchemaProfile) -> OutputField | None
     """A yes/no, availability or status output of ``src`` about what ``dst`` acts on."""
     if not src.query:
         return None
-    shared = _premise_shared(src, dst, None)
+    about_dst = _premise_relevant(src, dst)
     for out in src.outputs:
         if out.name in OUTCOME_FIELDS or out.const or out.in_array:
             continue
         gate = "boolean" in out.types or ("string" in out.types and bool(set(name_tokens(out.name)) & GATE_NAMES))
-        if gate and (shared or _premise_shared(src, dst, out)):
+        if gate and (about_dst or (dst.head and dst.head in out.words)):
             return out
     return None
 
 
+def _premise_relevant(src: SchemaProfile, dst: SchemaProfile) -> bool:
+    """Whether a check by ``src`` is about what ``dst`` acts on: the subject of the check is
+    named by ``dst`` (check_file_exists -> download_file_from_url), or both take at least two
+    of the same inputs (check_sufficient_funds(account_id, amount) -> pay_bill). One shared
+    word is not enough: 'weather' is in every function of a weather service."""
+    dst_words = dst.objects | dst.param_words
+    if src.subject and src.subject <= dst_words:
+        return True
+    return len((src.param_words & dst.param_words) - GENERIC) >= 2
+
+
 def _premise_shared(src: SchemaProfile, dst: SchemaProfile, gate: OutputField | None) -> set[str]:
-    """What a gate of ``src`` and the call ``dst`` are both about: the objects of ``dst``
-    named by ``src`` or its gate field, or parameters both functions take."""
-    if gate is None:
-        return set((src.objects & dst.objects) | (src.param_words & dst.param_words)) - GATE_NAMES
-    return set(gate.words & dst.objects) - GATE_NAMES
+    """The words that tie a premise to ``dst`` (for the evidence)."""
+    words = (src.subject | src.param_words) & (dst.objects | dst.param_words)
+    if gate is not None and dst.head in gate.words:
+        words |= {dst.head}
+    return set(words) - GATE_NAMES
 
 
 def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
@@ -493,7 +512,7 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
         return Verdict(kind="full_input" if full else "partial_input", score=round(min(score, 1.0), 3), evidence=evidence, feeds=tuple(useful))
     gate = premise_signal(src, dst)
     if gate is not None:
-        shared = sorted(_premise_shared(src, dst, None) | _premise_shared(src, dst, gate))
+        shared = sorted(_premise_shared(src, dst, gate))
         evidence = f"{src.name}.{gate.path} ({'/'.join(sorted(gate.types)) or 'value'}) decides whether {dst.name} can run; shared: {', '.join(shared[:4])}"
         return Verdict(kind="premise", score=0.6, evidence=evidence)
     return None
