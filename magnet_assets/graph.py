@@ -148,21 +148,28 @@ def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fs
     )
 
 
-def _by_category(frame: pl.DataFrame, context: dg.AssetCheckExecutionContext) -> dict[str, pl.DataFrame]:
-    """The checked rows per category. A check's input may arrive with more partitions than the
-    run's (Dagster loads every materialized partition when a downstream asset shares the run),
-    so rows are narrowed to the run's partition and grouped by their own category."""
-    partition = context.partition_key if getattr(context, "has_partition_key", False) else None
-    if partition is not None and frame.height:
-        frame = frame.filter(pl.col("category") == partition)
-    return {key[0]: part for key, part in frame.group_by("category", maintain_order=True)} if frame.height else {}
+def _checked_partitions(asset: str, context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dict[str, pl.DataFrame]:
+    """The tables of the partitions this check run covers, by category.
+
+    Read from the storage contract path (``storage/<asset>/<category>.parquet``) rather than as
+    an input: Dagster hands a check on a partitioned asset every materialized partition when
+    another asset shares the run, which would re-check (and warn about) all categories."""
+    keys = context.partition_keys if (context.has_partition_key or context.has_partition_key_range) else []
+    if not keys:  # an unpartitioned run of the check: every materialized category
+        keys = [p.stem for p in sorted((magnet.settings.storage_dir / asset).glob("*.parquet"))]
+    out = {}
+    for key in keys:
+        path = magnet.settings.storage_dir / asset / f"{key}.parquet"
+        if path.exists():
+            out[key] = pl.read_parquet(path)
+    return out
 
 
 @dg.asset_check(asset=fsps, blocking=True, description="Every step of every walk is an edge of the stored graph.")
-def fsp_steps_are_graph_edges(context: dg.AssetCheckExecutionContext, magnet: MagnetResource, fsps: pl.DataFrame) -> dg.AssetCheckResult:
+def fsp_steps_are_graph_edges(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
     problems: list[str] = []
     walks = 0
-    for category, part in _by_category(fsps, context).items():
+    for category, part in _checked_partitions("fsps", context, magnet).items():
         walks += part.height
         problems += walk_violations(from_frame(part, FSP), graph_db.adjacency(magnet.settings.graph_path, category))
     return dg.AssetCheckResult(passed=not problems, metadata={"walks": walks, "violations": len(problems),
@@ -170,19 +177,19 @@ def fsp_steps_are_graph_edges(context: dg.AssetCheckExecutionContext, magnet: Ma
 
 
 @dg.asset_check(asset=augmented_fsps, blocking=True, description="Every turn calls at most max_calls_per_turn functions.")
-def augmented_fsps_turn_limit(context: dg.AssetCheckExecutionContext, magnet: MagnetResource, augmented_fsps: pl.DataFrame) -> dg.AssetCheckResult:
+def augmented_fsps_turn_limit(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
     limit = magnet.settings.graph.max_calls_per_turn
     problems: list[str] = []
-    for part in _by_category(augmented_fsps, context).values():
+    for part in _checked_partitions("augmented_fsps", context, magnet).values():
         problems += turn_limit_violations(from_frame(part, AugmentedFSP), limit)
     return dg.AssetCheckResult(passed=not problems, metadata={"max_calls_per_turn": limit, "violations": len(problems),
                                                               "examples": dg.MetadataValue.json(problems[:10])})
 
 
 @dg.asset_check(asset=augmented_fsps, blocking=True, description="Every inserted function is a nested neighbour of the function it follows.")
-def augmented_fsps_inserts_are_nested(context: dg.AssetCheckExecutionContext, magnet: MagnetResource, augmented_fsps: pl.DataFrame) -> dg.AssetCheckResult:
+def augmented_fsps_inserts_are_nested(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
     problems: list[str] = []
-    for category, part in _by_category(augmented_fsps, context).items():
+    for category, part in _checked_partitions("augmented_fsps", context, magnet).items():
         nested = nested_neighbours(graph_db.adjacency(magnet.settings.graph_path, category))
         problems += insert_violations(from_frame(part, AugmentedFSP), nested)
     return dg.AssetCheckResult(passed=not problems, metadata={"violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])})
