@@ -122,3 +122,21 @@ def test_check_nested_task_round_trip():
         task.parse('{"get_distance": {"answer": "maybe", "reason": "r"}}', item)
     with pytest.raises(ParseError, match="missing"):
         task.parse("{}", item)
+
+
+def test_llm_mode_through_the_local_server(tmp_path):
+    """The same judging in LLM mode: LiteLLM over HTTP to the local test server, which answers
+    with each task's answer_text(offline(item)); edges match and carry the model name."""
+    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.settings import LLMSettings
+
+    tools = NavigationEnv.tools()
+    offline, _ = judge_category(tools, TaskRunner(), seed=0)
+    with TestServer() as server:
+        runner = TaskRunner(LLMSettings(model="openai/judge", api_base=server.url, api_key="sk-test"), cache_dir=tmp_path)
+        edges, stats = judge_category(tools, runner, seed=0)
+        assert server.by_task.get("judge_dependencies") == stats.judge_items <= len(tools)
+        assert server.by_task.get("check_nested") == stats.nested_items
+    assert stats.judge_rejects == stats.nested_rejects == 0
+    assert {(e.src, e.dst, e.kind, e.nested) for e in edges} == {(e.src, e.dst, e.kind, e.nested) for e in offline}
+    assert all(e.judge == "openai/judge" for e in edges)
