@@ -42,8 +42,8 @@ TINY_PROFILE: dict[str, Any] = {
     "mdpo_batch_size": 4,
     "micro_batch_size": 4,
     "max_steps": 16,
-    "student_instances": 2,
-    "student_max_new_tokens": 48,
+    "student_instances": 1,
+    "student_max_new_tokens": 32,
     "student_max_steps": 3,
 }
 #: Student samples per instance under the CPU profile (the paper's 10 otherwise).

@@ -1,0 +1,108 @@
+"""Negative hints: injected errors per type (judged as that type, outputs real), student errors,
+negative trajectories and the mDPO pairs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magnet_lib.hints import (
+    Reference,
+    assemble_pair,
+    inject_errors,
+    judge_item,
+    misleading_hint,
+    negative_hints,
+    negative_turn,
+    preference_pairs,
+    rebuild_turn,
+)
+from magnet_lib.judge import judge_turn, turn_calls
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.models import NegativeHint
+from magnet_lib.settings import LLMSettings, load_settings
+from magnet_lib.student import ServedStudent, TransformersStudent
+from magnet_lib.tiny_model import build_tiny
+from tests.training_support import navigation_episode, navigation_tools
+
+
+@pytest.fixture(scope="module")
+def ref() -> Reference:
+    episode, traj = navigation_episode()
+    return Reference(traj, episode)
+
+
+def test_every_type_is_injected_and_judged_as_that_type(ref):
+    tools = navigation_tools()
+    injections = inject_errors(ref, tools)
+    assert sorted(i.hint.error_type for i in injections) == [1, 2, 3, 4, 5]
+    for inj in injections:
+        h = inj.hint
+        assert h.source == "injected" and h.traj_id == ref.trajectory.traj_id and h.reason
+        verdict = judge_turn(judge_item(ref, h.turn_index, inj.responses))
+        assert (verdict.correct, verdict.error_type) == (False, h.error_type), (h, verdict)
+        assert rebuild_turn(ref, h, tools) == inj.responses  # the hint alone rebuilds the turn
+        # the tool messages are real outputs of the wrong calls, in the world before the turn
+        world = ref.world(tools, h.turn_index)
+        for rec in turn_calls(inj.responses):
+            assert rec.output == world.execute(rec.call)
+
+
+def test_injected_types_match_the_paper_descriptions(ref):
+    by_type = {i.hint.error_type: i for i in inject_errors(ref, navigation_tools())}
+    assert [c.name for c in by_type[1].hint.wrong_calls] == ["get_distance"]  # the conversion is dropped
+    assert by_type[2].hint.wrong_calls[1].name == "convert_distance"
+    distance = turn_calls(ref.turns[1].responses)[0].output["distance"]
+    assert by_type[2].hint.wrong_calls[1].arguments["value"] != distance and by_type[2].hint.turn_index == 1
+    assert "?" in by_type[3].hint.wrong_text and not by_type[3].hint.wrong_calls
+    assert by_type[4].responses[:-1] == ref.turns[by_type[4].hint.turn_index].responses[:-1]
+    assert by_type[5].hint.turn_index == 2 and by_type[5].hint.wrong_calls[0].name == "plan_route"  # calls where it should ask
+
+
+def test_pairs_share_the_prompt_and_diverge_at_the_hinted_turn(ref):
+    tools = navigation_tools()
+    for inj in inject_errors(ref, tools):
+        pair = assemble_pair(ref, inj.hint, negative_turn(ref, inj.hint, tools, None))
+        k = inj.hint.turn_index
+        assert pair.prompt == ref.trajectory.messages[:2]
+        assert [m["role"] for m in pair.prompt] == ["system", "user"]
+        assert pair.chosen[-1] == ref.turns[k].responses[-1] and pair.chosen[0]["role"] == "assistant"
+        shared = len(pair.chosen) - len(ref.turns[k].responses)
+        assert pair.rejected[:shared] == pair.chosen[:shared] and pair.rejected != pair.chosen
+        assert sum(m["role"] == "user" for m in pair.chosen) == sum(m["role"] == "user" for m in pair.rejected) == k
+        assert (pair.error_type, pair.source, pair.hint_id, pair.episode_id) == (inj.hint.error_type, "injected", inj.hint.hint_id, ref.episode.episode_id)
+        assert json.dumps(pair.model_dump())  # JSON-ready
+
+
+def test_negative_hints_with_the_tiny_student_fall_back_to_injection(magnet_home):
+    episode, traj = navigation_episode()
+    settings = load_settings()
+    model, tok = build_tiny([{"messages": traj.messages, "tools": traj.tools}])
+    student = TransformersStudent(model=model, tokenizer=tok, max_new_tokens=8)
+    hints, report = negative_hints(settings, [episode], [traj], TaskRunner(), student=student)
+    assert report.student_episodes == 1 and report.samples == 2 and report.judged_turns >= 2
+    assert report.student_hints == 0 and report.unusable_turns == 2  # 8 tokens: every reply is cut
+    assert sorted(h.error_type for h in hints) == [1, 2, 3, 4, 5] and report.injected_hints == 5
+    assert report.as_dict()["by_type"] == {str(t): 1 for t in range(1, 6)}
+
+
+def test_a_student_hint_is_resampled_with_the_misleading_hint(ref, tmp_path):
+    """The paper's negative trajectory: the student re-samples the turn with the wrong calls
+    as a hint. Here the (served, error-free) student ignores the hint, so the turn is rebuilt
+    from the hint; the re-sample was asked for."""
+    from magnet_lib.llm.testserver import TestServer
+
+    tools = navigation_tools()
+    dist = turn_calls(ref.turns[1].responses)[0].call
+    hint = NegativeHint(hint_id="h1", episode_id=ref.episode.episode_id, traj_id=ref.trajectory.traj_id + "/s3", category="navigation",
+                        turn_index=1, error_type=1, reason="nested call missing", wrong_calls=[dist], wrong_text="It is far.", source="student")
+    assert misleading_hint(hint) == "[" + dist.to_python() + "]"
+    with TestServer() as server:
+        student = ServedStudent(TaskRunner(LLMSettings(model="openai/student", api_base=server.url, api_key="sk-test"), cache_dir=tmp_path))
+        negative = negative_turn(ref, hint, tools, student)
+        assert server.by_task.get("student_step", 0) >= 1
+    assert not negative.resampled and negative.error_type == 1
+    assert [r.call for r in turn_calls(negative.responses)] == [dist] and negative.responses[-1]["content"] == "It is far."
+    pairs, counts = preference_pairs(load_settings(home=str(tmp_path)), [hint], [ref.episode], [ref.trajectory], student=None, pool={t.name: t for t in tools})
+    assert counts == {"rebuilt": 1} and pairs[0].source == "student" and pairs[0].traj_id == ref.trajectory.traj_id
