@@ -199,7 +199,30 @@ def validate_entry(entry: Any, index: int) -> tuple[dict[str, Any] | None, list[
 
 
 def load_spec_file(path: Path, category: str) -> PoolPart:
-    """Tools and rejects of one spec file (spec-only tools: ``executable=False``)."""
+    """Tools and rejects of one spec file (spec-only tools: ``executable=False``).
+
+    Parsed once per file content: a category's duplicate check reads every other file."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size, category)
+    except OSError:
+        key = None
+    if key is not None and key in _SPEC_CACHE:
+        cached = _SPEC_CACHE[key]
+        return PoolPart(tools=list(cached.tools), rejects=list(cached.rejects))
+    part = _parse_spec_file(path, category)
+    if key is not None:
+        if len(_SPEC_CACHE) > 4096:
+            _SPEC_CACHE.clear()
+        _SPEC_CACHE[key] = part
+    return PoolPart(tools=list(part.tools), rejects=list(part.rejects))
+
+
+_SPEC_CACHE: dict[tuple, PoolPart] = {}
+
+
+def _parse_spec_file(path: Path, category: str) -> PoolPart:
     part = PoolPart()
     try:
         entries, parse_errors = _read_entries(path)
