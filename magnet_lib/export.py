@@ -85,6 +85,7 @@ def hf_features():
 def export_hf(rows: Sequence[SFTExample], out: Path, arguments: str = "object") -> list[Path]:
     import datasets
 
+    datasets.disable_progress_bars()  # a CLI prints its own summary
     out.mkdir(parents=True, exist_ok=True)
     written = []
     splits = {}
