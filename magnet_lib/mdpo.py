@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,9 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
     pairs = preference_rows(rows)
     if not pairs:
         raise ValueError("mdpo: no preference pairs")
+    if train.max_steps:  # a capped run never sees more than this many pairs: tokenize only those
+        random.Random(settings.seed).shuffle(pairs)
+        pairs = pairs[: train.max_steps * train.mdpo_batch_size]
     tokenizer = AutoTokenizer.from_pretrained(sft_path)
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     peft_config = lora_config(settings)
@@ -223,11 +227,17 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
-    trained = trainer.model
-    if peft_config is not None:
-        trained = trained.merge_and_unload()
-    trained.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+    if peft_config is None:
+        trainer.save_model(str(out))  # gathers FSDP / ZeRO-3 shards
+    else:  # save the adapter, then write base + adapter merged: a checkpoint transformers loads as is
+        trainer.save_model(str(out / "adapter"))
+        if trainer.is_world_process_zero():
+            from peft import PeftModel
+
+            merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sft_path), str(out / "adapter")).merge_and_unload()
+            merged.save_pretrained(str(out))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(out))
     curve = loss_curve(trainer.state.log_history, keys=("rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"))
     metrics = {
         "train_loss": output.training_loss,
@@ -244,7 +254,8 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
         "lora_r": train.lora_r,
     }
     result = TrainResult(path=out, metrics=metrics, loss_curve=curve)
-    record_run(out, settings, train, result, extra={"stage": "mdpo", "reference": str(sft_path)})
+    if trainer.is_world_process_zero():
+        record_run(out, settings, train, result, extra={"stage": "mdpo", "reference": str(sft_path)})
     return result
 
 
@@ -259,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ns = parser.parse_args(argv)
     settings = cli_settings(ns.home, ns.config)
     data = Path(ns.data) if ns.data else settings.storage_dir / "mdpo_pairs.parquet"
+    if not data.is_file():
+        raise FileNotFoundError(f"no mdpo_pairs table at {data}")
     result = train_mdpo(settings, pl.read_parquet(data), Path(ns.sft) if ns.sft else None, Path(ns.output) if ns.output else None)
     print(json.dumps({"path": str(result.path), **result.metrics}, indent=2, default=str))
 

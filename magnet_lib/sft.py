@@ -39,7 +39,7 @@ TINY_PROFILE: dict[str, Any] = {
     "sft_learning_rate": 2e-3,
     "mdpo_learning_rate": 5e-4,
     "batch_size": 4,
-    "mdpo_batch_size": 4,
+    "mdpo_batch_size": 2,
     "micro_batch_size": 4,
     "max_steps": 16,
     "student_instances": 1,
@@ -210,8 +210,7 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    trainer.save_model(str(out))  # gathers FSDP / ZeRO-3 shards; writes the tokenizer too
     curve = loss_curve(trainer.state.log_history, keys=("mean_token_accuracy", "num_tokens"))
     metrics = {
         "train_loss": output.training_loss,
@@ -224,7 +223,8 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
         "base_model": train.base_model,
     }
     result = TrainResult(path=out, metrics=metrics, loss_curve=curve)
-    record_run(out, settings, train, result, extra={"stage": "sft"})
+    if trainer.is_world_process_zero():
+        record_run(out, settings, train, result, extra={"stage": "sft"})
     return result
 
 
@@ -247,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ns = parser.parse_args(argv)
     settings = cli_settings(ns.home, ns.config)
     data = Path(ns.data) if ns.data else settings.storage_dir / "sft_set.parquet"
+    if not data.is_file():
+        raise FileNotFoundError(f"no sft_set table at {data}")
     result = train_sft(settings, pl.read_parquet(data), Path(ns.output) if ns.output else None)
     print(json.dumps({"path": str(result.path), **result.metrics}, indent=2, default=str))
 
