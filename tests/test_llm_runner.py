@@ -200,3 +200,22 @@ def test_tokens_and_cost_are_accounted(llm_server, echo, tmp_path):
     assert unknown.stats["echo"].cost_usd == 0.0  # no price known: 0, not a crash
     meta = runner.metadata()["echo"]
     assert meta["calls"] == 5 and meta["model"] == "openai/gpt-4o-mini"
+
+
+def test_native_tool_calls_become_answer_text():
+    import litellm
+
+    from magnet_lib.llm.client import answer_text
+
+    response = litellm.ModelResponse(
+        choices=[
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+                }
+            }
+        ]
+    )
+    assert answer_text(response) == '{"content": null, "tool_calls": [{"name": "f", "arguments": {"a": 1}}]}'

@@ -114,6 +114,10 @@ class Completion:
     cost_usd: float = 0.0
 
 
+class MalformedResponse(Exception):
+    """A response that arrived but cannot be read as a chat completion."""
+
+
 class TransportError(Exception):
     """A request that could not be completed: not retryable, or past the retry limits."""
 
@@ -176,7 +180,9 @@ def classify_failure(exc: BaseException) -> _Failure:
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, litellm.Timeout, httpx.TimeoutException)):
         return _Failure("timeout", True, message)
-    if isinstance(exc, (json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(str(exc)):
+    if isinstance(exc, (MalformedResponse, json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(
+        str(exc)
+    ):
         # LiteLLM reports a body that is not JSON as a 500 or a connection error
         return _Failure("malformed_response", True, message)
     if isinstance(exc, litellm.RateLimitError):
@@ -271,6 +277,11 @@ class ModelClient:
         return self._rng.uniform(cap / 2, cap)
 
     def _cost(self, model: str, response: Any) -> float:
+        """LiteLLM's price of the answer (it computes one per response already), 0 when unknown."""
+        hidden = getattr(response, "_hidden_params", None) or {}
+        known = hidden.get("response_cost") if isinstance(hidden, dict) else None
+        if isinstance(known, (int, float)):
+            return float(known)
         if model in self._cost_unknown:
             return 0.0
         litellm = _litellm()
@@ -308,6 +319,10 @@ class ModelClient:
                     ),
                     timeout=s.timeout_s + 5.0,  # a guard in case a provider ignores ``timeout``
                 )
+            except BaseException:
+                if self._tpm:
+                    self._tpm.give_back(reserve)  # a failed request used no tokens
+                raise
             finally:
                 self.in_flight -= 1
         usage = getattr(response, "usage", None)
@@ -317,7 +332,7 @@ class ModelClient:
             used = (prompt_tokens + completion_tokens) or reserve
             self._tpm.give_back(reserve - used)
         if not getattr(response, "choices", None):
-            raise litellm.APIResponseValidationError(message="response has no choices", llm_provider="", model=model)
+            raise MalformedResponse("the response has no choices")
         return Completion(
             text=answer_text(response),
             prompt_tokens=prompt_tokens,
