@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 import graph_db
+from magnet_lib.forth_translation import schema_leaves
 from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
@@ -132,8 +133,12 @@ def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fs
     settings = magnet.settings
     category = context.partition_key
     adjacency = graph_db.adjacency(settings.graph_path, category)
-    required = {f["name"]: f["parameters"].get("required", []) for f in graph_db.functions(settings.graph_path, category)}
-    augmented = augment_fsps(from_frame(fsps, FSP), nested_neighbours(adjacency), settings.graph, required, settings.seed)
+    functions = graph_db.functions(settings.graph_path, category)
+    required = {f["name"]: f["parameters"].get("required", []) for f in functions}
+    outputs = {f["name"]: {n for name, _ in schema_leaves(f["response"]) for n in (name, name.rstrip("s"))} for f in functions}
+    augmented = augment_fsps(
+        from_frame(fsps, FSP), nested_neighbours(adjacency), settings.graph, required, settings.seed, outputs
+    )
     frame = to_frame(augmented, AugmentedFSP)
     return dg.Output(
         frame,

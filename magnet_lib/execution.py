@@ -166,4 +166,25 @@ class EpisodeRuntime:
         for env in self.environments.values():
             for name, options in env.user_values().items():
                 values[name] = list(options)
+            # a user may know the ids of what already exists in their world (their account,
+            # an earlier booking), so a walk that starts at a function taking an id is
+            # translatable; earlier outputs still come first in forth-translation
+            for name, found in _state_identifiers(env.state()).items():
+                values.setdefault(name, found)
         return values
+
+
+def _state_identifiers(state: Any, key: str | None = None, found: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Identifier-like fields (``*_id``, ``*_code``, ...) with their values in a state."""
+    found = {} if found is None else found
+    if isinstance(state, dict):
+        for k, v in state.items():
+            _state_identifiers(v, str(k), found)
+    elif isinstance(state, list):
+        for v in state:
+            _state_identifiers(v, key, found)
+    elif key is not None and isinstance(state, str) and is_identifier_field(key):
+        seen = found.setdefault(key, [])
+        if state not in seen and len(seen) < 20:
+            seen.append(state)
+    return found

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
@@ -96,23 +96,45 @@ def split_turn(
     rng: random.Random,
     miss_func_p: float = 0.5,
     required: Mapping[str, Sequence[str]] | None = None,
+    outputs: Mapping[str, Collection[str]] | None = None,
 ) -> list[FSPTurn]:
-    """Split: an empty ``miss_func`` / ``miss_params`` turn before a random call turn."""
+    """Split: an empty ``miss_func`` / ``miss_params`` turn before a random call turn.
+
+    The target must make the split answerable: a ``miss_func`` target is not called before
+    the split (else the function was already offered), and a ``miss_params`` target has a
+    required parameter that no earlier function's output provides (``outputs``: response
+    field names per function), so the user really is the only source of the value. When the
+    drawn label has no such target, the other label is tried before falling back."""
     calls = [i for i, t in enumerate(turns) if t.functions]
     if not calls:
         raise ValueError("cannot split an FSP without a call turn")
     positions = [i for i in calls if i > 0] or calls
-    k = rng.choice(positions)
-    label = "miss_func" if rng.random() < miss_func_p else "miss_params"
-    following = turns[k].functions
-    if label == "miss_params":
-        with_required = [f for f in following if required is None or required.get(f)]
-        if with_required:
-            target = rng.choice(with_required)
-        else:
-            label, target = "miss_func", rng.choice(following)
-    else:
-        target = rng.choice(following)
+
+    def func_targets(k: int) -> list[str]:
+        before = {f for t in turns[:k] for f in t.functions}
+        return [f for f in turns[k].functions if f not in before]
+
+    def param_targets(k: int) -> list[str]:
+        found = []
+        for j, f in enumerate(turns[k].functions):
+            earlier = [g for t in turns[:k] for g in t.functions] + list(turns[k].functions[:j])
+            provided = {name for g in earlier for name in (outputs or {}).get(g, ())}
+            needs = required.get(f, []) if required is not None else ["?"]
+            if any(p not in provided for p in needs):
+                found.append(f)
+        return found
+
+    first = "miss_func" if rng.random() < miss_func_p else "miss_params"
+    finders = {"miss_func": func_targets, "miss_params": param_targets}
+    for label in (first, "miss_params" if first == "miss_func" else "miss_func"):
+        options = [(k, f) for k in positions for f in finders[label](k)]
+        if options:
+            k, target = rng.choice(options)
+            break
+    else:  # nothing fits: keep the paper's plain draw (translation will reject it with a reason)
+        k = rng.choice(positions)
+        target = rng.choice(turns[k].functions)
+        label = first if required is None or required.get(target) else "miss_func"
     empty = FSPTurn(functions=[], op="split", label=label, target=target)
     return [t.model_copy(deep=True) for t in turns[:k]] + [empty] + [t.model_copy(deep=True) for t in turns[k:]]
 
@@ -127,6 +149,7 @@ def augment_fsp(
     settings: GraphSettings | None = None,
     required: Mapping[str, Sequence[str]] | None = None,
     seed: int | None = None,
+    outputs: Mapping[str, Collection[str]] | None = None,
 ) -> list[AugmentedFSP]:
     """Merge -> Insert, then Split: ``[no_split, <split variant>]`` for one initial FSP."""
     s = settings or GraphSettings()
@@ -134,7 +157,7 @@ def augment_fsp(
     turns = merge_turns(initial_turns(fsp.path), op_rng(seed, fsp.fsp_id, "merge"), s.merge_p, s.max_calls_per_turn)
     turns = insert_nested_calls(turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p,
                                 s.max_calls_per_turn)
-    split = split_turn(turns, op_rng(seed, fsp.fsp_id, "split"), s.split_miss_func_p, required)
+    split = split_turn(turns, op_rng(seed, fsp.fsp_id, "split"), s.split_miss_func_p, required, outputs)
     variant = next(t.label for t in split if t.op == "split")
     return [
         AugmentedFSP(fsp_id=augmented_id(fsp.fsp_id, "no_split", seed), parent_fsp_id=fsp.fsp_id, category=fsp.category,
@@ -155,9 +178,10 @@ def augment_fsps(
     settings: GraphSettings | None = None,
     required: Mapping[str, Sequence[str]] | None = None,
     seed: int | None = None,
+    outputs: Mapping[str, Collection[str]] | None = None,
 ) -> list[AugmentedFSP]:
     """Every FSP's no_split and split variants."""
-    return [a for fsp in fsps for a in augment_fsp(fsp, nested, settings, required, seed)]
+    return [a for fsp in fsps for a in augment_fsp(fsp, nested, settings, required, seed, outputs)]
 
 
 # --------------------------------------------------------------------------- checks and statistics
