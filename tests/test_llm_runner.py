@@ -219,3 +219,25 @@ def test_native_tool_calls_become_answer_text():
         ]
     )
     assert answer_text(response) == '{"content": null, "tool_calls": [{"name": "f", "arguments": {"a": 1}}]}'
+
+
+def test_an_unexpected_failure_is_a_reject_not_a_crash(llm_server, echo, tmp_path):
+    (tmp_path / "cache").write_text("not a folder")  # the cache cannot be opened
+    runner = make_runner(llm_server, tmp_path / "cache")
+    results = runner.run(echo, words(2, "x"))
+    assert [r.ok for r in results] == [False, False]
+    assert results[0].reject_reason.startswith("internal error in echo:")
+
+
+def test_run_on_the_runners_own_loop_is_refused(llm_server, echo, tmp_path):
+    import pytest
+
+    from magnet_lib.llm.runner import run_sync
+
+    runner = make_runner(llm_server, tmp_path / "cache")
+
+    async def nested():
+        return runner.run(echo, words(1))
+
+    with pytest.raises(RuntimeError, match="await TaskRunner.arun instead"):
+        run_sync(nested())

@@ -105,6 +105,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the shared loop and wait for it from this (any) thread."""
     loop = _background_loop()
+    if threading.current_thread().name == "magnet-llm-loop":
+        coro.close()
+        raise RuntimeError("TaskRunner.run was called on the runner's own event loop; await TaskRunner.arun instead")
     future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
     return future.result()
 
@@ -214,7 +217,7 @@ class TaskRunner:
             return [self._offline(task, item, sample_index) for item in items]
         return list(
             await asyncio.gather(
-                *(self._item(task, item, model, temperature, max_tokens, sample_index) for item in items)
+                *(self._safe_item(task, item, model, temperature, max_tokens, sample_index) for item in items)
             )
         )
 
@@ -231,7 +234,7 @@ class TaskRunner:
         if model is None:
             return [[self._offline(task, item, k) for k in range(n)] for item in items]
         flat = await asyncio.gather(
-            *(self._item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n))
+            *(self._safe_item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n))
         )
         return [list(flat[i * n : (i + 1) * n]) for i in range(len(items))]
 
@@ -255,6 +258,26 @@ class TaskRunner:
             return TaskResult(reject_reason=reason, sample_index=sample_index)
         stats.offline_items += 1
         return TaskResult(value=value, sample_index=sample_index)
+
+    async def _safe_item(
+        self,
+        task: Task[Any, O],
+        item: BaseModel,
+        model: str,
+        temperature: float | None,
+        max_tokens: int | None,
+        sample_index: int,
+    ) -> TaskResult[O]:
+        """``_item``, with an unexpected failure (a full disk under the cache, a bug) recorded
+        as the item's reject instead of failing the whole batch."""
+        try:
+            return await self._item(task, item, model, temperature, max_tokens, sample_index)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = self.client.scrub(f"internal error in {task.name}: {type(exc).__name__}: {exc}")
+            self._stats(task).reject(reason)
+            return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index)
 
     async def _item(
         self,
