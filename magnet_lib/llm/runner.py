@@ -87,25 +87,26 @@ class TaskStats(BaseModel):
 
 _LOOP: asyncio.AbstractEventLoop | None = None
 _LOOP_PID: int | None = None
+_LOOP_THREAD: threading.Thread | None = None
 _LOOP_LOCK = threading.Lock()
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
     """One event loop per process, in a daemon thread (recreated after a fork)."""
-    global _LOOP, _LOOP_PID
+    global _LOOP, _LOOP_PID, _LOOP_THREAD
     with _LOOP_LOCK:
         if _LOOP is None or _LOOP_PID != os.getpid() or _LOOP.is_closed():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="magnet-llm-loop", daemon=True)
             thread.start()
-            _LOOP, _LOOP_PID = loop, os.getpid()
+            _LOOP, _LOOP_PID, _LOOP_THREAD = loop, os.getpid(), thread
         return _LOOP
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the shared loop and wait for it from this (any) thread."""
     loop = _background_loop()
-    if threading.current_thread().name == "magnet-llm-loop":
+    if threading.current_thread() is _LOOP_THREAD:
         coro.close()
         raise RuntimeError("TaskRunner.run was called on the runner's own event loop; await TaskRunner.arun instead")
     future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
