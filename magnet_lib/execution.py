@@ -68,6 +68,8 @@ class SimulatedExecutor:
             kind = next((k for k in kind if k != "null"), "string")
         if name in arguments and kind not in ("object", "array"):
             return arguments[name]  # consistent: the entity asked about comes back
+        if "const" in schema:
+            return schema["const"]
         if "enum" in schema:
             return rng.choice(schema["enum"])
         if kind == "object":
