@@ -461,7 +461,8 @@ class NegativeTurn:
 
 def negative_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool], student: Student | None, sample_index: int = 0) -> NegativeTurn:
     """The rejected version of the hinted turn: the student re-sampled with the misleading
-    hint when it makes a typed error that way, else the turn rebuilt from the hint."""
+    hint when it makes a typed error that way (judged by the offline rules: the re-sample
+    only has to be wrong, its type is recorded), else the turn rebuilt from the hint."""
     text = misleading_hint(hint)
     if student is not None and hint.source == "student" and text is not None:
         sample = sample_episode(student, ref.trajectory, tools, ref.seed, 1, hints={hint.turn_index: text}, replay_until=hint.turn_index,

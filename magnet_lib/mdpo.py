@@ -157,12 +157,19 @@ class MDPOTrainer(DPOTrainer):
             remove_columns=dataset.column_names,
             desc=f"Tokenizing {dataset_name} multi-turn pairs",
         )
-        # a pair with nothing to score on either side teaches nothing; neither does one whose
-        # prompt alone fills max_length
-        keep = lambda ex: 1 in ex["chosen_mask"] and 1 in ex["rejected_mask"] and (  # noqa: E731
-            args.max_length is None or len(ex["prompt_ids"]) < args.max_length
-        )
-        return dataset.filter(keep, desc=f"Dropping {dataset_name} pairs without assistant tokens")
+        # a pair teaches nothing when a side has no assistant token, or when truncation to
+        # max_length leaves both sides the same (the divergence lies beyond it)
+        def keep(ex: dict[str, Any]) -> bool:
+            if 1 not in ex["chosen_mask"] or 1 not in ex["rejected_mask"]:
+                return False
+            if args.max_length is None:
+                return True
+            chosen, rejected = ex["prompt_ids"] + ex["chosen_ids"], ex["prompt_ids"] + ex["rejected_ids"]
+            if args.truncation_mode == "keep_end":
+                return chosen[-args.max_length :] != rejected[-args.max_length :]
+            return len(ex["prompt_ids"]) < args.max_length and chosen[: args.max_length] != rejected[: args.max_length]
+
+        return dataset.filter(keep, desc=f"Dropping {dataset_name} pairs with nothing to compare")
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

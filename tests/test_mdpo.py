@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from magnet_lib.mdpo import MDPOTrainer, mdpo_config, preference_dataset, train_mdpo
+from magnet_lib.mdpo import MDPOTrainer, mdpo_config, preference_dataset, tokenize_pair, train_mdpo
 from magnet_lib.settings import load_settings
 from magnet_lib.sft import conversations
 from magnet_lib.tiny_model import build_tiny, template_messages
@@ -109,8 +109,9 @@ def test_masked_positions_get_zero_gradient(setup):
 def test_identical_continuations_have_zero_margin(setup):
     pair, tok, trainer = setup
     same = dict(pair, rejected=pair["chosen"])
-    ds = trainer._prepare_dataset(preference_dataset([same]), tok, trainer.args, "same")
-    batch = trainer.data_collator([ds[0]])
+    assert len(trainer._prepare_dataset(preference_dataset([same]), tok, trainer.args, "same")) == 0  # nothing to compare: dropped
+    example = tokenize_pair(preference_dataset([same])[0], tok)
+    batch = trainer.data_collator([example])
     with torch.no_grad():
         trainer.compute_loss(trainer.model, dict(batch))
     mode = "train" if trainer.model.training else "eval"

@@ -80,3 +80,27 @@ def test_training_tail_materializes(dagster_harness, monkeypatch):
         prompt = tok.apply_chat_template(template_messages(pairs_out[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True)
         out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
         assert out.shape[1] > prompt["input_ids"].shape[1]
+
+
+@pytest.mark.slow
+def test_magnet_run_from_a_fresh_home_trains_both_checkpoints(magnet_home):
+    """`magnet run` (the orchestrator behind it) on the built-in tools, offline, tiny model."""
+    import time
+
+    from magnet_assets.orchestrate import run_pipeline
+    from magnet_lib.settings import load_settings
+
+    started = time.perf_counter()
+    summary = run_pipeline(load_settings(home=str(magnet_home)), assets=["mdpo_checkpoint"])
+    minutes = (time.perf_counter() - started) / 60
+    assert not summary.failed, [(s.asset, s.partition, s.error) for s in summary.failed]
+    done = {s.asset for s in summary.materialized()}
+    assert {"sft_checkpoint", "negative_hints", "mdpo_pairs", "mdpo_checkpoint"} <= done
+    pairs = from_frame(pl.read_parquet(magnet_home / "storage" / "mdpo_pairs.parquet"), PreferencePair)
+    assert pairs and {p.error_type for p in pairs} == {1, 2, 3, 4, 5}
+    for name in ("sft", "mdpo"):
+        path = magnet_home / "checkpoints" / name
+        model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+        prompt = tok.apply_chat_template(template_messages(pairs[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
+    assert minutes < 10, f"the offline pipeline took {minutes:.1f} minutes"
