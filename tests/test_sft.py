@@ -63,3 +63,33 @@ def test_paper_defaults_without_the_cpu_profile(magnet_home, monkeypatch):
     monkeypatch.setenv("MAGNET_TRAIN_BASE_MODEL", "some/model")
     train = effective_train(load_settings())
     assert (train.sft_learning_rate, train.warmup_ratio, train.sft_epochs, train.max_length, train.max_steps) == (1e-5, 0.1, 1.0, 8192, None)
+
+
+def test_a_real_base_model_path_gets_a_training_template(magnet_home, tmp_path, monkeypatch):
+    """A local model whose template is Qwen2.5's (no generation markers): TRL's training
+    variant is swapped in, SFT masks the assistant turns, the checkpoint keeps that template."""
+    from pathlib import Path
+
+    import trl
+
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "1")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "4096")
+    qwen = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    _, traj = navigation_episode()
+    model, tok = build_tiny(conversations([traj]))
+    tok.chat_template = qwen
+    model.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    settings = load_settings(train={"base_model": str(tmp_path / "base")})
+    assert effective_train(settings).max_steps == 1 and effective_train(settings).sft_learning_rate == 1e-5  # no CPU profile
+    result = train_sft(settings, [traj])
+    saved = AutoTokenizer.from_pretrained(result.path)
+    from trl.chat_template_utils import has_generation_markers
+
+    from magnet_lib.tiny_model import template_messages
+
+    assert has_generation_markers(saved.chat_template) and "# Tools" in saved.chat_template  # Qwen2.5's, marked
+
+    out = saved.apply_chat_template(template_messages(traj.messages), tools=traj.tools, return_dict=True, return_assistant_tokens_mask=True)
+    trained = saved.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    assert '"name": "get_distance"' in trained and traj.messages[1]["content"] not in trained
