@@ -235,7 +235,7 @@ def run_pipeline(
         except Exception as exc:  # a definition error must still end in a summary, not a traceback
             done, error = set(), f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
-        for k in sorted(selection, key=str):
+        for k in sorted(selection, key=plan.order.index):
             ok = k in done
             if not ok:
                 failed_parts.add((k, part))
