@@ -4,6 +4,11 @@ Command (about a minute; writes benchmarks/results/llm_throughput.json)::
 
     HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True python benchmarks/llm_throughput.py
 
+and at a latency closer to a real model's (writes llm_throughput_latency1s.json)::
+
+    HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True python benchmarks/llm_throughput.py \
+        --latency 1.0 --rounds 8 --repeats 2 --out benchmarks/results/llm_throughput_latency1s.json
+
 What it measures, with the ``classify_tool`` task over distinct tools, through LiteLLM and real
 HTTP to :class:`magnet_lib.llm.testserver.TestServer` answering after ``latency`` seconds:
 
@@ -133,8 +138,10 @@ def faults_and_rerun(latency: float, concurrency: int, n: int, fault_rate: float
     items = make_items(n, "faults")
     offline = [CLASSIFY_TOOL.offline(item) for item in items]
     cache = work / "cache_faults"
-    with TestServer(latency_s=latency, fault_rate=fault_rate, retry_after_s=1.0, hang_s=10.0, seed=1) as server:
-        runner = runner_for(server, cache, concurrency, timeout_s=1.0)
+    # the client gives up on a hung request well after a normal answer would have come
+    timeout = max(1.0, 3 * latency)
+    with TestServer(latency_s=latency, fault_rate=fault_rate, retry_after_s=1.0, hang_s=10 * timeout, seed=1) as server:
+        runner = runner_for(server, cache, concurrency, timeout_s=timeout)
         results, wall, _ = timed_run(runner, items)
         stats = runner.stats[CLASSIFY_TOOL.name]
         retries = [r.retries for r in results]
@@ -143,7 +150,7 @@ def faults_and_rerun(latency: float, concurrency: int, n: int, fault_rate: float
             "concurrency": concurrency,
             "items": n,
             "fault_rate": fault_rate,
-            "client_timeout_s": 1.0,
+            "client_timeout_s": timeout,
             "retry_after_s": 1.0,
             "requests": server.requests,
             "faults_injected": dict(sorted(server.faults.items())),
@@ -160,7 +167,7 @@ def faults_and_rerun(latency: float, concurrency: int, n: int, fault_rate: float
             "wall_s": round(wall, 3),
         }
         server.reset_counts()
-        rerun_runner = runner_for(server, cache, concurrency, timeout_s=1.0)
+        rerun_runner = runner_for(server, cache, concurrency, timeout_s=timeout)
         again, rerun_wall, _ = timed_run(rerun_runner, items)
         rerun = {
             "items": n,
