@@ -229,8 +229,7 @@ def run_pipeline(
             summary.run_ids.append(result.run_id)
             done = {e.asset_key for e in result.get_asset_materialization_events()} if result.success else set()
             if not result.success:
-                failures = [e for e in result.all_events if e.is_failure]
-                error = failures[0].message if failures else "run failed"
+                error = _failure_message(result)
                 done = {e.asset_key for e in result.get_asset_materialization_events()}
         except Exception as exc:  # a definition error must still end in a summary, not a traceback
             done, error = set(), f"{type(exc).__name__}: {exc}"
@@ -281,6 +280,19 @@ def run_pipeline(
             if todo:
                 execute(todo, part)
     return summary
+
+
+def _failure_message(result) -> str:
+    """The first step failure's own error (e.g. 'OSError: disk went away'), not Dagster's wrapper."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None and "dagster" in (error.cls_name or "").lower():
+                error = error.cause
+            if error is not None:
+                return f"{event.step_key}: {(error.message or '').strip()}"
+    failures = [e for e in result.all_events if e.is_failure]
+    return failures[0].message if failures else "run failed"
 
 
 def _ancestors(plan: _Plan, key: dg.AssetKey) -> set[dg.AssetKey]:

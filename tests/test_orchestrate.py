@@ -73,3 +73,33 @@ def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeyp
     third = run_pipeline(settings, assets=["function_pool"])
     assert {(s.asset, s.partition) for s in third.materialized()} == {("function_pool", "marine"), ("tool_rejects", "marine")}
     assert orchard_file.stat().st_mtime_ns == orchard_mtime
+
+
+def test_an_interrupted_run_resumes_with_only_what_failed(magnet_home, monkeypatch):
+    import magnet_assets.pool as pool_assets
+
+    tools_dir = magnet_home.parent / "tools"
+    for cat in ("marine", "orchard"):
+        (tools_dir / cat).mkdir(parents=True)
+        (tools_dir / cat / "specs.json").write_text(_spec(f"get_{cat}_status", f"Status of the {cat}."))
+    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+    real_load = pool_assets.load_category
+
+    def flaky(settings, category, *args, **kwargs):
+        if category == "orchard":
+            raise OSError("disk went away")
+        return real_load(settings, category, *args, **kwargs)
+
+    monkeypatch.setattr(pool_assets, "load_category", flaky)
+    first = run_pipeline(settings, assets=["function_pool"])
+    assert {(s.asset, s.partition) for s in first.failed} == {("function_pool", "orchard"), ("tool_rejects", "orchard")}
+    assert "disk went away" in first.failed[0].error
+    marine = magnet_home / "storage" / "function_pool" / "marine.parquet"
+    marine_mtime = marine.stat().st_mtime_ns
+    assert not (magnet_home / "storage" / "function_pool" / "orchard.parquet").exists()
+
+    monkeypatch.setattr(pool_assets, "load_category", real_load)
+    resumed = run_pipeline(settings, assets=["function_pool"])
+    assert {(s.asset, s.partition) for s in resumed.materialized()} == {("function_pool", "orchard"), ("tool_rejects", "orchard")}
+    assert marine.stat().st_mtime_ns == marine_mtime
