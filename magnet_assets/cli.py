@@ -82,6 +82,13 @@ def run(
         c = counts[name]
         table.add_row(name, str(c["materialized"]), str(c["skipped"]), f"[red]{c['failed']}[/]" if c["failed"] else "0")
     console.print(table)
+    reject_files = sorted((settings.storage_dir / "tool_rejects").glob("*.parquet"))
+    if reject_files:
+        import polars as pl
+
+        rejected = sum(pl.read_parquet(f).height for f in reject_files)
+        if rejected:
+            console.print(f"[yellow]{rejected} tool spec problem(s)[/]: `magnet pool --rejects` lists file, tool, field and reason.")
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} asset partition(s) failed[/]; see `magnet ui` for the run logs.")
         raise typer.Exit(1)
