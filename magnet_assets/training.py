@@ -107,7 +107,13 @@ def mdpo_pairs(context: dg.AssetExecutionContext, magnet: MagnetResource, negati
     settings = magnet.settings
     hints = from_frame(negative_hints, NegativeHint)
     student = load_student(settings) if any(h.source == "student" for h in hints) else None
-    pairs, counts = preference_pairs(settings, hints, from_frame(query_call_pairs, Episode), from_frame(sft_trajectories, Trajectory), student=student)
+    runner = magnet.runner()
+    try:
+        pairs, counts = preference_pairs(settings, hints, from_frame(query_call_pairs, Episode), from_frame(sft_trajectories, Trajectory),
+                                         student=student, runner=runner)
+        llm = llm_metadata(runner)
+    finally:
+        _close(runner)
     frame = to_frame(pairs, PreferencePair)
     return dg.Output(
         frame,
@@ -116,6 +122,7 @@ def mdpo_pairs(context: dg.AssetExecutionContext, magnet: MagnetResource, negati
             **counts_metadata("pairs_by_type", Counter(p.error_type for p in pairs)),
             **counts_metadata("pairs_by_source", Counter(p.source for p in pairs)),
             **counts_metadata("negative_turns", counts),
+            **llm,
         },
     )
 

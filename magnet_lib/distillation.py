@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from magnet_lib import chat_format as cf
 from magnet_lib.back_translation import render_value, sentence, words
 from magnet_lib.envs import is_error
-from magnet_lib.execution import EpisodeRuntime
+from magnet_lib.execution import EpisodeRuntime, make_runtime
 from magnet_lib.forth_translation import parse_calls
 from magnet_lib.llm.runner import TaskResult, TaskRunner
 from magnet_lib.llm.task import ParseError, Task
@@ -260,13 +260,14 @@ class ConversationBuilder:
         self.transcript.append({"role": "assistant", "content": content})
 
 
-def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task) -> Generator[Request, TaskResult, DistillResult]:
-    """The positive trajectory of one accepted episode (a generator for the driver)."""
+def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task, runner: TaskRunner | None = None) -> Generator[Request, TaskResult, DistillResult]:
+    """The positive trajectory of one accepted episode (a generator for the driver); ``runner``
+    simulates spec-only tools in LLM mode (its cache replays the outputs translation got)."""
     rejected = lambda reason: DistillResult(reject_reason=reason, episode_id=episode.episode_id)  # noqa: E731
     missing = sorted({n for n in episode.tools if n not in tools})
     if missing:
         return rejected(f"unknown function(s) {', '.join(missing)}")
-    runtime = EpisodeRuntime([tools[n] for n in episode.tools], episode.seed)
+    runtime = make_runtime([tools[n] for n in episode.tools], episode.seed, runner)
     first = episode.turns[0].offered if episode.turns and episode.turns[0].offered else episode.tools
     conv = ConversationBuilder(tools, first, runtime)
     generator = OFFLINE
@@ -342,7 +343,7 @@ def distill(episodes: Sequence[Episode], category_tools: Sequence[Tool], runner:
     teacher = teacher or default_teacher()
     tools = {t.name: t for t in category_tools}
     accepted = [e for e in episodes if e.status == "ok"]
-    return run_interleaved([distill_episode(e, tools, teacher) for e in accepted], runner)
+    return run_interleaved([distill_episode(e, tools, teacher, runner) for e in accepted], runner)
 
 
 def call_problems(trajectory: Trajectory, tools: dict[str, Tool]) -> list[str]:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from magnet_lib.envs import is_error
-from magnet_lib.execution import EpisodeRuntime
+from magnet_lib.execution import EpisodeRuntime, make_runtime
 from magnet_lib.judge import (
     ChatTurn,
     JudgeItem,
@@ -69,6 +69,7 @@ class Reference:
 
     trajectory: Trajectory
     episode: Episode
+    runner: Any = field(default=None, repr=False)  # simulates spec-only tools in LLM mode
     head: list[Message] = field(init=False)
     turns: list[ChatTurn] = field(init=False)
 
@@ -90,17 +91,18 @@ class Reference:
 
     def world(self, tools: Sequence[Tool], before_turn: int) -> EpisodeRuntime:
         """A fresh world of the episode in the state the reference leaves before a turn."""
-        runtime = EpisodeRuntime(tools, self.seed)
+        runtime = make_runtime(tools, self.seed, self.runner)
         for t in self.turns[:before_turn]:
             replay(runtime, t.responses)
         return runtime
 
 
-def match_references(episodes: Iterable[Episode], trajectories: Iterable[Trajectory]) -> list[Reference]:
-    """Multi-turn positive trajectories paired with their episodes, in a stable order."""
+def match_references(episodes: Iterable[Episode], trajectories: Iterable[Trajectory], runner=None) -> list[Reference]:
+    """Multi-turn positive trajectories paired with their episodes, in a stable order; their
+    worlds simulate spec-only tools through ``runner`` in LLM mode."""
     by_id = {e.episode_id: e for e in episodes if e.status == "ok"}
     refs = [
-        Reference(t, by_id[t.episode_id])
+        Reference(t, by_id[t.episode_id], runner)
         for t in trajectories
         if t.kind == "multi_turn" and t.episode_id in by_id and split_turns(t.messages)[1]
     ]
@@ -161,7 +163,7 @@ def student_errors(student: Student, runner, ref: Reference, tools: Sequence[Too
     wrong one, and turn typed wrong turns into negative hints (deduplicated)."""
     from magnet_lib.tasks.judge import JudgeErrorsTask
 
-    samples = sample_episode(student, ref.trajectory, tools, ref.seed, n, max_steps=max_steps)
+    samples = sample_episode(student, ref.trajectory, tools, ref.seed, n, max_steps=max_steps, runner=ref.runner)
     result = StudentErrors(samples=len(samples))
     items: list[tuple[SampledTrajectory, int, JudgeItem]] = []
     for s in samples:
@@ -466,7 +468,7 @@ def negative_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool], stu
     text = misleading_hint(hint)
     if student is not None and hint.source == "student" and text is not None:
         sample = sample_episode(student, ref.trajectory, tools, ref.seed, 1, hints={hint.turn_index: text}, replay_until=hint.turn_index,
-                                last_turn=hint.turn_index, first_sample=sample_index)[0]
+                                last_turn=hint.turn_index, first_sample=sample_index, runner=ref.runner)[0]
         turn = sample.turns[-1]
         responses = sample.turn_messages(hint.turn_index)
         verdict = judge_turn(judge_item(ref, hint.turn_index, responses, truncated=turn.truncated, malformed=turn.malformed))
@@ -537,7 +539,7 @@ def negative_hints(settings, episodes: Sequence[Episode], trajectories: Sequence
     from magnet_lib.sft import effective_train, student_samples
 
     train = effective_train(settings)
-    refs = match_references(episodes, trajectories)
+    refs = match_references(episodes, trajectories, runner)
     pool = pool if pool is not None else tool_pool(settings)
     report = HintsReport(episodes=len(refs))
     hints: list[NegativeHint] = []
@@ -568,9 +570,10 @@ def negative_hints(settings, episodes: Sequence[Episode], trajectories: Sequence
 
 
 def preference_pairs(settings, hints: Sequence[NegativeHint], episodes: Sequence[Episode], trajectories: Sequence[Trajectory],
-                     student: Student | None = None, pool: dict[str, Tool] | None = None) -> tuple[list[PreferencePair], dict[str, Any]]:
-    """One mDPO pair per negative hint whose reference is known."""
-    refs = {r.episode.episode_id: r for r in match_references(episodes, trajectories)}
+                     student: Student | None = None, pool: dict[str, Tool] | None = None, runner=None) -> tuple[list[PreferencePair], dict[str, Any]]:
+    """One mDPO pair per negative hint whose reference is known (``runner`` simulates
+    spec-only tools in LLM mode)."""
+    refs = {r.episode.episode_id: r for r in match_references(episodes, trajectories, runner)}
     pool = pool if pool is not None else tool_pool(settings)
     pairs: list[PreferencePair] = []
     counts: Counter = Counter()

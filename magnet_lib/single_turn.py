@@ -26,7 +26,7 @@ from magnet_lib import chat_format as cf
 from magnet_lib.back_translation import BackTranslateInput, MissingValue
 from magnet_lib.distillation import TeacherStepInput, default_teacher
 from magnet_lib.envs import is_error
-from magnet_lib.execution import EpisodeRuntime
+from magnet_lib.execution import EpisodeRuntime, make_runtime
 from magnet_lib.forth_translation import PlannedCall, resolve_same_turn
 from magnet_lib.llm.runner import TaskResult, TaskRunner
 from magnet_lib.llm.task import Task
@@ -68,8 +68,10 @@ def item_counts(multi_turn_items: int, settings: MagnetSettings) -> dict[str, in
 class ItemMaker:
     """Makes one item of a kind for a category (:meth:`run` is the driver's generator)."""
 
-    def __init__(self, kind: str, index: int, tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task]):
+    def __init__(self, kind: str, index: int, tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task],
+                 runner: TaskRunner | None = None):
         self.kind = kind
+        self.runner = runner  # simulates spec-only tools in LLM mode
         self.index = index
         self.tools = {t.name: t for t in tools}
         self.pool = list(tools)
@@ -126,7 +128,7 @@ class ItemMaker:
                 made = yield from self._no_fit(functions[0], rng)
             else:
                 offered = choose_offered(functions, self.pool, f"{self.key}:{attempt}", DISTRACTORS)
-                runtime = EpisodeRuntime([self.tools[n] for n in offered], self.seed)
+                runtime = make_runtime([self.tools[n] for n in offered], self.seed, self.runner)
                 plan = self._plan(functions, runtime, rng)
                 if plan is None:
                     continue
@@ -190,7 +192,7 @@ class ItemMaker:
             return None
         offered_set = set(rng.sample(unrelated, min(len(unrelated), rng.choice([2, 3, 4]))))
         offered = [t.name for t in self.pool if t.name in offered_set]
-        runtime = EpisodeRuntime([target, *(self.tools[n] for n in offered)], self.seed)
+        runtime = make_runtime([target, *(self.tools[n] for n in offered)], self.seed, self.runner)
         plan = self._plan([function], runtime, rng)
         if plan is None:
             return None
@@ -252,7 +254,7 @@ def make_single_turn(
     """Items of every kind for one category; also how many of each could not be made."""
     tasks = tasks or {**default_tasks()}
     tasks.setdefault("teacher_turn", default_teacher())
-    makers = [ItemMaker(kind, i, category_tools, settings, tasks) for kind, n in counts.items() for i in range(n)]
+    makers = [ItemMaker(kind, i, category_tools, settings, tasks, runner) for kind, n in counts.items() for i in range(n)]
     made = run_interleaved([m.run() for m in makers], runner)
     failed: dict[str, int] = {}
     for maker, item in zip(makers, made):

@@ -31,7 +31,7 @@ from typing import Any, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnet_lib.execution import EpisodeRuntime
+from magnet_lib.execution import EpisodeRuntime, make_runtime
 from magnet_lib.judge import split_turns, turn_calls
 from magnet_lib.llm.task import Task
 from magnet_lib.models import Call, Message, Tool, Trajectory
@@ -277,12 +277,14 @@ def sample_episode(
     last_turn: int | None = None,
     first_sample: int = 0,
     stop_when_unusable: bool = True,
+    runner=None,
 ) -> list[SampledTrajectory]:
     """``n`` student trajectories of the reference's episode. Turns before ``replay_until``
     are the reference's (replayed in the world); turns up to ``last_turn`` (default: all)
     are the student's, with ``hints[turn]`` appended to that turn's user message in what the
     student sees. A sample whose reply is cut by the token budget or holds a malformed call
-    stops there (``stop_when_unusable``): the judge stops at a sample's first wrong turn."""
+    stops there (``stop_when_unusable``): the judge stops at a sample's first wrong turn.
+    ``runner`` simulates spec-only tools in LLM mode."""
     head, turns = split_turns(reference.messages)
     last = len(turns) - 1 if last_turn is None else min(last_turn, len(turns) - 1)
     hints = hints or {}
@@ -291,7 +293,7 @@ def sample_episode(
         samples.append(
             {
                 "k": k,
-                "runtime": EpisodeRuntime(tools, seed),
+                "runtime": make_runtime(tools, seed, runner),
                 "messages": list(head),
                 "view": list(head),
                 "turns": [],

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from magnet_lib.back_translation import BackTranslateInput, FunctionRequest, MissingValue
 from magnet_lib.envs import is_error
-from magnet_lib.execution import EpisodeRuntime, is_identifier_field, schema_user_values
+from magnet_lib.execution import EpisodeRuntime, is_identifier_field, make_runtime, schema_user_values
 from magnet_lib.forth_translation import (
     ForthTranslateInput,
     PlannedCall,
@@ -240,7 +240,7 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
     """Run a plan on a copy of the runtime, round by round as forth-translation would: why
     it fails, or None when every call executes. Picking a plan that works before asking for
     a query spends no model call on a turn that cannot execute."""
-    trial = copy.deepcopy(runtime)
+    trial = runtime.offline_copy()
     outputs: dict[int, Any] = {}
     pending = list(range(len(plan)))
     while pending:
@@ -305,8 +305,10 @@ def episode_id(fsp: AugmentedFSP) -> str:
 class EpisodeTranslator:
     """Translates one augmented FSP; :meth:`run` is the generator the driver advances."""
 
-    def __init__(self, fsp: AugmentedFSP, category_tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task]):
+    def __init__(self, fsp: AugmentedFSP, category_tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task],
+                 runner: TaskRunner | None = None):
         self.fsp = fsp
+        self.runner = runner  # simulates spec-only tools in LLM mode
         self.tools = {t.name: t for t in category_tools}
         self.category_tools = list(category_tools)
         self.settings = settings
@@ -330,7 +332,7 @@ class EpisodeTranslator:
         unknown = sorted({n for n in names if n not in self.tools} | {t.target for t in fsp.turns if t.target and t.target not in self.tools})
         if unknown:
             return self._reject(episode, f"unknown function(s) {', '.join(unknown)} (not in the category's pool)")
-        runtime = EpisodeRuntime([self.tools[n] for n in offered], fsp.seed)
+        runtime = make_runtime([self.tools[n] for n in offered], fsp.seed, self.runner)
         episode.initial_state = runtime.initial_state
         withheld: set[str] = set()
         for k, turn in enumerate(fsp.turns):
@@ -376,6 +378,7 @@ class EpisodeTranslator:
             if split is not None and split.label == "miss_func":
                 withheld.discard(split.target)
             index += len(unit.turns)
+        episode.notes = list(runtime.notes)
         episode.generator = self._generator
         return episode
 
@@ -529,5 +532,5 @@ def translate(
 ) -> list[Episode]:
     """Every augmented FSP of a category translated into an Episode (or a reject)."""
     tasks = tasks or default_tasks()
-    translators = [EpisodeTranslator(f, category_tools, settings, tasks) for f in fsps]
+    translators = [EpisodeTranslator(f, category_tools, settings, tasks, runner) for f in fsps]
     return run_interleaved([t.run() for t in translators], runner)

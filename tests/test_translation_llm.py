@@ -59,3 +59,51 @@ def test_llm_mode_gives_the_offline_data_and_a_rerun_is_served_from_the_cache(tm
         rerun.close()
         assert server.requests == 0, dict(server.by_task)
         assert _strip(again[0]) == _strip(episodes)
+
+
+# --------------------------------------------------------------------------- spec-only tools
+
+SPEC_ONLY = [t.model_copy(update={"executable": False}) for t in builtin_environments()["travel"].tools()]
+
+
+def _spec_only_run(runner: TaskRunner):
+    from tests.translation_fixtures import augmented_for
+
+    settings = load_settings()
+    episodes = translate(augmented_for(SPEC_ONLY, settings)[:8], SPEC_ONLY, settings, runner)
+    return episodes, [r.trajectory for r in distill(episodes, SPEC_ONLY, runner)]
+
+
+def test_spec_only_outputs_come_from_the_model_cached_and_offline_without_requests(tmp_path):
+    offline_runner = TaskRunner(load_settings().llm)
+    offline = _spec_only_run(offline_runner)
+    assert "simulate_tool_output" not in offline_runner.stats  # offline: the schema simulator alone
+    assert sum(e.status == "ok" for e in offline[0]) >= 6
+    with TestServer() as server:
+        runner = _runner(server, tmp_path / "cache")
+        episodes, trajectories = _spec_only_run(runner)
+        runner.close()
+        calls = sum(len(t.calls) for e in episodes for t in e.turns)
+        assert server.by_task["simulate_tool_output"] >= calls > 0
+        # the server answers with the offline implementation: the same outputs as offline
+        assert _strip(episodes) == _strip(offline[0]) and _strip(trajectories) == _strip(offline[1])
+        server.reset_counts()
+        rerun = _runner(server, tmp_path / "cache")
+        again = _spec_only_run(rerun)
+        rerun.close()
+        assert server.requests == 0, dict(server.by_task)
+        assert _strip(again[0]) == _strip(episodes)
+
+
+def test_an_output_the_model_cannot_simulate_falls_back_to_the_schema_simulator_with_a_note(tmp_path):
+    offline = _spec_only_run(TaskRunner(load_settings().llm))[0]
+    with TestServer() as server:
+        server.script("invalid_answer", "invalid_answer", "invalid_answer", task="simulate_tool_output")  # first call + 2 re-asks
+        runner = _runner(server, tmp_path / "cache")
+        episodes, _ = _spec_only_run(runner)
+        runner.close()
+    # translation's reject, and distillation's replay of it from the cache
+    assert runner.stats["simulate_tool_output"].rejects == 2
+    noted = [e for e in episodes if e.notes]
+    assert len(noted) == 1 and "schema simulator answered" in noted[0].notes[0]
+    assert [e.model_dump(exclude={"generator", "notes"}) for e in episodes] == [e.model_dump(exclude={"generator", "notes"}) for e in offline]

@@ -8,7 +8,8 @@ against the response schema with ``jsonschema``; an ``{"error": {...}}`` object 
 too (a call may fail, and execution errors are outputs, never exceptions).
 
 Offline: :class:`magnet_lib.execution.SimulatedExecutor`, seeded, with the episode's earlier
-outputs replayed into its memory.
+calls replayed into its memory: the same output the runtime's own simulator gives for the
+same call. :func:`model_simulator` plugs the task into an episode's runtime in LLM mode.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class PriorCall(_Model):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     output: Any = None
+    response: dict[str, Any] | None = Field(
+        None, description="Response schema of the called function; lets the offline simulator replay the call exactly. Not shown to the model."
+    )
 
 
 class SimulateInput(_Model):
@@ -73,42 +77,13 @@ def expected_schema(tool: Tool) -> dict[str, Any]:
     return {"type": "object", "properties": {"result": schema}, "required": ["result"]}
 
 
-def _remember_output(executor: SimulatedExecutor, value: Any, field: str = "") -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _remember_output(executor, sub, key)
-    elif isinstance(value, list):
-        for sub in value:
-            _remember_output(executor, sub, field.rstrip("s") or field)
-    elif field:
-        executor._remember(field, value)
-
-
-def _apply_consts(schema: Any, value: Any) -> Any:
-    """``const`` fields set to their constant (the schema simulator draws them like any string)."""
-    if not isinstance(schema, dict):
-        return value
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        return {k: _apply_consts(props.get(k), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_apply_consts(schema.get("items"), v) for v in value]
-    return value
-
-
 def offline_output(item: SimulateInput) -> SimulatedOutput:
     """The schema-based simulator, its memory filled from the episode's earlier calls."""
     executor = SimulatedExecutor([item.tool], item.seed)
     for prior in item.history:
-        executor.calls += 1
-        _remember_output(executor, prior.arguments)
-        _remember_output(executor, prior.output)
-    output = executor.call(item.tool.name, item.arguments)
-    if set(output) != {"error"}:
-        output = _apply_consts(expected_schema(item.tool), output)
-    return SimulatedOutput(output=output)
+        output = prior.output if isinstance(prior.output, dict) else {"result": prior.output}
+        executor.record(prior.name, prior.arguments, output, prior.response)
+    return SimulatedOutput(output=executor.call(item.tool.name, item.arguments))
 
 
 def _problems(schema: dict[str, Any], value: Any) -> list[str]:
@@ -153,3 +128,28 @@ class SimulateToolOutputTask(Task[SimulateInput, SimulatedOutput]):
 
 
 SIMULATE_TOOL_OUTPUT = SimulateToolOutputTask()
+
+
+class ModelSimulator:
+    """Outputs of spec-only tools from the model, one ``simulate_tool_output`` item per call,
+    through a :class:`~magnet_lib.llm.runner.TaskRunner` (its response cache makes a rerun
+    free). An :data:`~magnet_lib.execution.OutputSimulator` for :class:`EpisodeRuntime`."""
+
+    def __init__(self, runner: Any):
+        self.runner = runner
+
+    def __call__(self, tool: Tool, arguments: dict[str, Any], history: list[dict[str, Any]], seed: int) -> tuple[dict[str, Any] | None, str | None]:
+        item = SimulateInput(tool=tool, arguments=arguments, history=[PriorCall(**h) for h in history], seed=seed)
+        (result,) = self.runner.run(SIMULATE_TOOL_OUTPUT, [item])
+        return (result.value.output, None) if result.ok else (None, result.reject_reason)
+
+    def __deepcopy__(self, memo: dict) -> "ModelSimulator":
+        return self  # a runtime's snapshot shares the runner (and its cache and accounting)
+
+
+def model_simulator(runner: Any) -> ModelSimulator | None:
+    """A simulator backed by ``runner`` when it has a model for ``simulate_tool_output``
+    (LLM mode); None offline, where the runtime's schema simulator answers by itself."""
+    if runner is None or runner.model_for(SIMULATE_TOOL_OUTPUT) is None:
+        return None
+    return ModelSimulator(runner)
