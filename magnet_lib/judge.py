@@ -238,9 +238,21 @@ def facts(text: str) -> set[str]:
     return out
 
 
+def _list_sizes(value: Any) -> Iterator[int]:
+    """Lengths of the lists inside a JSON value (a reply may report "13 slots")."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _list_sizes(v)
+    elif isinstance(value, list):
+        yield len(value)
+        for v in value:
+            yield from _list_sizes(v)
+
+
 def output_facts(outputs: Sequence[Any]) -> set[str]:
     out: set[str] = set()
     for o in outputs:
+        out |= {_number_text(n) for n in _list_sizes(o)}
         for _, leaf in leaves(o):
             if isinstance(leaf, bool):
                 continue
