@@ -152,6 +152,7 @@ class TrainSettings(_Group):
     min_student_errors: int = Field(1, description="Per episode: when the student's usable judged errors are fewer, errors are injected per type instead.")
     max_pairs_per_episode: int = Field(5, description="Cap on mDPO pairs made from one episode.")
     micro_batch_size: int = Field(1, description="Sequences per device per forward pass; gradient accumulation makes up batch_size.")
+    eval_episodes: int = Field(24, description="Held-out multi-turn episodes the eval_report asset replays with each model (a seeded sample when there are more).")
 
 
 class MagnetSettings(_Group):
