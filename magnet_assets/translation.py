@@ -23,8 +23,6 @@ from magnet_lib.tables import from_frame, to_frame
 from magnet_lib.translation import translate
 
 
-#: the mix check passes when each bucket's share is within this of its target (absolute)
-MIX_TOLERANCE = 0.02
 #: a category with fewer accepted episodes still gets single-turn items as if it had these
 MIN_SINGLE_TURN_BASE = 4
 
@@ -161,7 +159,7 @@ def single_turn_and_irrelevance(
     "Writes the data quality report to $MAGNET_HOME/reports/.",
     check_specs=[
         dg.AssetCheckSpec("mix_within_tolerance", asset="sft_set", blocking=True,
-                          description=f"Each bucket's share of the train split is within {MIX_TOLERANCE:.0%} of its target."),
+                          description="Each bucket's share of the train split is within distill.mix_tolerance (default 2%) of its target."),
         dg.AssetCheckSpec("executability", asset="sft_set", blocking=True,
                           description="Every call in the set returned a non-error output."),
     ],
@@ -192,7 +190,7 @@ def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_traje
     shares = mix_shares(rows)
     total = sum(mix.targets.values()) or 1.0
     train = sum(1 for r in rows if r.split == "train")
-    tolerance = max(MIX_TOLERANCE, 1.5 / train) if train else MIX_TOLERANCE
+    tolerance = max(settings.distill.mix_tolerance, 1.5 / train) if train else settings.distill.mix_tolerance
     deviation = {k: round(shares[k] - mix.targets.get(k, 0) / total, 4) for k in shares}
     yield dg.AssetCheckResult(
         check_name="mix_within_tolerance",

@@ -6,7 +6,7 @@ category:
 1. drop trajectories whose tool outputs or replies contain a failure keyword
    (``distill.failure_keywords``: "Bad request", "does not match", ...);
 2. drop exact duplicates (same conversation and tools) and near duplicates (same kind and
-   functions, and at least :data:`NEAR_DUPLICATE` of their word 3-grams shared);
+   functions, and at least ``distill.near_duplicate`` of their word 3-grams shared);
 3. hold out whole FSPs for evaluation (``distill.heldout_fraction``, decided by a hash of the
    initial walk, so both variants of a walk land on the same side): never trained on;
 4. mix the train split by the settings' ratios (default 59 / 23 / 18 single / multi-turn /
@@ -31,8 +31,6 @@ from magnet_lib import chat_format as cf
 from magnet_lib.models import Trajectory, stable_hash
 from magnet_lib.settings import DistillSettings
 
-#: share of shared word 3-grams above which two items of the same kind and functions are near duplicates
-NEAR_DUPLICATE = 0.9
 #: largest group of same-kind, same-functions items compared pairwise (bigger groups are compared in windows)
 NEAR_DUPLICATE_WINDOW = 400
 
@@ -99,9 +97,10 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def deduplicate(items: Sequence[Trajectory]) -> tuple[list[Trajectory], int, int]:
+def deduplicate(items: Sequence[Trajectory], near_duplicate: float) -> tuple[list[Trajectory], int, int]:
     """Items without exact and near duplicates (the first of each group is kept, in
-    ``traj_id`` order); also the numbers of exact and near duplicates removed."""
+    ``traj_id`` order; near: at least ``near_duplicate`` of their word 3-grams shared); also
+    the numbers of exact and near duplicates removed."""
     seen: set[str] = set()
     unique: list[Trajectory] = []
     exact = 0
@@ -122,7 +121,7 @@ def deduplicate(items: Sequence[Trajectory]) -> tuple[list[Trajectory], int, int
         for t in group:
             sh = shingles(_text(t))
             window = accepted[-NEAR_DUPLICATE_WINDOW:]
-            if any(jaccard(sh, other) >= NEAR_DUPLICATE for _, other in window):
+            if any(jaccard(sh, other) >= near_duplicate for _, other in window):
                 near += 1
                 continue
             accepted.append((t, sh))
@@ -173,7 +172,7 @@ def build_sft_set(trajectories: Sequence[Trajectory], distill: DistillSettings, 
             report.failure_keyword += 1
         else:
             clean.append(t)
-    unique, report.exact_duplicates, report.near_duplicates = deduplicate(clean)
+    unique, report.exact_duplicates, report.near_duplicates = deduplicate(clean, distill.near_duplicate)
     heldout = [t for t in unique if is_heldout(t, distill.heldout_fraction, seed)]
     held_ids = {t.traj_id for t in heldout}
     train = [t for t in unique if t.traj_id not in held_ids]

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -73,6 +73,12 @@ class LLMSettings(_Group):
     timeout_s: float = 60.0
     max_retries: int = Field(6, description="Retries of one request on 429/5xx/timeouts/connection errors.")
     retry_budget_s: float = Field(300.0, description="Total time one item may spend retrying.")
+    backoff_base_s: float = Field(0.5, description="Wait before the first retry when the server gives no Retry-After; doubles per retry.")
+    backoff_max_s: float = Field(20.0, description="Cap on one backoff wait.")
+    backoff_jitter: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Share of a backoff wait drawn at random: the wait is uniform in [cap * (1 - jitter), cap] (0 = fixed waits, 1 = full jitter).",
+    )
     max_reasks: int = Field(2, description="Re-asks with the parse error shown before an answer becomes a reject.")
     task_models: dict[str, str] = Field(default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}.")
 
@@ -116,10 +122,40 @@ class DistillSettings(_Group):
     mix_multi: float = Field(0.23, description="Share of multi-turn items in the SFT set.")
     mix_irrelevance: float = Field(0.18, description="Share of irrelevance items in the SFT set.")
     heldout_fraction: float = Field(0.1, description="Share of FSPs held out for evaluation (never trained on).")
+    distractors: int = Field(
+        3, ge=0,
+        description="Tools of the category offered beside an item's own functions (not stated in the paper). Few and fixed per FSP, "
+        "so that changing one tool changes only the prompts of the episodes that offer it.",
+    )
+    optional_p: float = Field(0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper).")
+    plan_probes: int = Field(16, ge=1, description="Value plans tried per turn (other value choices, each run on a copy of the world) before the turn is given up (not stated in the paper).")
+    single_shares: dict[str, float] = Field(
+        default_factory=lambda: {"single": 0.5, "parallel": 0.25, "multiple": 0.25},
+        description="Shares of the single-turn kinds inside the single part of the mix (not stated in the paper).",
+    )
+    irrelevance_shares: dict[str, float] = Field(
+        default_factory=lambda: {"no_fit": 0.5, "missing_value": 0.5},
+        description="Shares of the irrelevance kinds: no offered function fits / a required value is missing (not stated in the paper).",
+    )
+    oversample: float = Field(1.25, ge=1.0, description="Single-turn and irrelevance items made beyond the mix's need, so that filtering and de-duplication leave enough (not stated in the paper).")
+    item_tries: int = Field(4, ge=1, description="Function choices tried for one single-turn or irrelevance item before it is given up (not stated in the paper).")
+    near_duplicate: float = Field(0.9, gt=0.0, le=1.0, description="Share of shared word 3-grams from which two items of the same kind and functions are near duplicates (not stated in the paper).")
+    mix_tolerance: float = Field(0.02, ge=0.0, description="Largest deviation of a bucket's share of the train split from its target that the sft_set check accepts (not stated in the paper).")
     failure_keywords: list[str] = Field(
         default_factory=lambda: ["Bad request", "does not match", "Traceback", "Internal error"],
         description="Trajectories whose tool outputs or replies contain these are dropped.",
     )
+
+    @field_validator("single_shares", "irrelevance_shares")
+    @classmethod
+    def _known_kinds(cls, shares: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        known = {"single_shares": {"single", "parallel", "multiple"}, "irrelevance_shares": {"no_fit", "missing_value"}}[info.field_name]
+        unknown = sorted(set(shares) - known)
+        if unknown:
+            raise ValueError(f"unknown kind(s) {', '.join(unknown)}; the kinds are {', '.join(sorted(known))}")
+        if any(share < 0 for share in shares.values()):
+            raise ValueError("a share must not be negative")
+        return shares
 
 
 class TrainSettings(_Group):

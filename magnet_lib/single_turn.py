@@ -11,8 +11,8 @@ Kinds of item, each one user query answered in one assistant turn:
 Values are planned and probed like a translation turn (:mod:`magnet_lib.translation`); the
 query comes from ``back_translate``, the closing text from ``teacher_turn``; every call
 really executes in a fresh seeded runtime. The shares inside the single-turn kinds and of the
-two irrelevance kinds are not stated in the paper: :data:`SINGLE_SHARES`,
-:data:`IRRELEVANCE_SHARES`.
+two irrelevance kinds are not stated in the paper: settings ``distill.single_shares`` and
+``distill.irrelevance_shares``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from magnet_lib.llm.task import Task
 from magnet_lib.models import OFFLINE, Call, Tool, Trajectory, stable_hash
 from magnet_lib.settings import MagnetSettings
 from magnet_lib.translation import (
-    DISTRACTORS,
-    PLAN_PROBES,
     PlanError,
     Request,
     choose_offered,
@@ -44,24 +42,15 @@ from magnet_lib.translation import (
     run_interleaved,
 )
 
-#: shares of the single-turn kinds inside the "single" part of the mix (not stated in the paper)
-SINGLE_SHARES = {"single": 0.5, "parallel": 0.25, "multiple": 0.25}
-#: shares of the two irrelevance kinds (not stated in the paper)
-IRRELEVANCE_SHARES = {"no_fit": 0.5, "missing_value": 0.5}
-#: items made beyond the mix's need, so that filtering and de-duplication leave enough
-OVERSAMPLE = 1.25
-#: functions tried for one item before it is given up
-ITEM_TRIES = 4
-
 
 def item_counts(multi_turn_items: int, settings: MagnetSettings) -> dict[str, int]:
     """How many items of each kind a category makes for ``multi_turn_items`` multi-turn
     episodes, so that the SFT mix can hold its ratios."""
     d = settings.distill
-    single_total = multi_turn_items * d.mix_single / max(d.mix_multi, 1e-9) * OVERSAMPLE
-    irrelevance_total = multi_turn_items * d.mix_irrelevance / max(d.mix_multi, 1e-9) * OVERSAMPLE
-    counts = {kind: math.ceil(single_total * share) for kind, share in SINGLE_SHARES.items()}
-    counts.update({f"irrelevance_{kind}": math.ceil(irrelevance_total * share) for kind, share in IRRELEVANCE_SHARES.items()})
+    single_total = multi_turn_items * d.mix_single / max(d.mix_multi, 1e-9) * d.oversample
+    irrelevance_total = multi_turn_items * d.mix_irrelevance / max(d.mix_multi, 1e-9) * d.oversample
+    counts = {kind: math.ceil(single_total * share) for kind, share in d.single_shares.items()}
+    counts.update({f"irrelevance_{kind}": math.ceil(irrelevance_total * share) for kind, share in d.irrelevance_shares.items()})
     return counts
 
 
@@ -100,17 +89,18 @@ class ItemMaker:
 
     def _plan(self, functions: list[str], runtime: EpisodeRuntime, rng: random.Random) -> list[PlannedCall] | None:
         """Independent calls (no call feeds another) that all execute."""
-        for probe in range(PLAN_PROBES):
+        optional_p = self.settings.distill.optional_p
+        for probe in range(self.settings.distill.plan_probes):
             prng = random.Random(f"{self.key}:{probe}:{rng.random()}")
             try:
                 if self.kind == "parallel":
                     copies = prng.choice([2, 3])
-                    plan = [plan_turn(functions, self.tools, [], runtime, prng, probe)[0] for _ in range(copies)]
+                    plan = [plan_turn(functions, self.tools, [], runtime, prng, probe, optional_p=optional_p)[0] for _ in range(copies)]
                     stated = [tuple(sorted((k, repr(v)) for k, v in p.stated().items())) for p in plan]
                     if not stated[0] or len(set(stated)) < len(stated):
                         continue  # parallel calls need different user-given values
                 else:
-                    plan = [plan_turn([f], self.tools, [], runtime, prng, probe)[0] for f in functions]
+                    plan = [plan_turn([f], self.tools, [], runtime, prng, probe, optional_p=optional_p)[0] for f in functions]
             except PlanError:
                 return None
             if probe_plan(plan, self.tools, runtime) is None:
@@ -121,13 +111,13 @@ class ItemMaker:
     def run(self) -> Generator[Request, TaskResult, Trajectory | None]:
         if not self.pool:
             return None
-        for attempt in range(ITEM_TRIES):
+        for attempt in range(self.settings.distill.item_tries):
             rng = random.Random(f"{self.key}:{attempt}")
             functions = self._functions(rng, attempt)
             if self.kind == "irrelevance_no_fit":
                 made = yield from self._no_fit(functions[0], rng)
             else:
-                offered = choose_offered(functions, self.pool, f"{self.key}:{attempt}", DISTRACTORS)
+                offered = choose_offered(functions, self.pool, f"{self.key}:{attempt}", self.settings.distill.distractors)
                 runtime = make_runtime([self.tools[n] for n in offered], self.seed, self.runner)
                 plan = self._plan(functions, runtime, rng)
                 if plan is None:

@@ -55,16 +55,10 @@ from magnet_lib.models import OFFLINE, AugmentedFSP, Call, Episode, EpisodeTurn,
 from magnet_lib.pool import validate_arguments
 from magnet_lib.settings import MagnetSettings
 
-#: distractor tools offered beside an episode's own functions (not stated in the paper).
-#: Few and fixed per FSP, so that changing one tool of a category changes only the prompts of
-#: the episodes that offer it (incremental rebuild).
-DISTRACTORS = 3
-#: probability of stating an optional parameter the user could know (variety)
-OPTIONAL_P = 0.2
+# Knobs of the method live in the settings (``distill.distractors``, ``distill.optional_p``,
+# ``distill.plan_probes``); these only bound the size of a prompt:
 #: at most this many earlier calls shown to forth-translation, each output cut to this length
 HISTORY_CALLS = 12
-#: plans tried per turn (each with other value choices) before the turn is given up
-PLAN_PROBES = 16
 OUTPUT_CHARS = 1500
 
 Request = tuple[Task, BaseModel]
@@ -110,9 +104,9 @@ def run_interleaved(coroutines: Sequence[Generator[Request, TaskResult, Any]], r
 # --------------------------------------------------------------------------- offered tools
 
 
-def choose_offered(functions: Sequence[str], category_tools: Sequence[Tool], key: str, distractors: int = DISTRACTORS) -> list[str]:
-    """The episode's own functions plus a few distractors of the same category, in pool
-    order; the choice depends only on ``key`` and the category's tool *names*."""
+def choose_offered(functions: Sequence[str], category_tools: Sequence[Tool], key: str, distractors: int) -> list[str]:
+    """The episode's own functions plus ``distractors`` other tools of the same category, in
+    pool order; the choice depends only on ``key`` and the category's tool *names*."""
     own = list(dict.fromkeys(functions))
     others = sorted(t.name for t in category_tools if t.name not in own)
     rng = random.Random(f"offered:{key}")
@@ -183,8 +177,11 @@ def plan_turn(
     runtime: EpisodeRuntime,
     rng: random.Random,
     attempt: int = 0,
+    *,
+    optional_p: float,
 ) -> list[PlannedCall]:
-    """Sources for every required argument of the turn's calls (and a few optional ones).
+    """Sources for every required argument of the turn's calls (and, each with probability
+    ``optional_p``, optional ones the user could know).
 
     An identifier nobody produced (no earlier output, not in the environment's state) has
     no source: the call could only fail, so planning fails."""
@@ -198,7 +195,7 @@ def plan_turn(
         used: set[tuple[str, str]] = set()
         taken: list[Any] = []
         same_taken: set[tuple[int, str]] = set()
-        optional = [p for p in props if p not in tool.required and rng.random() < OPTIONAL_P]
+        optional = [p for p in props if p not in tool.required and rng.random() < optional_p]
         for param in [*tool.required, *optional]:
             schema = props.get(param, {})
             source: ValueSource | None = None
@@ -324,7 +321,8 @@ class EpisodeTranslator:
     def run(self) -> Generator[Request, TaskResult, Episode]:
         fsp = self.fsp
         names = [f for t in fsp.turns for f in t.functions]
-        offered = choose_offered(names, self.category_tools, fsp.fsp_id) if all(n in self.tools for n in names) else []
+        distractors = self.settings.distill.distractors
+        offered = choose_offered(names, self.category_tools, fsp.fsp_id, distractors) if all(n in self.tools for n in names) else []
         episode = Episode(
             episode_id=episode_id(fsp), fsp_id=fsp.fsp_id, parent_fsp_id=fsp.parent_fsp_id, category=fsp.category, variant=fsp.variant,
             seed=fsp.seed, tools=offered,
@@ -407,10 +405,11 @@ class EpisodeTranslator:
         rng = random.Random(f"turn:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}")
         plan: list[PlannedCall] | None = None
         failure = "no plan"
-        for probe_index in range(PLAN_PROBES):
+        for probe_index in range(self.settings.distill.plan_probes):
             plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}:{probe_index}")
             try:
-                candidate = plan_turn(call_turn.functions, self.tools, history, runtime, plan_rng, attempt + probe_index)
+                candidate = plan_turn(call_turn.functions, self.tools, history, runtime, plan_rng, attempt + probe_index,
+                                      optional_p=self.settings.distill.optional_p)
             except PlanError as exc:
                 failure = f"plan: {exc}"
                 break

@@ -241,3 +241,12 @@ def test_run_on_the_runners_own_loop_is_refused(llm_server, echo, tmp_path):
 
     with pytest.raises(RuntimeError, match="await TaskRunner.arun instead"):
         run_sync(nested())
+
+
+def test_retry_backoff_comes_from_the_settings_and_constructor_arguments_override_it():
+    runner = TaskRunner(LLMSettings(model="openai/x", backoff_base_s=1.0, backoff_max_s=3.0, backoff_jitter=0.0))
+    assert [runner.client.backoff(r) for r in range(4)] == [1.0, 2.0, 3.0, 3.0]
+    jittered = TaskRunner(LLMSettings(model="openai/x", backoff_base_s=1.0, backoff_max_s=3.0, backoff_jitter=0.5)).client
+    assert all(1.5 <= jittered.backoff(5) <= 3.0 for _ in range(50))
+    fast = TaskRunner(LLMSettings(model="openai/x", backoff_jitter=0.0), backoff_base_s=0.01, backoff_max_s=0.02)
+    assert fast.client.backoff(0) == 0.01 and fast.client.backoff(5) == 0.02

@@ -10,7 +10,7 @@ from magnet_lib.envs import builtin_environments
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.mixing import build_sft_set, deduplicate, is_heldout, mix_counts, mix_shares
 from magnet_lib.models import Trajectory
-from magnet_lib.settings import load_settings
+from magnet_lib.settings import DistillSettings, load_settings
 from magnet_lib.single_turn import item_counts, make_single_turn
 from magnet_lib.translation import translate
 from tests.translation_fixtures import augmented_for
@@ -52,7 +52,7 @@ def test_filters_and_duplicates_are_removed(pool):
     ids = {r.traj_id for r in rows}
     assert report.failure_keyword == 1 and report.exact_duplicates >= 1 and report.near_duplicates >= 1
     assert not ids & {"zz-fail", "zz-copy", "zz-near"}
-    kept, exact_n, near_n = deduplicate(items)
+    kept, exact_n, near_n = deduplicate(items, DistillSettings().near_duplicate)
     assert len(kept) + exact_n + near_n == len(items)
 
 
@@ -92,3 +92,14 @@ def test_mix_counts_are_the_largest_that_hold_the_ratios():
     assert counts == {"single": 59, "multi": 23, "irrelevance": 18} and limiting == "multi"
     counts, limiting = mix_counts({"single": 59, "multi": 100, "irrelevance": 100}, {"single": 0.59, "multi": 0.23, "irrelevance": 0.18})
     assert counts["single"] == 59 and limiting == "single"
+
+
+def test_unstated_knobs_of_the_mix_are_settings(monkeypatch):
+    settings = load_settings(distill={"single_shares": {"parallel": 1.0}, "irrelevance_shares": {"no_fit": 1.0}, "oversample": 1.0})
+    assert set(item_counts(23, settings)) == {"parallel", "irrelevance_no_fit"}
+    monkeypatch.setenv("MAGNET_DISTILL_NEAR_DUPLICATE", "0.5")
+    monkeypatch.setenv("MAGNET_DISTILL_SINGLE_SHARES", '{"single": 1}')
+    distill = load_settings().distill
+    assert (distill.near_duplicate, distill.single_shares, distill.distractors) == (0.5, {"single": 1.0}, 3)
+    with pytest.raises(ValueError, match="unknown kind"):
+        DistillSettings(irrelevance_shares={"nonsense": 1.0})

@@ -11,7 +11,7 @@ What the client adds to ``litellm.acompletion``:
   plus ``max_tokens`` and gets the unused part back when the answer reports its usage);
 - **retries** on 429 (waiting at least the ``Retry-After`` the server asked for), 5xx,
   timeouts, connection errors and malformed response bodies, with exponential backoff and
-  full jitter; at most ``max_retries`` per request and ``retry_budget_s`` seconds of failed
+  jitter (``backoff_base_s``, ``backoff_max_s``, ``backoff_jitter``); at most ``max_retries`` per request and ``retry_budget_s`` seconds of failed
   attempts plus waiting per item (:class:`RetryBudget`). LiteLLM's and the OpenAI SDK's own
   retries are switched off so every retry is counted here;
 - **secrets**: the API key is handed to LiteLLM per call, never put in ``os.environ``, and
@@ -243,14 +243,13 @@ def _litellm() -> Any:
 class ModelClient:
     """Chat completions through LiteLLM for one set of :class:`LLMSettings`.
 
-    ``backoff_base_s`` / ``backoff_max_s`` shape the exponential backoff
-    (``base * 2**retry``, capped, full jitter) when no ``Retry-After`` is given.
+    The settings' ``backoff_base_s`` / ``backoff_max_s`` / ``backoff_jitter`` shape the
+    exponential backoff (``base * 2**retry``, capped, partly random) when no ``Retry-After``
+    is given.
     """
 
-    def __init__(self, settings: LLMSettings, *, backoff_base_s: float = 0.5, backoff_max_s: float = 20.0):
+    def __init__(self, settings: LLMSettings):
         self.settings = settings
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
         self._secret = settings.api_key.get_secret_value() if settings.api_key else None
         self._rpm = TokenBucket(settings.requests_per_minute, burst_s=1.0) if settings.requests_per_minute else None
         self._tpm = TokenBucket(settings.tokens_per_minute, burst_s=10.0) if settings.tokens_per_minute else None
@@ -272,9 +271,11 @@ class ModelClient:
         return sem
 
     def backoff(self, retry: int) -> float:
-        """Seconds before retry number ``retry`` (0-based): full jitter over an exponential cap."""
-        cap = min(self.backoff_max_s, self.backoff_base_s * (2**retry))
-        return self._rng.uniform(cap / 2, cap)
+        """Seconds before retry number ``retry`` (0-based): an exponential cap, of which the
+        ``backoff_jitter`` share is drawn at random."""
+        s = self.settings
+        cap = min(s.backoff_max_s, s.backoff_base_s * (2**retry))
+        return self._rng.uniform(cap * (1 - s.backoff_jitter), cap)
 
     def _cost(self, model: str, response: Any) -> float:
         """LiteLLM's price of the answer (it computes one per response already), 0 when unknown."""

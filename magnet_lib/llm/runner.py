@@ -120,7 +120,8 @@ class TaskRunner:
     """Runs tasks over items with one model client, one response cache and per-task stats.
 
     ``cache_dir``: where the response cache lives (``settings.cache_dir``); None = no cache.
-    ``backoff_base_s`` / ``backoff_max_s``: the retry backoff (see :class:`ModelClient`).
+    ``backoff_base_s`` / ``backoff_max_s``: override the settings' retry backoff (tests make
+    retries fast with them; see :class:`ModelClient`).
     """
 
     def __init__(
@@ -128,13 +129,15 @@ class TaskRunner:
         settings: LLMSettings | None = None,
         cache_dir: Path | None = None,
         *,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 20.0,
+        backoff_base_s: float | None = None,
+        backoff_max_s: float | None = None,
     ):
         self.settings = settings or LLMSettings()
+        overrides = {k: v for k, v in (("backoff_base_s", backoff_base_s), ("backoff_max_s", backoff_max_s)) if v is not None}
+        if overrides:
+            self.settings = self.settings.model_copy(update=overrides)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.stats: dict[str, TaskStats] = {}
-        self._backoff = (backoff_base_s, backoff_max_s)
         self._client: ModelClient | None = None
         self._cache: ResponseCache | None = None
 
@@ -145,7 +148,7 @@ class TaskRunner:
     @property
     def client(self) -> ModelClient:
         if self._client is None:
-            self._client = ModelClient(self.settings, backoff_base_s=self._backoff[0], backoff_max_s=self._backoff[1])
+            self._client = ModelClient(self.settings)
         return self._client
 
     @property
