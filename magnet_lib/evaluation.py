@@ -68,13 +68,6 @@ def turn_kinds(ref: Reference, index: int) -> list[str]:
     return kinds or ["call"]
 
 
-def offered_tools(trajectory: Trajectory, before_message: int) -> list[dict[str, Any]]:
-    """The functions offered when message ``before_message`` is written: the trajectory's
-    tools plus those added mid-conversation before it (the turn after a miss_func turn)."""
-    added = [spec for u in trajectory.tool_updates if u["message_index"] <= before_message for spec in u["tools"]]
-    return [*trajectory.tools, *added]
-
-
 def describe_response(messages: Sequence[Message], malformed: Sequence[str] = (), truncated: bool = False) -> str:
     """A turn's answer in one line: its calls in the call-string form, then its reply."""
     calls = [r.call.to_python() for r in turn_calls(messages)]
@@ -336,11 +329,7 @@ def judge_sample(sample: SampledTrajectory, ref: Reference, runner=None, judges:
     judges that answered are added to ``judges``."""
     from magnet_lib.tasks.judge import JudgeErrorsTask
 
-    starts = [i for i, m in enumerate(ref.trajectory.messages) if m.get("role") == "user"]
-    items = []
-    for t in sample.turns:
-        item = judge_item(ref, t.index, sample.turn_messages(t.index), truncated=t.truncated, malformed=t.malformed)
-        items.append(item.model_copy(update={"tools": offered_tools(ref.trajectory, starts[t.index])}))
+    items = [judge_item(ref, t.index, sample.turn_messages(t.index), truncated=t.truncated, malformed=t.malformed) for t in sample.turns]
     if runner is None:
         out = [(t.index, judge_turn(item), "offline") for t, item in zip(sample.turns, items)]
     else:

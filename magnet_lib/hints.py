@@ -125,12 +125,20 @@ def runtime_tools(reference: Reference, pool: dict[str, Tool]) -> list[Tool]:
     return out
 
 
+def offered_tools(trajectory: Trajectory, before_message: int) -> list[dict[str, Any]]:
+    """The functions offered when message ``before_message`` is written: the trajectory's
+    tools plus those added mid-conversation before it (the turn after a miss_func turn)."""
+    added = [spec for u in trajectory.tool_updates if u["message_index"] <= before_message for spec in u["tools"]]
+    return [*trajectory.tools, *added]
+
+
 def judge_item(ref: Reference, index: int, response: Sequence[Message], *, truncated: bool = False, malformed: Sequence[str] = ()) -> JudgeItem:
+    user_messages = [i for i, m in enumerate(ref.trajectory.messages) if m.get("role") == "user"]
     return JudgeItem(
         episode_id=ref.episode.episode_id,
         turn_index=index,
         label=ref.label(index),
-        tools=ref.trajectory.tools,
+        tools=offered_tools(ref.trajectory, user_messages[index]),
         history=ref.history(index),
         query=ref.turns[index].user.get("content") or "",
         reference=ref.turns[index].responses,
