@@ -17,7 +17,7 @@ from magnet_assets.resources import MagnetResource
 from magnet_lib.evaluation import EvalReport, evaluate, evaluation_references
 from magnet_lib.hints import tool_pool
 from magnet_lib.models import Episode
-from magnet_lib.sft import effective_train
+from magnet_lib.sft import effective_train, uses_cpu_profile
 from magnet_lib.student import TransformersStudent
 from magnet_lib.tables import from_frame
 
@@ -58,6 +58,10 @@ def eval_report(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_s
     settings = magnet.settings
     train = effective_train(settings)
     refs, split, notes = evaluation_references(sft_set, from_frame(query_call_pairs, Episode), train.eval_episodes, settings.seed)
+    if uses_cpu_profile(settings):
+        notes.append(f"the tiny default model trained for a few CPU steps (replies cut at {train.student_max_new_tokens} tokens) "
+                     "cannot write a well-formed call yet: these numbers check the pipeline, not the method; set train.base_model "
+                     "to a real model for meaningful scores")
     paths = {name: checkpoint_path(context, settings, name, asset) for name, asset in CHECKPOINTS.items()}
     models = {
         name: (lambda path=path: TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed))

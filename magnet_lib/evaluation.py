@@ -316,7 +316,7 @@ def evaluation_references(sft_set: pl.DataFrame, episodes: Sequence[Episode], li
         notes.append(f"{len(trajectories) - len(refs)} trajectories have no accepted episode in query_call_pairs and were left out")
     refs.sort(key=lambda r: stable_hash(["eval", seed, r.trajectory.traj_id]))
     if len(refs) > limit:
-        notes.append(f"evaluated {limit} of {len(refs)} episodes (train.eval_episodes)")
+        notes.append(f"evaluated {limit} of {len(refs)} episodes (the cap: train.eval_episodes)")
         refs = refs[:limit]
     return sorted(refs, key=lambda r: r.trajectory.traj_id), split, notes
 

@@ -135,23 +135,29 @@ def test_references_prefer_the_heldout_split_and_are_capped_deterministically():
     assert split == "train" and len(refs) == 5 and any("no held-out" in n for n in notes)
 
 
-def test_eval_report_asset_on_a_small_home(dagster_harness, monkeypatch):
-    """Fast: the three checkpoints are the untrained tiny model, saved where training puts them."""
+def small_home(home, checkpoints=("base", "sft")) -> None:
+    """Two held-out navigation episodes and untrained tiny checkpoints where training puts them."""
     from magnet_lib.tiny_model import build_tiny
 
-    monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
-    h = dagster_harness
     pairs = [navigation_episode(seed=7 + i, episode_id=f"ep-{i}") for i in range(2)]
-    storage = h.home / "storage"
+    storage = home / "storage"
     (storage / "query_call_pairs").mkdir(parents=True)
     to_frame([e for e, _ in pairs], Episode).write_parquet(storage / "query_call_pairs" / "navigation.parquet")
     to_frame([t.model_copy(update={"traj_id": f"traj-{i}"}) for i, (_, t) in enumerate(pairs)], Trajectory).with_columns(
         split=pl.lit("heldout")
     ).write_parquet(storage / "sft_set.parquet")
     model, tok = build_tiny([{"messages": pairs[0][1].messages, "tools": pairs[0][1].tools}])
-    for name in ("base", "sft"):  # no mdpo checkpoint: it is skipped with a note
-        model.save_pretrained(h.home / "checkpoints" / name)
-        tok.save_pretrained(h.home / "checkpoints" / name)
+    for name in checkpoints:
+        model.save_pretrained(home / "checkpoints" / name)
+        tok.save_pretrained(home / "checkpoints" / name)
+
+
+def test_eval_report_asset_on_a_small_home(dagster_harness, monkeypatch):
+    """Fast: the checkpoints are the untrained tiny model; there is no mdpo checkpoint, so it
+    is skipped with a note."""
+    monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
+    h = dagster_harness
+    small_home(h.home)
     h.add_categories("navigation")
 
     result = h.materialize("eval_report")
@@ -181,3 +187,20 @@ def test_a_function_added_after_miss_func_counts_as_offered_from_its_turn_on():
     assert all(t.correct for t in report.turns), [t.reason for t in report.turns if not t.correct]
     assert "plan_route" not in {s["function"]["name"] for s in judge_item(ref, 0, []).tools}
     assert "plan_route" in {s["function"]["name"] for s in judge_item(ref, 3, []).tools}
+
+
+def test_magnet_eval_command(magnet_home, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from magnet_assets.cli import app
+
+    monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
+    small_home(magnet_home, checkpoints=("sft",))
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(app, ["eval", "--checkpoint", str(magnet_home / "checkpoints" / "sft"), "--episodes", "1",
+                                      "--output", str(out), "--home", str(magnet_home)])
+    assert result.exit_code == 0, result.output
+    assert "multi-turn evaluation: 1 heldout episodes" in result.output and "nested (1)" in result.output
+    assert json.loads((out / "eval_report.json").read_text())["models"] == ["sft"]
+    missing = CliRunner().invoke(app, ["eval", "--home", str(tmp_path / "empty")])
+    assert missing.exit_code == 1 and "magnet run" in missing.output
