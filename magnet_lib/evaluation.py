@@ -359,7 +359,8 @@ def evaluate(
 ) -> EvalReport:
     """Replay every reference with every model (greedy students: temperature 0), judge each
     turn, and compute the metrics. ``pool`` maps function names to tools (the episodes'
-    worlds); ``runner`` runs the ``judge_errors`` task (None = the offline rules directly);
+    worlds); ``runner`` runs the ``judge_errors`` task and, in LLM mode, simulates spec-only
+    tools as translation did (None = the offline rules and the schema simulator);
     ``max_steps`` caps the model's responses per user turn. A model that fails to load is
     left out with a note."""
     results: list[TurnResult] = []
@@ -375,7 +376,7 @@ def evaluate(
         evaluated.append(name)
         for ref in references:
             tools = runtime_tools(ref, dict(pool))
-            sample = sample_episode(student, ref.trajectory, tools, ref.seed, 1, max_steps=max_steps)[0]
+            sample = sample_episode(student, ref.trajectory, tools, ref.seed, 1, max_steps=max_steps, runner=runner)[0]
             by_index = {t.index: t for t in sample.turns}
             verdicts = {index: verdict for index, verdict, _ in judge_sample(sample, ref, runner, judges)}
             for index, chat_turn in enumerate(ref.turns):

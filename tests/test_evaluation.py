@@ -204,3 +204,19 @@ def test_magnet_eval_command(magnet_home, monkeypatch, tmp_path):
     assert json.loads((out / "eval_report.json").read_text())["models"] == ["sft"]
     missing = CliRunner().invoke(app, ["eval", "--home", str(tmp_path / "empty")])
     assert missing.exit_code == 1 and "magnet run" in missing.output
+
+
+def test_a_served_model_judged_by_the_llm_judge(tmp_path):
+    """Through the local test server (real HTTP, LiteLLM): the served student answers with the
+    reference's message and the LLM judge with the offline rules' verdict."""
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.settings import LLMSettings
+    from magnet_lib.student import ServedStudent
+
+    with TestServer() as server:
+        settings = LLMSettings(model="openai/judge", api_base=server.url, api_key="sk-test")
+        student = ServedStudent(TaskRunner(settings.model_copy(update={"model": "openai/student"}), cache_dir=tmp_path), temperature=0.0)
+        report = evaluate({"served": student}, [reference()], POOL, TaskRunner(settings, cache_dir=tmp_path))
+        assert server.by_task.get("judge_errors", 0) == 4 and server.by_task.get("student_step", 0) > 0
+    assert report.judge == "openai/judge" and report.value("served", "episode_success") == 1.0
