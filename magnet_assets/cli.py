@@ -52,11 +52,14 @@ def run(
     category: list[str] = typer.Option(None, "--category", "-c", help="Only these category partitions (repeatable)."),
     home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
     tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the training libraries' progress bars, warnings and per-step logs."),
 ) -> None:
     """Materialize every asset partition that is missing or stale (like the UI's
     'Materialize changed and missing'), then print a summary; exit 1 if anything failed."""
     from magnet_assets.orchestrate import run_pipeline
+    from magnet_lib.sft import training_output
 
+    training_output(verbose)  # loss curves still go to loss_curve.json and the assets' metadata
     settings = _settings(home, tools_dir)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
     mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"

@@ -47,7 +47,7 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import pad
 
 from magnet_lib.settings import MagnetSettings
-from magnet_lib.sft import TrainResult, cli_settings, common_args, effective_train, loss_curve, record_run
+from magnet_lib.sft import TrainResult, cli_settings, common_args, effective_train, logged, loss_curve, record_run, training_output
 from magnet_lib.tiny_model import template_messages
 
 # --------------------------------------------------------------------------- data
@@ -223,14 +223,14 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     peft_config = lora_config(settings)
     ref_model = None if peft_config else AutoModelForCausalLM.from_pretrained(sft_path)
-    trainer = MDPOTrainer(
+    trainer = logged(MDPOTrainer(
         model=model,
         ref_model=ref_model,
         args=mdpo_config(settings, out),
         train_dataset=preference_dataset(pairs),
         processing_class=tokenizer,
         peft_config=peft_config,
-    )
+    ))
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sft", help="SFT checkpoint, the policy's start and the reference (default: <home>/checkpoints/sft)")
     parser.add_argument("--output", help="checkpoint folder (default: <home>/checkpoints/mdpo)")
     ns = parser.parse_args(argv)
+    training_output(verbose=True)
     settings = cli_settings(ns.home, ns.config)
     data = Path(ns.data) if ns.data else settings.storage_dir / "mdpo_pairs.parquet"
     if not data.is_file():

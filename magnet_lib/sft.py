@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -31,6 +34,9 @@ from typing import Any, Iterable, Sequence
 import polars as pl
 
 from magnet_lib.settings import MagnetSettings, TrainSettings, load_settings
+
+#: the per-step training log (loss, learning rate, ...): shown or not by the caller's logging
+log = logging.getLogger("magnet.train")
 
 #: CPU-sized values for the tiny default model (``train.cpu_profile``); a field the user set
 #: (keyword, environment, settings file) keeps the user's value.
@@ -154,10 +160,55 @@ def common_args(train: TrainSettings, output_dir: Path, seed: int, batch_size: i
         "seed": seed,
         "bf16": bf16,
         # recomputing activations pays off for a real model on GPUs, not for the tiny one on a CPU
-        "gradient_checkpointing": torch.cuda.is_available(),
+        _checkpointing_name(): torch.cuda.is_available(),
+        "dataloader_pin_memory": torch.cuda.is_available(),
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }
+
+
+def _checkpointing_name() -> str:
+    """transformers 5 renamed ``gradient_checkpointing`` (the old name warns)."""
+    from transformers import TrainingArguments
+
+    return "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+
+
+def logged(trainer: Any) -> Any:
+    """``trainer`` with its per-step log sent to the ``magnet.train`` logger instead of
+    printed (with ``disable_tqdm`` the Trainer prints every log dict on stdout)."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
+
+    class LogCallback(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_local_process_zero and logs:
+                log.info("%s", logs)
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(LogCallback())
+    return trainer
+
+
+def training_output(verbose: bool) -> None:
+    """What the training libraries show on the terminal. Quiet: no progress bars (datasets,
+    transformers), only their errors, no deprecation warnings a user cannot act on, and the
+    per-step log kept in the loss curve and the asset's metadata only. Verbose: the libraries'
+    own output, and the per-step log on stderr."""
+    import datasets
+    import transformers
+
+    if verbose:
+        if not log.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        return
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def loss_curve(log_history: list[dict[str, Any]], keys: Sequence[str] = ("loss",)) -> list[dict[str, float]]:
@@ -206,7 +257,7 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
         assistant_only_loss=True,
         dataset_num_proc=None,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=chat_dataset(convs), processing_class=tokenizer)
+    trainer = logged(SFTTrainer(model=model, args=args, train_dataset=chat_dataset(convs), processing_class=tokenizer))
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
@@ -245,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", help="sft_set Parquet file (default: <home>/storage/sft_set.parquet)")
     parser.add_argument("--output", help="checkpoint folder (default: <home>/checkpoints/sft)")
     ns = parser.parse_args(argv)
+    training_output(verbose=True)
     settings = cli_settings(ns.home, ns.config)
     data = Path(ns.data) if ns.data else settings.storage_dir / "sft_set.parquet"
     if not data.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -41,12 +42,16 @@ def test_collated_labels_cover_assistant_tokens_only(tmp_path):
     assert "<tool_response>" not in trained
 
 
-def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch):
+def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch, capsys, caplog):
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
     monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
     settings = load_settings()
     assert effective_train(settings).max_steps == 2 and effective_train(settings).sft_learning_rate == 2e-3
-    result = train_sft(settings, sft_rows(2, 2))
+    with caplog.at_level(logging.INFO, logger="magnet.train"):
+        result = train_sft(settings, sft_rows(2, 2))
+    # the per-step log goes to the magnet.train logger (shown by `magnet run --verbose`), not stdout
+    assert "'loss'" not in capsys.readouterr().out
+    assert sum("'loss'" in r.getMessage() for r in caplog.records if r.name == "magnet.train") >= 2
     assert result.metrics["steps"] == 2 and result.metrics["train_tokens"] > 0
     curve = json.loads((result.path / "loss_curve.json").read_text())
     assert len(curve) == 2 and all(p["loss"] > 0 for p in curve)
