@@ -44,6 +44,7 @@ from magnet_lib.hints import Reference, judge_item, match_references, runtime_to
 from magnet_lib.judge import JudgeVerdict, final_text, judge_turn, turn_calls
 from magnet_lib.models import ERROR_TYPES, Episode, Message, Tool, Trajectory, stable_hash
 from magnet_lib.student import SampledTrajectory, Student, sample_episode
+from magnet_lib.tables import from_frame
 
 TURN_KINDS = ("call", "nested", "long_dependency", "miss_func", "miss_params")
 #: Every breakdown of the report: all turns, BFCL's base category, and the turn kinds.
@@ -298,8 +299,6 @@ def evaluation_references(sft_set: pl.DataFrame, episodes: Sequence[Episode], li
     trained on); when there are none, multi-turn rows of the training split instead. At most
     ``limit``, chosen by a seeded hash (deterministic, spread over categories). Returns
     (references, split used, notes)."""
-    from magnet_lib.tables import from_frame
-
     multi = sft_set.filter(pl.col("kind") == "multi_turn") if "kind" in sft_set.columns else sft_set.clear()
     notes: list[str] = []
     split = "heldout"
