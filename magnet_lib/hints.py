@@ -52,6 +52,7 @@ from magnet_lib.judge import (
     final_text,
     found_in,
     judge_turn,
+    leaves,
     output_facts,
     provenance,
     split_turns,
@@ -224,17 +225,6 @@ def student_errors(student: Student, runner, ref: Reference, tools: Sequence[Too
 # --------------------------------------------------------------------------- injected errors
 
 
-def _ordered_leaves(value: Any, key: str = "") -> Iterable[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _ordered_leaves(v, k)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _ordered_leaves(v, key)
-    elif value is not None:
-        yield key, value
-
-
 def describe_outputs(records) -> str:
     """A plain reply reporting outputs (the injected turns' summaries)."""
     parts = []
@@ -243,7 +233,7 @@ def describe_outputs(records) -> str:
         if is_error(out):
             parts.append(f"{rec.call.name} failed: {out['error'].get('message', 'error')}")
             continue
-        kv = [f"{k.replace('_', ' ') or 'result'} {v}" for k, v in list(_ordered_leaves(out))[:4]]
+        kv = [f"{k.replace('_', ' ') or 'result'} {v}" for k, v in list(leaves(out))[:4]]
         parts.append(f"{rec.call.name} gave {', '.join(kv) if kv else 'no details'}")
     return ("Here is what I found: " + "; ".join(parts) + ".") if parts else "Done."
 
@@ -267,7 +257,7 @@ def _other_value(value: Any, pools: Sequence[Any], rng: random.Random) -> Any:
         return not value
     options = []
     for out in pools:
-        for _, leaf in _ordered_leaves(out):
+        for _, leaf in leaves(out):
             if type(leaf) is type(value) and not found_in(leaf, [value]) and leaf not in options:
                 if isinstance(value, str) and (value[:3] != str(leaf)[:3]):
                     continue  # same kind of identifier (prefix), not any string

@@ -163,17 +163,17 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def leaves(value: Any) -> Iterator[tuple[str, Any]]:
-    """(key, scalar) pairs of a JSON value, keys of list items being the list's key."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        key, v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend((k, x) for k, x in v.items())
-        elif isinstance(v, list):
-            stack.extend((key, x) for x in v)
-        elif v is not None:
-            yield key, v
+def leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """(key, scalar) pairs of a JSON value in document order, keys of list items being the
+    list's key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from leaves(v, key)
+    elif value is not None:
+        yield key, value
 
 
 def found_in(value: Any, outputs: Sequence[Any]) -> bool:
