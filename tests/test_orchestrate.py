@@ -103,3 +103,28 @@ def test_an_interrupted_run_resumes_with_only_what_failed(magnet_home, monkeypat
     resumed = run_pipeline(settings, assets=["function_pool"])
     assert {(s.asset, s.partition) for s in resumed.materialized()} == {("function_pool", "orchard"), ("tool_rejects", "orchard")}
     assert marine.stat().st_mtime_ns == marine_mtime
+
+
+def test_magnet_run_cli_prints_a_summary_and_exits_non_zero_on_failure(magnet_home, monkeypatch):
+    from typer.testing import CliRunner
+
+    import magnet_assets.pool as pool_assets
+    from magnet_assets.cli import app
+
+    tools_dir = magnet_home.parent / "tools"
+    (tools_dir / "marine").mkdir(parents=True)
+    (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour."))
+    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    args = ["run", "--asset", "function_pool", "--home", str(magnet_home), "--tools-dir", str(tools_dir)]
+
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    assert "magnet run summary" in ok.output and "function_pool" in ok.output
+
+    def broken(*args, **kwargs):
+        raise ValueError("spec store unreachable")
+
+    monkeypatch.setattr(pool_assets, "load_category", broken)
+    failed = CliRunner().invoke(app, [*args, "--all"])
+    assert failed.exit_code == 1
+    assert "spec store unreachable" in failed.output and "failed" in failed.output
