@@ -67,3 +67,44 @@ def test_errors_carry_no_key(tmp_path):
     settings = LLMSettings(model=TEST_MODEL, api_base="http://127.0.0.1:9/v1", api_key=canary, max_retries=0)
     [result] = TaskRunner(settings, cache_dir=tmp_path).run(make_echo(tmp_path / "p"), words(1))
     assert result.reject_reason and canary not in result.reject_reason
+
+
+def test_canary_key_never_reaches_dagster_storage_or_metadata(tmp_path, monkeypatch):
+    """A materialization in LLM mode through Dagster: the run storage, event log, asset
+    metadata and every file under the home are searched for the key."""
+    import dagster as dg
+
+    from magnet_assets.definitions import build_definitions
+
+    canary = f"sk-canary-{uuid.uuid4()}"
+    home = tmp_path / "home"
+    for var in ("MAGNET_TOOLS_DIR", "MAGNET_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MAGNET_HOME", str(home))
+    monkeypatch.setenv("MAGNET_LLM_API_KEY", canary)
+    monkeypatch.setenv("MAGNET_LLM_MODEL", TEST_MODEL)
+    (tmp_path / "dagster").mkdir()
+    with TestServer() as server, dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        monkeypatch.setenv("MAGNET_LLM_API_BASE", server.url)
+        defs = build_definitions(home=str(home))
+        instance.add_dynamic_partitions("category", ["navigation"])
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key="navigation",
+            asset_selection=[dg.AssetKey(k) for k in ("function_pool", "tool_rejects", "dependency_edges")],
+        )
+        assert result.success
+        assert server.by_task.get("judge_dependencies", 0) > 0  # the model was really asked
+    assert f"Bearer {canary}" in server.authorizations
+
+    metadata = [
+        repr(e.event_specific_data.materialization.metadata)
+        for e in result.get_asset_materialization_events()
+    ]
+    assert any("llm/calls" in m for m in metadata)
+    assert canary not in "".join(metadata) + repr(instance.get_run_by_id(result.run_id))
+    assert any(p.suffix == ".db" for p in (tmp_path / "dagster").rglob("*"))  # run and event storage
+    for root in (home, tmp_path / "dagster"):
+        for path in (p for p in root.rglob("*") if p.is_file()):
+            assert canary.encode() not in path.read_bytes(), f"key written to {path}"
