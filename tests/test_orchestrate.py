@@ -48,8 +48,19 @@ def test_sensor_adds_a_partition_for_a_new_category(dagster_harness):
     h.instance.add_dynamic_partitions("category", list(added))
     (h.tools_dir / "marine").mkdir()
     (h.tools_dir / "marine" / "tides.json").write_text(_spec("get_tide", "Tide height."))
-    second = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources))
+    second = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources, cursor=first.cursor))
     assert list(second.dynamic_partitions_requests[0].partition_keys) == ["marine"]
+    # only the new category gets a new data version of tool_sources
+    assert [e.partition for e in second.asset_events] == ["marine"]
+    h.instance.add_dynamic_partitions("category", ["marine"])
+    quiet = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources, cursor=second.cursor))
+    assert isinstance(quiet, dg.SkipReason)
+    (h.tools_dir / "marine" / "tides.json").write_text(_spec("get_tide", "Tide height in metres."))
+    edited = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources, cursor=second.cursor))
+    assert not edited.dynamic_partitions_requests
+    assert [(e.partition, e.tags["dagster/data_version"]) for e in edited.asset_events] == [
+        ("marine", json.loads(edited.cursor)["marine"])
+    ]
 
 
 def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeypatch):
