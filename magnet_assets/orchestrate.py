@@ -21,6 +21,7 @@ unpartitioned assets after them; a run interrupted half-way resumes where it sto
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,12 @@ def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        # runs launched from the UI (a backfill over every partition) queue instead of all
+        # starting at once: one per core keeps a laptop responsive; edit the file to change it
+        config.write_text(
+            "telemetry:\n  enabled: false\n"
+            f"concurrency:\n  runs:\n    max_concurrent_runs: {max(2, os.cpu_count() or 2)}\n"
+        )
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
