@@ -28,15 +28,26 @@ from magnet_lib.models import stable_hash
 QueryMode = Literal["request", "split_miss_func", "split_miss_params", "resume_miss_func", "resume_miss_params"]
 
 
+class ParallelValues(BaseModel):
+    """Parallel calls: the function is asked for once per value of ``param``. The user states
+    every value (``query``) or refers to them together as the first ones of an earlier result."""
+
+    param: str
+    values: list[Any]
+    source: Literal["query", "previous", "earlier"]
+
+
 class FunctionRequest(BaseModel):
     """What the query must ask of one function: the values the user states, and the
     parameters whose values come from earlier outputs (``previous``/``earlier`` turn) or
-    from another call of the same turn (``same_turn``, never mentioned)."""
+    from another call of the same turn (``same_turn``, never mentioned); ``parallel`` when
+    the function is called several times in the turn, once per value of one parameter."""
 
     function: str
     description: str
     values: dict[str, Any] = Field(default_factory=dict)
     from_outputs: dict[str, Literal["previous", "earlier", "same_turn"]] = Field(default_factory=dict)
+    parallel: ParallelValues | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class MissingValue(BaseModel):
@@ -129,6 +140,11 @@ def check_query(query: str, item: BackTranslateInput) -> None:
                     continue
                 if not mentions(query, value):
                     raise ParseError(f"the query must state the {words(param)}: {json.dumps(value, ensure_ascii=False)}")
+            each = request.parallel
+            if each is not None and each.source == "query":
+                for value in each.values:
+                    if not mentions(query, value):
+                        raise ParseError(f"the query must ask for each {words(each.param)}, also {json.dumps(value, ensure_ascii=False)}")
     if item.mode == "split_miss_params" and item.missing:
         withheld = item.missing
         others = [v for r in item.requests for p, v in r.values.items() if (r.function, p) != (withheld.function, withheld.param)]
@@ -188,6 +204,10 @@ def render_value(value: Any) -> str:
     return str(value)
 
 
+_COUNT = {2: "two", 3: "three"}
+_EACH_FROM = {"previous": "the result you just got", "earlier": "the earlier result"}
+
+
 def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
     parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip]
     refs = [choose_text(_EARLIER[k], rng).format(w=words(p)) for p, k in request.from_outputs.items() if k in _EARLIER]
@@ -197,6 +217,13 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
         details.append("with " + ", ".join(parts))
     if refs:
         details.append("using " + " and ".join(refs))
+    each = request.parallel
+    if each is not None:
+        w, n = words(each.param), len(each.values)
+        if each.source == "query":
+            details.append(f"once for each {w}: {render_value(each.values)}")
+        else:
+            details.append(f"once for each of the first {_COUNT.get(n, n)} {w} values in {_EACH_FROM[each.source]}")
     return text + (" (" + "; ".join(details) + ")" if details else "")
 
 

@@ -57,6 +57,10 @@ class PlannedCall(BaseModel):
 
     name: str
     arguments: dict[str, ValueSource]
+    parallel: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="Set on calls of one function made side by side in the turn: the parameter whose value differs between them.",
+    )
 
     def depends_on(self) -> set[int]:
         return {s.call for s in self.arguments.values() if s.kind == "same_turn" and s.call is not None}

@@ -3,8 +3,9 @@
 - items per kind and split;
 - turns and calls per multi-turn item (the paper's multi-turn SFT items average 4.71 turns
   and 15.13 calls);
-- the share of nested, long-dependency, ``miss_func`` and ``miss_params`` turns (from the
-  episodes the multi-turn items came from);
+- the share of nested, parallel (one function called several times in one round),
+  long-dependency, ``miss_func`` and ``miss_params`` turns (from the episodes the multi-turn
+  items came from);
 - executability: the share of calls whose tool output is not an error (must be 100%);
 - the duplicate rate of the mix;
 - translation rejects by reason;
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from magnet_lib import chat_format as cf
 from magnet_lib.envs import is_error
 from magnet_lib.mixing import MixReport, SFTExample, mix_shares
-from magnet_lib.models import Episode
+from magnet_lib.models import Episode, EpisodeTurn
 
 PAPER_TURNS_PER_ITEM = 4.71
 PAPER_CALLS_PER_ITEM = 15.13
@@ -61,7 +62,7 @@ class QualityReport(BaseModel):
     multi_turn_items: int = 0
     turns_per_item: float = 0.0
     calls_per_item: float = 0.0
-    turn_shares: dict[str, float] = Field(default_factory=dict, description="nested, long_dependency, miss_func, miss_params")
+    turn_shares: dict[str, float] = Field(default_factory=dict, description="nested, parallel, long_dependency, miss_func, miss_params")
     executable_calls: int = 0
     calls: int = 0
     duplicate_rate: float = 0.0
@@ -129,14 +130,22 @@ class QualityReport(BaseModel):
         return "\n".join(lines)
 
 
+def is_parallel(turn: EpisodeTurn) -> bool:
+    """A turn with parallel calls: one function called more than once in the same round."""
+    per_round = Counter(zip(turn.rounds, (c.name for c in turn.calls)))
+    return any(n > 1 for n in per_round.values())
+
+
 def _turn_shares(episodes: Sequence[Episode]) -> dict[str, float]:
     turns = [t for e in episodes for t in e.turns]
     if not turns:
-        return {"nested": 0.0, "long_dependency": 0.0, "miss_func": 0.0, "miss_params": 0.0}
+        return {"nested": 0.0, "parallel": 0.0, "long_dependency": 0.0, "miss_func": 0.0, "miss_params": 0.0}
     nested = sum(1 for t in turns if any(r > 0 for r in t.rounds) or t.op == "insert_short")
+    parallel = sum(1 for t in turns if is_parallel(t))
     long_dep = sum(1 for t in turns if t.op == "insert_long" or any(v == "earlier_turn" for s in t.sources for v in s.values()))
     return {
         "nested": nested / len(turns),
+        "parallel": parallel / len(turns),
         "long_dependency": long_dep / len(turns),
         "miss_func": sum(t.label == "miss_func" for t in turns) / len(turns),
         "miss_params": sum(t.label == "miss_params" for t in turns) / len(turns),

@@ -128,6 +128,12 @@ class DistillSettings(_Group):
         "so that changing one tool changes only the prompts of the episodes that offer it.",
     )
     optional_p: float = Field(0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper).")
+    parallel_p: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "
+        "required argument are at hand (several in an earlier output, or several a user could state); the turn stays within "
+        "graph.max_calls_per_turn calls (not stated in the paper).",
+    )
     plan_probes: int = Field(16, ge=1, description="Value plans tried per turn (other value choices, each run on a copy of the world) before the turn is given up (not stated in the paper).")
     single_shares: dict[str, float] = Field(
         default_factory=lambda: {"single": 0.5, "parallel": 0.25, "multiple": 0.25},

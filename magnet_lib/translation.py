@@ -5,6 +5,9 @@ For every turn:
 
 1. **plan**: the source of every required argument is fixed up front (an output of an
    earlier call of the same turn, an earlier turn's output, or a value the user states);
+   with probability ``distill.parallel_p`` a function with several values at hand for one
+   argument is called 2-3 times side by side, once per value (parallel calls, within
+   ``graph.max_calls_per_turn`` calls for the turn);
 2. **back-translate** the turn into the user's query (stating the plan's user values);
 3. **forth-translate** the query into calls, round by round: a nested call is asked for
    after the call it depends on has run, so it can use that output;
@@ -34,7 +37,7 @@ from typing import Any, Callable, Generator, Sequence
 
 from pydantic import BaseModel
 
-from magnet_lib.back_translation import BackTranslateInput, FunctionRequest, MissingValue
+from magnet_lib.back_translation import BackTranslateInput, FunctionRequest, MissingValue, ParallelValues
 from magnet_lib.envs import is_error
 from magnet_lib.execution import EpisodeRuntime, is_identifier_field, make_runtime, schema_user_values
 from magnet_lib.forth_translation import (
@@ -233,6 +236,80 @@ def plan_turn(
     return plan
 
 
+def parallel_values(planned: PlannedCall, param: str, tool: Tool, history: Sequence[HistoryCall], runtime: EpisodeRuntime,
+                    rng: random.Random) -> list[Any]:
+    """Up to 3 distinct values for ``param`` of a planned call, its planned value among them:
+    from an earlier output, the first values of the planned value's field in that output (so
+    the query can say "the first two results"); from the user, more values the user could
+    state from the same kind of source. Fewer than 2: the call cannot go parallel."""
+    source = planned.arguments[param]
+    schema = tool.properties.get(param, {})
+    others = [s.value for p, s in planned.arguments.items() if p != param]
+    if source.value is None or isinstance(source.value, (list, dict)):
+        return []
+    if source.kind == "query":
+        values = [source.value]
+        strict = source.origin in ("user_values", "enum", "default")
+        while len(values) < 3:
+            extra = user_value(param, schema, runtime, tool, rng, values, strict=strict)
+            if extra is None or extra.value in values or extra.value in others:
+                break
+            values.append(extra.value)
+        return values
+    output = next((h.output for h in reversed(history) if h.turn == source.call and (source.key, source.value) in output_leaves(h.output)), None)
+    values = []
+    for key, value in output_leaves(output):
+        if key != source.key or isinstance(value, list) or not fits(value, schema) or value in values:
+            continue
+        if value in others or len(values) == 3:
+            break
+        values.append(value)
+    return values if source.value in values else []
+
+
+def parallel_plan(
+    plan: Sequence[PlannedCall],
+    tools: dict[str, Tool],
+    history: Sequence[HistoryCall],
+    runtime: EpisodeRuntime,
+    rng: random.Random,
+    *,
+    max_calls: int,
+    skip: frozenset[str] = frozenset(),
+) -> list[PlannedCall] | None:
+    """The plan with one of its calls made 2-3 times side by side (parallel calls, as when a
+    user asks the same for several places), each with another value of one required
+    argument; the turn keeps at most ``max_calls`` calls. Only a call that neither uses nor
+    feeds a same-turn output goes parallel. None when no call has several values at hand."""
+    room = max_calls - len(plan)
+    feeding = {d for p in plan for d in p.depends_on()}
+    options = []
+    for k, planned in enumerate(plan):
+        if room < 1 or k in feeding or planned.depends_on() or planned.name in skip:
+            continue
+        tool = tools[planned.name]
+        for param in tool.required:
+            if param in planned.arguments:
+                values = parallel_values(planned, param, tool, history, runtime, rng)
+                if len(values) >= 2:
+                    options.append((k, param, values))
+    if not options:
+        return None
+    k, param, values = options[rng.randrange(len(options))]
+    count = min(len(values), room + 1, rng.choice((2, 3)))
+    base = plan[k]
+    copies = [
+        PlannedCall(name=base.name, arguments={**base.arguments, param: base.arguments[param].model_copy(update={"value": v})}, parallel=param)
+        for v in values[:count]
+    ]
+
+    def shifted(planned: PlannedCall) -> PlannedCall:  # same-turn references past the copies move with them
+        moved = {p: s.model_copy(update={"call": s.call + count - 1}) if s.kind == "same_turn" and s.call > k else s for p, s in planned.arguments.items()}
+        return planned.model_copy(update={"arguments": moved})
+
+    return [*plan[:k], *copies, *[shifted(p) for p in plan[k + 1:]]]
+
+
 def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime) -> str | None:
     """Run a plan on a copy of the runtime, round by round as forth-translation would: why
     it fails, or None when every call executes. Picking a plan that works before asking for
@@ -263,16 +340,24 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
     return None
 
 
+_REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "same_turn", "query": "query"}
+
+
 def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> list[FunctionRequest]:
-    out = []
-    for planned in plan:
-        stated = {p: s.value for p, s in planned.arguments.items() if s.kind == "query"}
-        refs = {
-            p: {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "same_turn"}[s.kind]
-            for p, s in planned.arguments.items()
-            if s.kind != "query"
-        }
-        out.append(FunctionRequest(function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs))
+    """One request per planned call; parallel calls of a function make one request that asks
+    for each of their values."""
+    out: list[FunctionRequest] = []
+    for k, planned in enumerate(plan):
+        each = planned.parallel
+        if each is not None and k > 0 and plan[k - 1].parallel == each and plan[k - 1].name == planned.name:
+            out[-1].parallel.values.append(planned.arguments[each].value)
+            continue
+        stated = {p: s.value for p, s in planned.arguments.items() if s.kind == "query" and p != each}
+        refs = {p: _REF[s.kind] for p, s in planned.arguments.items() if s.kind != "query" and p != each}
+        parallel = None
+        if each is not None:
+            parallel = ParallelValues(param=each, values=[planned.arguments[each].value], source=_REF[planned.arguments[each].kind])
+        out.append(FunctionRequest(function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs, parallel=parallel))
     return out
 
 
@@ -388,6 +473,16 @@ class EpisodeTranslator:
             self._generator = result.generator
         return result
 
+    def _parallel(self, plan: list[PlannedCall], history: list[HistoryCall], runtime: EpisodeRuntime, split: FSPTurn | None,
+                  key: str) -> list[PlannedCall] | None:
+        """With probability ``distill.parallel_p``, the plan with parallel calls (if a call
+        has several values at hand); a ``miss_params`` target stays a single call."""
+        rng = random.Random(f"parallel:{self.fsp.fsp_id}:{self.fsp.seed}:{key}")
+        if rng.random() >= self.settings.distill.parallel_p:
+            return None
+        skip = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
+        return parallel_plan(plan, self.tools, history, runtime, rng, max_calls=self.settings.graph.max_calls_per_turn, skip=skip)
+
     def _unit(
         self,
         runtime: EpisodeRuntime,
@@ -412,6 +507,10 @@ class EpisodeTranslator:
                                       optional_p=self.settings.distill.optional_p)
             except PlanError as exc:
                 failure = f"plan: {exc}"
+                break
+            wide = self._parallel(candidate, history, runtime, split, f"{index}:{attempt}:{probe_index}")
+            if wide is not None and probe_plan(wide, self.tools, runtime) is None:
+                plan = wide
                 break
             failure = probe_plan(candidate, self.tools, runtime)
             if failure is None:
@@ -460,14 +559,14 @@ class EpisodeTranslator:
         specs = [tool_prompt_spec(self.tools[n]) for n in dict.fromkeys(call_turn.functions)]
         history_prompt = [{"turn": h.turn, "function": h.call.name, "arguments": h.call.arguments, "output": _cut(h.output)} for h in history[-HISTORY_CALLS:]]
         known = {k: v[:8] for k, v in runtime.user_values().items()}
-        remaining = Counter(call_turn.functions)
+        remaining = Counter(p.name for p in plan)
         done: list[dict[str, Any]] = []
         made: set[int] = set()
         calls: list[Call] = []
         outputs: list[Any] = []
         rounds: list[int] = []
         sources: list[dict[str, str]] = []
-        for round_index in range(len(call_turn.functions) + 1):
+        for round_index in range(len(plan) + 1):
             if not +remaining:
                 break
             item = ForthTranslateInput(
@@ -490,7 +589,11 @@ class EpisodeTranslator:
                 if is_error(output):
                     err = output["error"]
                     return _Unit(failure=f"{call.name} returned an error: {err.get('code')}: {err.get('message')}")
-                plan_index = next((k for k, p in enumerate(plan) if p.name == call.name and k not in made), None)
+                open_calls = [k for k, p in enumerate(plan) if p.name == call.name and k not in made]
+                plan_index = next(  # the planned call with these values (parallel calls differ in one), else the first open one
+                    (k for k in open_calls if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())),
+                    open_calls[0] if open_calls else None,
+                )
                 source = {}
                 if plan_index is not None:
                     made.add(plan_index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -24,6 +25,10 @@ TOOLS = builtin_environments()["navigation"].tools()
 BY_NAME = {t.name: t for t in TOOLS}
 
 
+def _with_parallel_p(settings, p: float):
+    return settings.model_copy(update={"distill": settings.distill.model_copy(update={"parallel_p": p})})
+
+
 @pytest.fixture(scope="module")
 def settings():
     return load_settings()
@@ -31,7 +36,9 @@ def settings():
 
 @pytest.fixture(scope="module")
 def episodes(settings):
-    return {e.fsp_id: e for e in translate(navigation_fsps(), TOOLS, settings, TaskRunner(settings.llm))}
+    """One call per function of a turn (no parallel calls: those are tested on their own)."""
+    narrow = _with_parallel_p(settings, 0.0)
+    return {e.fsp_id: e for e in translate(navigation_fsps(), TOOLS, narrow, TaskRunner(narrow.llm))}
 
 
 def test_system_prompt_is_bfcl_style_with_the_functions_in_json():
@@ -191,3 +198,63 @@ def test_output_fields_match_parameters_by_name():
     assert match_score("place_id", "place_ids") == 2.5
     assert match_score("city", "route_id") == 0
     assert match_score("from_unit", "unit") == 1  # generic: only with a matching type
+
+
+def test_parallel_calls_ask_for_each_value_and_stay_within_the_turn_limit(settings):
+    from magnet_lib.quality import is_parallel
+
+    wide = _with_parallel_p(settings, 1.0)
+    episodes = translate(navigation_fsps(), TOOLS, wide, TaskRunner(wide.llm))
+    assert all(e.status == "ok" for e in episodes), [e.reject_reason for e in episodes]
+    parallel = 0
+    for episode in episodes:
+        runtime = EpisodeRuntime([BY_NAME[n] for n in episode.tools], episode.seed)
+        for turn in episode.turns:
+            assert len(turn.calls) <= settings.graph.max_calls_per_turn
+            for call, output in zip(turn.calls, turn.outputs):
+                assert runtime.execute(call) == output and "error" not in output
+            if not is_parallel(turn):
+                continue
+            parallel += 1
+            [(name, count)] = [(n, k) for n, k in Counter(c.name for c in turn.calls).items() if k > 1]
+            assert 2 <= count <= 3
+            same = [c.arguments for c in turn.calls if c.name == name]
+            assert len({json.dumps(a, sort_keys=True) for a in same}) == count  # distinct values
+            varying = {p for p in same[0] if len({json.dumps(a[p]) for a in same}) > 1}
+            assert len(varying) == 1
+            [param] = varying
+            asked = " ".join(t.query for t in episode.turns[: turn.index + 1])  # a resumed split asked in the turn before
+            stated = all(turn.sources[k].get(param) == "query" for k, c in enumerate(turn.calls) if c.name == name)
+            if stated:
+                assert all(str(a[param]) in asked for a in same), (asked, same)
+            else:
+                assert f"first {['two', 'three'][count - 2]}" in asked
+    assert parallel >= 2
+
+
+def test_parallel_p_zero_is_translation_without_parallel_calls(settings, episodes, monkeypatch):
+    """parallel_p=0 gives exactly the data of a translation that never plans parallel calls."""
+    import magnet_lib.translation as translation
+
+    for episode in episodes.values():
+        for turn in episode.turns:
+            assert Counter(c.name for c in turn.calls) == Counter(turn.functions)
+    monkeypatch.setattr(translation, "parallel_plan", lambda *a, **k: None)
+    without = translate(navigation_fsps(), TOOLS, settings, TaskRunner(settings.llm))
+    assert [e.model_dump() for e in without] == [episodes[e.fsp_id].model_dump() for e in without]
+
+
+def test_parallel_calls_of_one_function_get_unique_tool_call_ids(settings):
+    from magnet_lib.distillation import distill_episode
+    from magnet_lib.tasks.translation import TEACHER_TURN
+    from magnet_lib.translation import run_interleaved
+
+    wide = _with_parallel_p(settings, 1.0)
+    episodes = translate(navigation_fsps(), TOOLS, wide, TaskRunner(wide.llm))
+    results = run_interleaved([distill_episode(e, BY_NAME, TEACHER_TURN) for e in episodes], TaskRunner(wide.llm))
+    for result in results:
+        assert result.trajectory is not None, result.reject_reason
+        ids = [c["id"] for m in result.trajectory.messages if m.get("role") == "assistant" for c in m.get("tool_calls") or []]
+        assert len(ids) == len(set(ids))
+        parallel = [m for m in result.trajectory.messages if m.get("role") == "assistant" and len(m.get("tool_calls") or []) > 1]
+        assert parallel  # parallel calls share one assistant message
