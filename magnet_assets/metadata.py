@@ -33,8 +33,13 @@ def llm_metadata(runner: TaskRunner) -> dict[str, Any]:
     }
     out: dict[str, Any] = {f"llm/{k}": v for k, v in total.items()}
     out["llm/model"] = runner.settings.model or "offline"
-    out["llm/per_task"] = dg.MetadataValue.json(json.loads(json.dumps(stats, default=str)))
+    out["llm/per_task"] = json_metadata(stats)
     return out
+
+
+def json_metadata(value: Any) -> dg.MetadataValue:
+    """Any JSON-like value as Dagster JSON metadata (non-JSON leaves become strings)."""
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
 def counts_metadata(name: str, counts: dict[str, int]) -> dict[str, Any]:

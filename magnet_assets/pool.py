@@ -4,7 +4,6 @@
 from collections import Counter
 
 import dagster as dg
-import polars as pl
 
 from magnet_assets.metadata import counts_metadata, table_metadata
 from magnet_assets.partitions import category_partitions

@@ -8,13 +8,12 @@ settings used, without secrets). The work is in :mod:`magnet_lib.sft`,
 training outside Dagster.
 """
 
-import json
 from collections import Counter
 
 import dagster as dg
 import polars as pl
 
-from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
+from magnet_assets.metadata import counts_metadata, json_metadata, llm_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
 from magnet_lib.hints import negative_hints as find_negative_hints
@@ -26,9 +25,6 @@ from magnet_lib.student import load_student
 from magnet_lib.tables import from_frame, to_frame
 
 
-def _json(value) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
-
 
 def _training_metadata(result: TrainResult) -> dict:
     curve = result.loss_curve
@@ -36,15 +32,10 @@ def _training_metadata(result: TrainResult) -> dict:
     return {
         "path": dg.MetadataValue.path(str(result.path)),
         **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str)) and v is not None},
-        "loss_curve": _json(curve),
+        "loss_curve": json_metadata(curve),
         "loss_table": dg.MetadataValue.md("\n".join(table)),
     }
 
-
-def _close(runner) -> None:
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
 
 
 @dg.asset(
@@ -76,7 +67,7 @@ def negative_hints(context: dg.AssetExecutionContext, magnet: MagnetResource, qu
         hints, report = find_negative_hints(settings, episodes, trajectories, runner, student=student)
         llm = llm_metadata(runner)
     finally:
-        _close(runner)
+        runner.close()
     frame = to_frame(hints, NegativeHint)
     context.log.info(f"{context.partition_key}: {report.student_hints} student hints, {report.injected_hints} injected")
     return dg.Output(
@@ -113,7 +104,7 @@ def mdpo_pairs(context: dg.AssetExecutionContext, magnet: MagnetResource, negati
                                          student=student, runner=runner)
         llm = llm_metadata(runner)
     finally:
-        _close(runner)
+        runner.close()
     frame = to_frame(pairs, PreferencePair)
     return dg.Output(
         frame,

@@ -3,18 +3,16 @@ category, positive trajectories by hint-guided distillation, single-turn and irr
 items, and the SFT set with its data quality report; blocking checks on the trajectories and
 the mix."""
 
-import json
 from collections import Counter
 
 import dagster as dg
 import polars as pl
 
-from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
+from magnet_assets.metadata import counts_metadata, json_metadata, llm_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
 from magnet_lib.chat_format import render_markdown
 from magnet_lib.distillation import call_problems, distill
-from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
 from magnet_lib.quality import executability, quality_report, reason_class
@@ -27,14 +25,6 @@ from magnet_lib.translation import translate
 MIN_SINGLE_TURN_BASE = 4
 
 
-def _close(runner: TaskRunner) -> None:
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
-
-
-def _json(value) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
 @dg.asset(
@@ -54,7 +44,7 @@ def query_call_pairs(
         episodes = translate(from_frame(augmented_fsps, AugmentedFSP), tools, settings, runner)
         llm = llm_metadata(runner)
     finally:
-        _close(runner)
+        runner.close()
     frame = to_frame(episodes, Episode)
     ok = [e for e in episodes if e.status == "ok"]
     reasons = Counter(reason_class(e.reject_reason or "") for e in episodes if e.status == "rejected")
@@ -93,7 +83,7 @@ def sft_trajectories(context: dg.AssetExecutionContext, magnet: MagnetResource, 
         results = distill(from_frame(query_call_pairs, Episode), tools, runner)
         llm = llm_metadata(runner)
     finally:
-        _close(runner)
+        runner.close()
     trajectories = [r.trajectory for r in results if r.trajectory is not None]
     rejects = Counter(reason_class(r.reject_reason) for r in results if r.reject_reason)
     frame = to_frame(trajectories, Trajectory)
@@ -109,7 +99,7 @@ def sft_trajectories(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     problems = [p for t in trajectories for p in call_problems(t, {x.name: x for x in tools})]
     yield dg.AssetCheckResult(
         check_name="calls_offered_and_valid", passed=not problems,
-        metadata={"problems": len(problems), "first_problems": _json(problems[:10])},
+        metadata={"problems": len(problems), "first_problems": json_metadata(problems[:10])},
     )  # fmt: skip
     ok, total = executability(trajectories)
     yield dg.AssetCheckResult(check_name="calls_executable", passed=ok == total, metadata={"calls": total, "executable": ok})
@@ -133,7 +123,7 @@ def single_turn_and_irrelevance(
         items, failed = make_single_turn(tools, counts, settings, runner)
         llm = llm_metadata(runner)
     finally:
-        _close(runner)
+        runner.close()
     frame = to_frame(items, Trajectory)
     return dg.Output(
         frame,
@@ -176,14 +166,14 @@ def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_traje
     (reports / "sft_set_quality.md").write_text(report.to_markdown(), encoding="utf-8")
     (reports / "sft_set_mix.json").write_text(mix.model_dump_json(indent=2), encoding="utf-8")
     frame = to_frame(rows, SFTExample)
-    meta = {k: (_json(v) if isinstance(v, (dict, list)) else v) for k, v in report.metadata().items()}
+    meta = {k: (json_metadata(v) if isinstance(v, (dict, list)) else v) for k, v in report.metadata().items()}
     yield dg.Output(
         frame,
         metadata={
             **table_metadata(frame, ["traj_id", "kind", "split", "category"]),
             **meta,
             "quality_report": dg.MetadataValue.md(report.to_markdown()),
-            "mix": _json(mix.model_dump()),
+            "mix": json_metadata(mix.model_dump()),
             "example": dg.MetadataValue.md(report.example or render_markdown([], [])),
         },
     )
@@ -195,7 +185,7 @@ def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_traje
     yield dg.AssetCheckResult(
         check_name="mix_within_tolerance",
         passed=train > 0 and all(abs(d) <= tolerance for d in deviation.values()),
-        metadata={"train_items": train, "tolerance": tolerance, "deviation": _json(deviation), "limiting_bucket": str(mix.limiting_bucket)},
+        metadata={"train_items": train, "tolerance": tolerance, "deviation": json_metadata(deviation), "limiting_bucket": str(mix.limiting_bucket)},
     )
     ok, calls = report.executable_calls, report.calls
     yield dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})

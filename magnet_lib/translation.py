@@ -528,7 +528,7 @@ class EpisodeTranslator:
             target_plan = next(p for p in plan if p.name == split.target)
             stated = [p for p, s in target_plan.arguments.items() if s.kind == "query" and p in self.tools[split.target].required]
             if not stated:
-                return _Unit(failure=f"miss_params: every required value of the target comes from earlier outputs", fatal=True)
+                return _Unit(failure="miss_params: every required value of the target comes from earlier outputs", fatal=True)
             param = stated[rng.randrange(len(stated))]
             prop = self.tools[split.target].properties.get(param, {})
             missing = MissingValue(function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", ""))

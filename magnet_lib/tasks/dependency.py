@@ -13,7 +13,7 @@ Offline, both run the schema judge of :mod:`magnet_lib.dependency`.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
