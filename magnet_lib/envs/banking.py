@@ -266,9 +266,7 @@ class BankingEnv(ToolEnvironment):
         return tid
 
     def _account(self, account_id: str) -> _Account:
-        if account_id not in self.accounts:
-            raise ToolError("unknown_account", f"no account with id '{account_id}'")
-        return self.accounts[account_id]
+        return self.lookup(self.accounts, account_id, "unknown_account", f"no account with id '{account_id}'")
 
     def _available(self, account: _Account) -> float:
         return round(account.balance - account.holds, 2)
@@ -282,9 +280,7 @@ class BankingEnv(ToolEnvironment):
             raise ToolError("invalid_amount", f"amount must be positive, got {amount}")
 
     def _bill(self, bill_id: str) -> _Bill:
-        if bill_id not in self.bills:
-            raise ToolError("unknown_bill", f"no bill with id '{bill_id}'")
-        return self.bills[bill_id]
+        return self.lookup(self.bills, bill_id, "unknown_bill", f"no bill with id '{bill_id}'")
 
     def _due(self, bill: _Bill) -> float:
         return round(bill.amount_total - bill.amount_paid, 2)
@@ -414,9 +410,7 @@ class BankingEnv(ToolEnvironment):
         Args:
             transfer_id: Identifier of a transfer returned by transfer_between_accounts.
         """
-        if transfer_id not in self.transfers:
-            raise ToolError("unknown_transfer", f"no transfer with id '{transfer_id}'")
-        return self.transfers[transfer_id]
+        return self.lookup(self.transfers, transfer_id, "unknown_transfer", f"no transfer with id '{transfer_id}'")
 
     @tool("Money transfer")
     def cancel_scheduled_transfer(self, transfer_id: str) -> Transfer:
@@ -513,9 +507,7 @@ class BankingEnv(ToolEnvironment):
         Args:
             payment_id: Identifier of a payment returned by pay_bill.
         """
-        if payment_id not in self.payments:
-            raise ToolError("unknown_payment", f"no bill payment with id '{payment_id}'")
-        return self.payments[payment_id]
+        return self.lookup(self.payments, payment_id, "unknown_payment", f"no bill payment with id '{payment_id}'")
 
     # ------------------------------------------------------------------ currency
     @tool("Currency exchange")

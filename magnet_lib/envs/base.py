@@ -233,6 +233,12 @@ class ToolEnvironment:
             return error_output("internal_error", f"{name} failed: {type(exc).__name__}: {exc}")
         return result.model_dump(mode="json")
 
+    def lookup(self, table: dict[str, Any], key: str, code: str, message: str) -> Any:
+        """``table[key]``, or the structured error ``code`` when there is no such entry."""
+        if key not in table:
+            raise ToolError(code, message)
+        return table[key]
+
     def new_id(self, prefix: str, digits: int = 6) -> str:
         """A fresh identifier drawn from the seeded generator, e.g. 'BK-482913'."""
         return f"{prefix}-{self.rng.randrange(10 ** (digits - 1), 10**digits)}"

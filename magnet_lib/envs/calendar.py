@@ -225,9 +225,7 @@ class CalendarEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _event(self, event_id: str) -> _Event:
-        if event_id not in self.events:
-            raise ToolError("unknown_event", f"no event with id '{event_id}'")
-        return self.events[event_id]
+        return self.lookup(self.events, event_id, "unknown_event", f"no event with id '{event_id}'")
 
     def _conflicts(self, start: datetime, end: datetime, ignore: str | None = None) -> list[str]:
         return [e.event_id for e in self._ordered() if e.event_id != ignore and e.start < end and start < e.end]
@@ -240,9 +238,7 @@ class CalendarEnv(ToolEnvironment):
         return dict(event_id=e.event_id, title=e.title, start_time=e.start.strftime(_FMT), end_time=e.end.strftime(_FMT))
 
     def _invitation(self, invitation_id: str) -> _Invitation:
-        if invitation_id not in self.invitations:
-            raise ToolError("unknown_invitation", f"no invitation with id '{invitation_id}'")
-        return self.invitations[invitation_id]
+        return self.lookup(self.invitations, invitation_id, "unknown_invitation", f"no invitation with id '{invitation_id}'")
 
     def _invitation_view(self, inv: _Invitation) -> Invitation:
         status = "revoked" if inv.revoked else "event_deleted" if inv.event_id not in self.events else inv.answer

@@ -243,19 +243,13 @@ class FoodDeliveryEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _restaurant(self, restaurant_id: str) -> _Restaurant:
-        if restaurant_id not in self.restaurants:
-            raise ToolError("unknown_restaurant", f"no restaurant with id '{restaurant_id}'")
-        return self.restaurants[restaurant_id]
+        return self.lookup(self.restaurants, restaurant_id, "unknown_restaurant", f"no restaurant with id '{restaurant_id}'")
 
     def _item(self, item_id: str) -> _Item:
-        if item_id not in self.items:
-            raise ToolError("unknown_item", f"no menu item with id '{item_id}'")
-        return self.items[item_id]
+        return self.lookup(self.items, item_id, "unknown_item", f"no menu item with id '{item_id}'")
 
     def _order(self, order_id: str) -> _Order:
-        if order_id not in self.orders:
-            raise ToolError("unknown_order", f"no food order with id '{order_id}'")
-        return self.orders[order_id]
+        return self.lookup(self.orders, order_id, "unknown_order", f"no food order with id '{order_id}'")
 
     def _rating(self, restaurant: _Restaurant) -> float:
         return round(sum(r.stars for r in restaurant.reviews) / len(restaurant.reviews), 2)

@@ -219,9 +219,7 @@ class HealthcareEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _doctor(self, doctor_id: str) -> _Doctor:
-        if doctor_id not in self.doctors:
-            raise ToolError("unknown_doctor", f"no doctor with id '{doctor_id}'")
-        return self.doctors[doctor_id]
+        return self.lookup(self.doctors, doctor_id, "unknown_doctor", f"no doctor with id '{doctor_id}'")
 
     def _slot_owner(self, slot_id: str) -> _Doctor:
         for doctor in self.doctors.values():
@@ -230,9 +228,7 @@ class HealthcareEnv(ToolEnvironment):
         raise ToolError("unknown_slot", f"no appointment slot with id '{slot_id}'")
 
     def _appointment(self, appointment_id: str) -> Appointment:
-        if appointment_id not in self.appointments:
-            raise ToolError("unknown_appointment", f"no appointment with id '{appointment_id}'")
-        return self.appointments[appointment_id]
+        return self.lookup(self.appointments, appointment_id, "unknown_appointment", f"no appointment with id '{appointment_id}'")
 
     def _prescription(self, prescription_id: str) -> PrescriptionDetails:
         if prescription_id not in self.prescriptions:

@@ -159,9 +159,7 @@ class MessagingEnv(ToolEnvironment):
         return self.contacts[contact_id]
 
     def _contact(self, contact_id: str) -> ContactInfo:
-        if contact_id not in self.contacts:
-            raise ToolError("unknown_contact", f"no contact with id '{contact_id}'")
-        return self.contacts[contact_id]
+        return self.lookup(self.contacts, contact_id, "unknown_contact", f"no contact with id '{contact_id}'")
 
     def _open(self, contact_id: str) -> str:
         conversation_id = self.new_id("CV")
@@ -169,14 +167,10 @@ class MessagingEnv(ToolEnvironment):
         return conversation_id
 
     def _conversation(self, conversation_id: str) -> str:
-        if conversation_id not in self.conversations:
-            raise ToolError("unknown_conversation", f"no conversation with id '{conversation_id}'")
-        return self.conversations[conversation_id]
+        return self.lookup(self.conversations, conversation_id, "unknown_conversation", f"no conversation with id '{conversation_id}'")
 
     def _message(self, message_id: str) -> Message:
-        if message_id not in self.messages:
-            raise ToolError("unknown_message", f"no message with id '{message_id}'")
-        return self.messages[message_id]
+        return self.lookup(self.messages, message_id, "unknown_message", f"no message with id '{message_id}'")
 
     def _post(self, conversation_id: str, content: str, incoming: bool, is_read: bool = True, attachment: str = "") -> Message:
         self.clock += timedelta(minutes=self.rng.randint(1, 90))

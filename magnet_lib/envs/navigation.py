@@ -142,9 +142,7 @@ class NavigationEnv(ToolEnvironment):
         }
 
     def _place(self, place_id: str) -> Place:
-        if place_id not in self.places:
-            raise ToolError("unknown_place", f"no place with id '{place_id}'")
-        return self.places[place_id]
+        return self.lookup(self.places, place_id, "unknown_place", f"no place with id '{place_id}'")
 
     def _miles(self, a: Place, b: Place) -> float:
         # haversine, earth radius in miles
@@ -232,9 +230,7 @@ class NavigationEnv(ToolEnvironment):
         Args:
             route_id: Identifier of a route returned by plan_route.
         """
-        if route_id not in self.routes:
-            raise ToolError("unknown_route", f"no route with id '{route_id}'")
-        return self.routes[route_id]
+        return self.lookup(self.routes, route_id, "unknown_route", f"no route with id '{route_id}'")
 
     @tool("Turn-by-turn navigation")
     def start_navigation(self, route_id: str) -> Trip:

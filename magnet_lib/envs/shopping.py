@@ -249,14 +249,10 @@ class ShoppingEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _product(self, product_id: str) -> _Product:
-        if product_id not in self.products:
-            raise ToolError("unknown_product", f"no product with id '{product_id}'")
-        return self.products[product_id]
+        return self.lookup(self.products, product_id, "unknown_product", f"no product with id '{product_id}'")
 
     def _order(self, order_id: str) -> _Order:
-        if order_id not in self.orders:
-            raise ToolError("unknown_order", f"no order with id '{order_id}'")
-        return self.orders[order_id]
+        return self.lookup(self.orders, order_id, "unknown_order", f"no order with id '{order_id}'")
 
     def _create_order(self, lines: list[OrderLine], payment: str, address: str, status: OrderStatus, placed: date) -> _Order:
         order = _Order(
@@ -492,6 +488,4 @@ class ShoppingEnv(ToolEnvironment):
         Args:
             return_id: Identifier of the return.
         """
-        if return_id not in self.returns:
-            raise ToolError("unknown_return", f"no return with id '{return_id}'")
-        return self.returns[return_id]
+        return self.lookup(self.returns, return_id, "unknown_return", f"no return with id '{return_id}'")

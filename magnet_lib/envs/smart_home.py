@@ -242,9 +242,7 @@ class SmartHomeEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _device(self, device_id: str) -> _Device:
-        if device_id not in self.devices:
-            raise ToolError("unknown_device", f"no device with id '{device_id}'")
-        return self.devices[device_id]
+        return self.lookup(self.devices, device_id, "unknown_device", f"no device with id '{device_id}'")
 
     def _online(self, device_id: str, kind: str | None = None) -> _Device:
         device = self._device(device_id)

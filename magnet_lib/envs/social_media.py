@@ -211,9 +211,7 @@ class SocialMediaEnv(ToolEnvironment):
         return post
 
     def _user(self, user_id: str) -> _User:
-        if user_id not in self.users:
-            raise ToolError("unknown_user", f"no user with id '{user_id}'")
-        return self.users[user_id]
+        return self.lookup(self.users, user_id, "unknown_user", f"no user with id '{user_id}'")
 
     def _visible(self, user: _User) -> bool:
         return not user.is_private or user.user_id == self.me or self.me in user.followers

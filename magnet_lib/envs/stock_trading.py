@@ -204,9 +204,7 @@ class StockTradingEnv(ToolEnvironment):
         return quote
 
     def _order(self, order_id: str) -> StockOrder:
-        if order_id not in self.orders:
-            raise ToolError("unknown_order", f"no order with id '{order_id}'")
-        return self.orders[order_id]
+        return self.lookup(self.orders, order_id, "unknown_order", f"no order with id '{order_id}'")
 
     def _reserved_cash(self) -> float:
         return sum(o.quantity * o.limit_price for o in self.orders.values() if o.status == "open" and o.side == "buy")

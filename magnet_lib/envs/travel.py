@@ -283,9 +283,7 @@ class TravelEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ lookups
     def _flight(self, flight_id: str) -> _Flight:
-        if flight_id not in self.flights:
-            raise ToolError("unknown_flight", f"no flight with id '{flight_id}'")
-        return self.flights[flight_id]
+        return self.lookup(self.flights, flight_id, "unknown_flight", f"no flight with id '{flight_id}'")
 
     def _booking(self, booking_id: str, *, active: bool = True) -> FlightBooking:
         booking = self.bookings.get(booking_id)
@@ -296,9 +294,7 @@ class TravelEnv(ToolEnvironment):
         return booking
 
     def _hotel(self, hotel_id: str) -> _Hotel:
-        if hotel_id not in self.hotels:
-            raise ToolError("unknown_hotel", f"no hotel with id '{hotel_id}'")
-        return self.hotels[hotel_id]
+        return self.lookup(self.hotels, hotel_id, "unknown_hotel", f"no hotel with id '{hotel_id}'")
 
     def _city(self, city: str) -> str:
         for name, _ in _CITIES:
@@ -566,9 +562,7 @@ class TravelEnv(ToolEnvironment):
         Args:
             reservation_id: Identifier of a reservation returned by book_hotel_room.
         """
-        if reservation_id not in self.reservations:
-            raise ToolError("unknown_reservation", f"no hotel reservation with id '{reservation_id}'")
-        return self.reservations[reservation_id]
+        return self.lookup(self.reservations, reservation_id, "unknown_reservation", f"no hotel reservation with id '{reservation_id}'")
 
     @tool("Hotel booking")
     def cancel_hotel_reservation(self, reservation_id: str) -> HotelCancellation:

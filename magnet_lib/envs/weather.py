@@ -295,9 +295,7 @@ class WeatherEnv(ToolEnvironment):
 
     # ------------------------------------------------------------------ helpers
     def _place(self, location_id: str) -> _Place:
-        if location_id not in self.places:
-            raise ToolError("unknown_location", f"no weather location with id '{location_id}'")
-        return self.places[location_id]
+        return self.lookup(self.places, location_id, "unknown_location", f"no weather location with id '{location_id}'")
 
     # ------------------------------------------------------------------ conditions
     @tool("Weather conditions")
@@ -441,9 +439,7 @@ class WeatherEnv(ToolEnvironment):
         Args:
             alert_id: Identifier of an alert returned by get_weather_alerts.
         """
-        if alert_id not in self.alerts:
-            raise ToolError("unknown_alert", f"no active alert with id '{alert_id}'")
-        return self.alerts[alert_id]
+        return self.lookup(self.alerts, alert_id, "unknown_alert", f"no active alert with id '{alert_id}'")
 
     @tool("Weather alerts")
     def subscribe_to_weather_alerts(self, location_id: str, min_severity: Severity = "moderate") -> Subscription:
