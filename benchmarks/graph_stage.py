@@ -30,14 +30,26 @@ from typing import Any, Callable
 
 import graph_db
 from benchmarks.synthetic_pool import write_pool
-from magnet_lib.dependency import judge_category, judge_items, offline_edges, sample_candidates
+from magnet_lib.graph.dependency import (
+    CheckNestedTask,
+    JudgeDependenciesTask,
+    NestedItem,
+    NestedSource,
+    judge_category,
+    judge_items,
+    offline_edges,
+    sample_candidates,
+)
+from magnet_lib.graph.node_operations import (
+    augment_fsps,
+    nested_neighbours,
+    operation_counts,
+)
+from magnet_lib.graph.walk import initial_fsps
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.models import Tool
-from magnet_lib.node_operations import augment_fsps, nested_neighbours, operation_counts
-from magnet_lib.pool import discover_categories, load_spec_file
+from magnet_lib.pool.function_pool import discover_categories, load_spec_file
 from magnet_lib.settings import GraphSettings, LLMSettings, load_settings
-from magnet_lib.tasks.dependency import CheckNestedTask, JudgeDependenciesTask, NestedItem, NestedSource
-from magnet_lib.walk import initial_fsps
 
 TOKEN_MODEL = "gpt-4o-mini"
 

@@ -10,7 +10,7 @@ and at a latency closer to a real model's (writes llm_throughput_latency1s.json)
         --latency 1.0 --rounds 8 --repeats 2 --out benchmarks/results/llm_throughput_latency1s.json
 
 What it measures, with the ``classify_tool`` task over distinct tools, through LiteLLM and real
-HTTP to :class:`magnet_lib.llm.testserver.TestServer` answering after ``latency`` seconds:
+HTTP to :class:`magnet_lib.testing.server.TestServer` answering after ``latency`` seconds:
 
 1. throughput at concurrency C in {1, 8, 32, 128}: achieved requests/s over the ideal C / L
    (the target is at least 0.9 at C = 32);
@@ -42,11 +42,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from magnet_lib.envs import builtin_environments  # noqa: E402
 from magnet_lib.llm import TaskRunner  # noqa: E402
-from magnet_lib.llm.testserver import TestServer  # noqa: E402
+from magnet_lib.pool.classify import CLASSIFY_TOOL, ClassifyInput  # noqa: E402
+from magnet_lib.pool.envs import builtin_environments  # noqa: E402
 from magnet_lib.settings import LLMSettings  # noqa: E402
-from magnet_lib.tasks.classify import CLASSIFY_TOOL, ClassifyInput  # noqa: E402
+from magnet_lib.testing.server import TestServer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llm_throughput.json"
 MODEL = "hosted_vllm/magnet-test"  # the vLLM route; the test server speaks its protocol

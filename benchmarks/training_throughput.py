@@ -10,7 +10,7 @@ conversations for SFT), max length and loss (sigmoid + lambda * SFT), in its own
 that its peak memory is its own:
 
 - ``sft``: TRL ``SFTTrainer`` (assistant-only loss) on prompt + chosen of each pair;
-- ``mdpo``: :class:`magnet_lib.mdpo.MDPOTrainer` (log-ratios over assistant tokens only);
+- ``mdpo``: :class:`magnet_lib.training.mdpo.MDPOTrainer` (log-ratios over assistant tokens only);
 - ``dpo``: TRL's stock ``DPOTrainer`` (every token after the prompt scored, later user turns
   and tool outputs included).
 
@@ -43,9 +43,14 @@ def run_one(kind: str, home: Path, steps: int, warmup: int, batch: int, max_leng
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-    from magnet_lib.mdpo import MDPOTrainer, mdpo_config, preference_dataset, preference_rows
     from magnet_lib.settings import load_settings
-    from magnet_lib.sft import chat_dataset, common_args, effective_train
+    from magnet_lib.training.mdpo import (
+        MDPOTrainer,
+        mdpo_config,
+        preference_dataset,
+        preference_rows,
+    )
+    from magnet_lib.training.sft import chat_dataset, common_args, effective_train
 
     settings = load_settings(home=str(home), train={"max_length": max_length, "max_steps": steps, "mdpo_batch_size": batch, "batch_size": batch, "micro_batch_size": batch})
     train = effective_train(settings)
@@ -82,7 +87,9 @@ def run_one(kind: str, home: Path, steps: int, warmup: int, batch: int, max_leng
         ref = AutoModelForCausalLM.from_pretrained(sft_path)
         cls = MDPOTrainer
         if kind == "dpo":
-            from trl import DPOTrainer as cls  # noqa: N813 - the stock trainer, same arguments
+            from trl import (
+                DPOTrainer as cls,  # noqa: N813 - the stock trainer, same arguments
+            )
         trainer = cls(model=model, ref_model=ref, args=args, train_dataset=preference_dataset(pairs), processing_class=tokenizer)
     trainer.data_collator = counting(trainer.data_collator)
     trainer.add_callback(Clock())

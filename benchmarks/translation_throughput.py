@@ -8,7 +8,7 @@
 2. **Generated pool, offline**: the same on the spec-only pool of ``benchmarks.synthetic_pool``
    (``--tools`` tools in 49 categories; outputs from the simulated executor).
 3. **LLM mode**: a few built-in categories through LiteLLM and real HTTP against the local test
-   server (:mod:`magnet_lib.llm.testserver`, answers = the offline implementations), counting
+   server (:mod:`magnet_lib.testing.server`, answers = the offline implementations), counting
    the requests per task per episode (single-turn items separately).
 
 Writes the JSON results (machine, settings, numbers, reject reasons).
@@ -28,14 +28,17 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from magnet_lib.distillation import distill  # noqa: E402
-from magnet_lib.envs import builtin_environments  # noqa: E402
+from magnet_lib.distillation.quality import reason_class  # noqa: E402
+from magnet_lib.distillation.single_turn import (  # noqa: E402
+    item_counts,
+    make_single_turn,
+)
+from magnet_lib.distillation.teacher import distill  # noqa: E402
 from magnet_lib.llm.runner import TaskRunner  # noqa: E402
 from magnet_lib.models import Tool  # noqa: E402
-from magnet_lib.quality import reason_class  # noqa: E402
+from magnet_lib.pool.envs import builtin_environments  # noqa: E402
 from magnet_lib.settings import LLMSettings, load_settings  # noqa: E402
-from magnet_lib.single_turn import item_counts, make_single_turn  # noqa: E402
-from magnet_lib.translation import translate  # noqa: E402
+from magnet_lib.translation.episodes import translate  # noqa: E402
 from tests.translation_fixtures import augmented_for  # noqa: E402
 
 
@@ -90,7 +93,7 @@ def builtin_pool() -> dict[str, list[Tool]]:
 
 def generated_pool(total: int, seed: int = 0) -> tuple[dict[str, list[Tool]], float]:
     from benchmarks.synthetic_pool import write_pool
-    from magnet_lib.pool import load_spec_file
+    from magnet_lib.pool.function_pool import load_spec_file
 
     folder = Path(tempfile.mkdtemp(prefix="magnet-pool-"))
     write_pool(folder, total=total, seed=seed)
@@ -104,7 +107,7 @@ def generated_pool(total: int, seed: int = 0) -> tuple[dict[str, list[Tool]], fl
 
 def llm_requests(categories: dict[str, list[Tool]], settings) -> dict:
     """Requests per task per episode through the test server (fresh cache, no reuse)."""
-    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.testing.server import TestServer
 
     out: dict = {"categories": sorted(categories)}
     with TestServer() as server, tempfile.TemporaryDirectory() as cache:

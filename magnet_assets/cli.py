@@ -13,10 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
-
-import warnings
 
 import typer
 from rich.console import Console
@@ -57,7 +56,7 @@ def run(
     """Materialize every asset partition that is missing or stale (like the UI's
     'Materialize changed and missing'), then print a summary; exit 1 if anything failed."""
     from magnet_assets.orchestrate import run_pipeline
-    from magnet_lib.sft import training_output
+    from magnet_lib.training.sft import training_output
 
     training_output(verbose)  # loss curves still go to loss_curve.json and the assets' metadata
     settings = _settings(home, tools_dir)
@@ -124,7 +123,7 @@ def pool(
     tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
 ) -> None:
     """List the function pool (built-in and imported tools) or the specs that were rejected."""
-    from magnet_lib.pool import discover_categories, load_category
+    from magnet_lib.pool.function_pool import discover_categories, load_category
 
     settings = _settings(home, tools_dir)
     sources = discover_categories(settings)

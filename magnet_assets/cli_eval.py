@@ -6,7 +6,7 @@ folder or served model, from the tables of a home.
     magnet eval --model hosted_vllm/magnet-mdpo --api-base http://127.0.0.1:8000/v1
 
 A served model is asked through the LLM layer (task ``student_step``; serve it without a
-tool-call parser so calls come back as text, see :mod:`magnet_lib.student`).
+tool-call parser so calls come back as text, see :mod:`magnet_lib.training.student`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import typer
 def _load_references(settings, episodes: int | None):
     import polars as pl
 
-    from magnet_lib.evaluation import evaluation_references
+    from magnet_lib.evaluation.multi_turn import evaluation_references
     from magnet_lib.models import Episode
-    from magnet_lib.sft import effective_train
     from magnet_lib.tables import from_frame
+    from magnet_lib.training.sft import effective_train
 
     sft_set = settings.storage_dir / "sft_set.parquet"
     pairs = sorted((settings.storage_dir / "query_call_pairs").glob("*.parquet"))
@@ -35,8 +35,8 @@ def _load_references(settings, episodes: int | None):
 
 def _models(settings, checkpoints: list[Path], served: list[str], api_base: str | None) -> dict:
     from magnet_lib.llm.runner import TaskRunner
-    from magnet_lib.sft import effective_train
-    from magnet_lib.student import ServedStudent, TransformersStudent
+    from magnet_lib.training.sft import effective_train
+    from magnet_lib.training.student import ServedStudent, TransformersStudent
 
     train = effective_train(settings)
     if not checkpoints and not served:
@@ -67,11 +67,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from magnet_assets.evaluation import write_report
-        from magnet_lib.evaluation import KINDS, evaluate
-        from magnet_lib.hints import tool_pool
+        from magnet_lib.evaluation.multi_turn import KINDS, evaluate
         from magnet_lib.llm.runner import TaskRunner
         from magnet_lib.settings import load_settings
-        from magnet_lib.sft import effective_train
+        from magnet_lib.training.hints import tool_pool
+        from magnet_lib.training.sft import effective_train
 
         console = Console()
         settings = load_settings(**({"home": home} if home else {}))

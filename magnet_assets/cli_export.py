@@ -20,7 +20,7 @@ def load_export_inputs(home: Path | None = None):
     with what to run when the set has not been built."""
     import polars as pl
 
-    from magnet_lib.mixing import MixReport, SFTExample
+    from magnet_lib.distillation.mixing import MixReport, SFTExample
     from magnet_lib.models import Episode
     from magnet_lib.settings import load_settings
     from magnet_lib.tables import from_frame
@@ -49,8 +49,8 @@ def register(app: typer.Typer) -> None:
         """Export the SFT set (train and held-out splits) and its data quality report."""
         from rich.console import Console
 
-        from magnet_lib.export import FORMATS, export
-        from magnet_lib.quality import quality_report
+        from magnet_lib.distillation.export import FORMATS, export
+        from magnet_lib.distillation.quality import quality_report
 
         console = Console()
         if format not in FORMATS:

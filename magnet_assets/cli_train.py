@@ -5,7 +5,7 @@
     magnet train sft --accelerate configs/accelerate/fsdp.yaml --num-processes 8
 
 With ``--accelerate`` the command becomes ``accelerate launch --config_file CONFIG -m
-magnet_lib.sft ...`` (or ``magnet_lib.mdpo``), which is also what to run on each node of a
+magnet_lib.training.sft ...`` (or ``magnet_lib.training.mdpo``), which is also what to run on each node of a
 cluster; see docs/training.md.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-MODULES = {"sft": "magnet_lib.sft", "mdpo": "magnet_lib.mdpo"}
+MODULES = {"sft": "magnet_lib.training.sft", "mdpo": "magnet_lib.training.mdpo"}
 
 
 def launch_command(stage: str, accelerate_config: Path, num_processes: int | None, args: list[str]) -> list[str]:

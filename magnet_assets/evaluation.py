@@ -1,6 +1,6 @@
 """The evaluation stage: how the base model, the SFT checkpoint and the mDPO checkpoint do on
 held-out multi-turn episodes (paper section 4, BFCL-v3 multi-turn breakdown and ToolQuery's
-success / progress rate). The work is in :mod:`magnet_lib.evaluation`; ``magnet eval`` runs
+success / progress rate). The work is in :mod:`magnet_lib.evaluation.multi_turn`; ``magnet eval`` runs
 the same evaluation on any checkpoint or served model.
 
 Writes ``$MAGNET_HOME/reports/eval_report.md`` and ``eval_report.json`` (every judged turn).
@@ -14,12 +14,12 @@ import polars as pl
 
 from magnet_assets.metadata import llm_metadata
 from magnet_assets.resources import MagnetResource
-from magnet_lib.evaluation import EvalReport, evaluate, evaluation_references
-from magnet_lib.hints import tool_pool
+from magnet_lib.evaluation.multi_turn import EvalReport, evaluate, evaluation_references
 from magnet_lib.models import Episode
-from magnet_lib.sft import effective_train, uses_cpu_profile
-from magnet_lib.student import TransformersStudent
 from magnet_lib.tables import from_frame
+from magnet_lib.training.hints import tool_pool
+from magnet_lib.training.sft import effective_train, uses_cpu_profile
+from magnet_lib.training.student import TransformersStudent
 
 #: The checkpoints evaluated, in the order of the report: name -> the asset that trains it
 #: (None: the base model the SFT run started from, saved at <checkpoints>/base).

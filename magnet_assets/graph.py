@@ -8,21 +8,21 @@ import dagster as dg
 import polars as pl
 
 import graph_db
-from magnet_lib.forth_translation import schema_leaves
 from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_lib.dependency import judge_category
-from magnet_lib.models import FSP, AugmentedFSP, Edge, Tool
-from magnet_lib.node_operations import (
+from magnet_lib.graph.dependency import judge_category
+from magnet_lib.graph.node_operations import (
     augment_fsps,
     insert_violations,
     nested_neighbours,
     operation_counts,
     turn_limit_violations,
 )
+from magnet_lib.graph.walk import initial_fsps, walk_violations
+from magnet_lib.models import FSP, AugmentedFSP, Edge, Tool
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.walk import initial_fsps, walk_violations
+from magnet_lib.translation.forth_translation import schema_leaves
 
 #: the graph is read per category downstream: another category's change does not touch a partition
 CATEGORY_SLICED = {"magnet/category_sliced": "true"}

@@ -31,7 +31,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.instance.ref import InstanceRef
 
-from magnet_lib.pool import discover_categories
+from magnet_lib.pool.function_pool import discover_categories
 from magnet_lib.settings import MagnetSettings
 
 SIG_TAG = "magnet/sig/"

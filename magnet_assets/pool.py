@@ -9,7 +9,7 @@ from magnet_assets.metadata import counts_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
 from magnet_lib.models import Tool, ToolReject
-from magnet_lib.pool import load_category
+from magnet_lib.pool.function_pool import load_category
 from magnet_lib.tables import to_frame
 
 

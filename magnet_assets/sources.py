@@ -10,7 +10,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_lib.pool import discover_categories
+from magnet_lib.pool.function_pool import discover_categories
 
 
 @dg.observable_source_asset(

@@ -3,8 +3,8 @@ student's judged errors as negative hints per category, mDPO pairs, and the mDPO
 
 Checkpoints live under ``$MAGNET_HOME/checkpoints/`` (``sft``, ``mdpo``; ``base`` for the
 locally built tiny model), each with its tokenizer, ``loss_curve.json`` and ``run.json`` (the
-settings used, without secrets). The work is in :mod:`magnet_lib.sft`,
-:mod:`magnet_lib.hints` and :mod:`magnet_lib.mdpo`; ``magnet train sft|mdpo`` runs the same
+settings used, without secrets). The work is in :mod:`magnet_lib.training.sft`,
+:mod:`magnet_lib.training.hints` and :mod:`magnet_lib.training.mdpo`; ``magnet train sft|mdpo`` runs the same
 training outside Dagster.
 """
 
@@ -13,17 +13,21 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from magnet_assets.metadata import counts_metadata, json_metadata, llm_metadata, table_metadata
+from magnet_assets.metadata import (
+    counts_metadata,
+    json_metadata,
+    llm_metadata,
+    table_metadata,
+)
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_lib.hints import negative_hints as find_negative_hints
-from magnet_lib.hints import preference_pairs
-from magnet_lib.mdpo import train_mdpo
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
-from magnet_lib.sft import TrainResult, train_sft
-from magnet_lib.student import load_student
 from magnet_lib.tables import from_frame, to_frame
-
+from magnet_lib.training.hints import negative_hints as find_negative_hints
+from magnet_lib.training.hints import preference_pairs
+from magnet_lib.training.mdpo import train_mdpo
+from magnet_lib.training.sft import TrainResult, train_sft
+from magnet_lib.training.student import load_student
 
 
 def _training_metadata(result: TrainResult) -> dict:

@@ -8,18 +8,22 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from magnet_assets.metadata import counts_metadata, json_metadata, llm_metadata, table_metadata
+from magnet_assets.metadata import (
+    counts_metadata,
+    json_metadata,
+    llm_metadata,
+    table_metadata,
+)
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_lib.chat_format import render_markdown
-from magnet_lib.distillation import call_problems, distill
-from magnet_lib.mixing import SFTExample, build_sft_set, mix_shares
+from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
+from magnet_lib.distillation.quality import executability, quality_report, reason_class
+from magnet_lib.distillation.single_turn import item_counts, make_single_turn
+from magnet_lib.distillation.teacher import call_problems, distill
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
-from magnet_lib.quality import executability, quality_report, reason_class
-from magnet_lib.single_turn import item_counts, make_single_turn
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.translation import translate
-
+from magnet_lib.training.chat_format import render_markdown
+from magnet_lib.translation.episodes import translate
 
 #: a category with fewer accepted episodes still gets single-turn items as if it had these
 MIN_SINGLE_TURN_BASE = 4

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 def default_home() -> Path:
@@ -184,7 +188,7 @@ class TrainSettings(_Group):
     lora_alpha: int = 64
     max_steps: int | None = Field(None, description="Cap on optimizer steps (CPU-sized default runs set this).")
     chat_template: str | None = Field(None, description="Path of a Jinja training chat template with {% generation %} markers, for a real base model whose own template lacks them and that TRL has no training variant of.")
-    cpu_profile: bool = Field(True, description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.sft.TINY_PROFILE) instead of the paper's.")
+    cpu_profile: bool = Field(True, description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.training.sft.TINY_PROFILE) instead of the paper's.")
     student_model: str | None = Field(None, description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.")
     student_api_base: str | None = Field(None, description="Base URL of that server, e.g. 'http://127.0.0.1:8000/v1'.")
     student_instances: int | None = Field(None, description="Episodes per category the student samples (None = all; not stated in the paper).")

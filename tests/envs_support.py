@@ -6,7 +6,7 @@ from typing import Any
 
 import jsonschema
 
-from magnet_lib.envs import ToolEnvironment, is_error
+from magnet_lib.pool.envs import ToolEnvironment, is_error
 
 
 class ToolRecorder:

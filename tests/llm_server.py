@@ -1,7 +1,7 @@
 """Support for the LLM-layer tests: a tiny echo task with its own prompt folder, the local test
 server as a fixture, and runners pointed at it.
 
-Everything goes through LiteLLM and real HTTP to :class:`magnet_lib.llm.testserver.TestServer`
+Everything goes through LiteLLM and real HTTP to :class:`magnet_lib.testing.server.TestServer`
 on 127.0.0.1; nothing is mocked. Retries are made fast (short backoff, short Retry-After).
 """
 
@@ -18,8 +18,8 @@ import pytest  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from magnet_lib.llm import ParseError, Task, TaskRunner, extract_json  # noqa: E402
-from magnet_lib.llm.testserver import TestServer  # noqa: E402
 from magnet_lib.settings import LLMSettings  # noqa: E402
+from magnet_lib.testing.server import TestServer  # noqa: E402
 
 #: the route a vLLM user takes; the test server speaks the same protocol
 TEST_MODEL = "hosted_vllm/magnet-test"

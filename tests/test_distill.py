@@ -6,15 +6,20 @@ import json
 
 import pytest
 
-from magnet_lib import chat_format as cf
-from magnet_lib.distillation import TeacherStepInput, call_problems, distill, parse_teacher
-from magnet_lib.envs import builtin_environments
+from magnet_lib.distillation.teacher import (
+    TEACHER_TURN,
+    TeacherStepInput,
+    call_problems,
+    distill,
+    parse_teacher,
+)
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.llm.task import ParseError
 from magnet_lib.models import Call
+from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.settings import load_settings
-from magnet_lib.tasks.translation import TEACHER_TURN
-from magnet_lib.translation import translate
+from magnet_lib.training import chat_format as cf
+from magnet_lib.translation.episodes import translate
 from tests.translation_fixtures import navigation_fsps
 
 TOOLS = builtin_environments()["navigation"].tools()

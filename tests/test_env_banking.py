@@ -1,6 +1,6 @@
 import pytest
 
-from magnet_lib.envs.banking import BankingEnv
+from magnet_lib.pool.envs.banking import BankingEnv
 from tests.envs_support import ToolRecorder
 
 

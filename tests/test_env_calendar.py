@@ -1,6 +1,6 @@
 import pytest
 
-from magnet_lib.envs.calendar import CalendarEnv
+from magnet_lib.pool.envs.calendar import CalendarEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.files import FilesEnv
+from magnet_lib.pool.envs.files import FilesEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.food_delivery import FoodDeliveryEnv
+from magnet_lib.pool.envs.food_delivery import FoodDeliveryEnv
 from tests.envs_support import ToolRecorder
 
 HOME = "206 Harbor Street, Oakland"  # an address of seed 3's world

@@ -1,4 +1,4 @@
-from magnet_lib.envs.healthcare import HealthcareEnv
+from magnet_lib.pool.envs.healthcare import HealthcareEnv
 from tests.envs_support import ToolRecorder
 
 

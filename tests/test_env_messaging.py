@@ -1,4 +1,4 @@
-from magnet_lib.envs.messaging import MessagingEnv
+from magnet_lib.pool.envs.messaging import MessagingEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.navigation import NavigationEnv
+from magnet_lib.pool.envs.navigation import NavigationEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.shopping import ShoppingEnv
+from magnet_lib.pool.envs.shopping import ShoppingEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.smart_home import SmartHomeEnv
+from magnet_lib.pool.envs.smart_home import SmartHomeEnv
 from tests.envs_support import ToolRecorder
 
 

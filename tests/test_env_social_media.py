@@ -1,4 +1,4 @@
-from magnet_lib.envs.social_media import SocialMediaEnv
+from magnet_lib.pool.envs.social_media import SocialMediaEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,4 +1,4 @@
-from magnet_lib.envs.stock_trading import StockTradingEnv
+from magnet_lib.pool.envs.stock_trading import StockTradingEnv
 from tests.envs_support import ToolRecorder
 
 

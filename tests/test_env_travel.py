@@ -1,4 +1,4 @@
-from magnet_lib.envs.travel import TravelEnv
+from magnet_lib.pool.envs.travel import TravelEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from magnet_lib.envs.weather import WeatherEnv
+from magnet_lib.pool.envs.weather import WeatherEnv
 from tests.envs_support import ToolRecorder
 
 

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from magnet_lib.envs import builtin_environments
+from magnet_lib.pool.envs import builtin_environments
 
 ENVS = builtin_environments()
 

@@ -7,13 +7,22 @@ import json
 
 import polars as pl
 
-from magnet_lib.evaluation import compute_metrics, evaluate, evaluation_references, turn_kinds
-from magnet_lib.hints import Reference, judge_item
-from magnet_lib.judge import turn_calls
+from magnet_lib.evaluation.multi_turn import (
+    compute_metrics,
+    evaluate,
+    evaluation_references,
+    turn_kinds,
+)
 from magnet_lib.models import Call, Episode, Trajectory
-from magnet_lib.student import StudentReply
 from magnet_lib.tables import to_frame
-from tests.training_support import navigation_episode, navigation_tools, single_turn_trajectory
+from magnet_lib.training.error_judge import turn_calls
+from magnet_lib.training.hints import Reference, judge_item
+from magnet_lib.training.student import StudentReply
+from tests.training_support import (
+    navigation_episode,
+    navigation_tools,
+    single_turn_trajectory,
+)
 
 POOL = {t.name: t for t in navigation_tools()}
 
@@ -106,7 +115,7 @@ def test_an_unusable_reply_ends_the_conversation():
 
 
 def test_metrics_on_crafted_results():
-    from magnet_lib.evaluation import TurnResult
+    from magnet_lib.evaluation.multi_turn import TurnResult
 
     def turn(i, ok, kinds=("call",), traj="a"):
         return TurnResult("m", traj, traj, "c", "no_split", i, list(kinds), ok, None if ok else 5, "", "", "", "")
@@ -137,7 +146,7 @@ def test_references_prefer_the_heldout_split_and_are_capped_deterministically():
 
 def small_home(home, checkpoints=("base", "sft")) -> None:
     """Two held-out navigation episodes and untrained tiny checkpoints where training puts them."""
-    from magnet_lib.tiny_model import build_tiny
+    from magnet_lib.training.base_models import build_tiny
 
     pairs = [navigation_episode(seed=7 + i, episode_id=f"ep-{i}") for i in range(2)]
     storage = home / "storage"
@@ -210,9 +219,9 @@ def test_a_served_model_judged_by_the_llm_judge(tmp_path):
     """Through the local test server (real HTTP, LiteLLM): the served student answers with the
     reference's message and the LLM judge with the offline rules' verdict."""
     from magnet_lib.llm.runner import TaskRunner
-    from magnet_lib.llm.testserver import TestServer
     from magnet_lib.settings import LLMSettings
-    from magnet_lib.student import ServedStudent
+    from magnet_lib.testing.server import TestServer
+    from magnet_lib.training.student import ServedStudent
 
     with TestServer() as server:
         settings = LLMSettings(model="openai/judge", api_base=server.url, api_key="sk-test")

@@ -7,16 +7,16 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from magnet_lib.distillation import distill
-from magnet_lib.envs import builtin_environments
-from magnet_lib.export import bfcl_record, sharegpt_record
+from magnet_lib.distillation.export import bfcl_record, sharegpt_record
+from magnet_lib.distillation.mixing import SFTExample, build_sft_set
+from magnet_lib.distillation.single_turn import item_counts, make_single_turn
+from magnet_lib.distillation.teacher import distill
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.mixing import SFTExample, build_sft_set
 from magnet_lib.models import Episode
+from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.settings import load_settings
-from magnet_lib.single_turn import item_counts, make_single_turn
 from magnet_lib.tables import to_frame
-from magnet_lib.translation import translate
+from magnet_lib.translation.episodes import translate
 from tests.translation_fixtures import navigation_fsps
 
 
@@ -50,7 +50,7 @@ def test_hf_export_loads_with_datasets_and_trains_one_sft_step(home, tmp_path):
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from magnet_lib.tiny_model import TinySpec, build_tiny
+    from magnet_lib.training.base_models import TinySpec, build_tiny
 
     home, rows = home
     out = tmp_path / "hf"

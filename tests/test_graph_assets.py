@@ -5,7 +5,7 @@ import json
 import pytest
 
 import graph_db
-from magnet_lib.models import AugmentedFSP, Edge, FSP
+from magnet_lib.models import FSP, AugmentedFSP, Edge
 from magnet_lib.tables import from_frame
 
 TIDES = [

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 import graph_db
 from magnet_assets.cli_graph import parse_params, register
-from magnet_lib.dependency import judge_category
-from magnet_lib.envs.navigation import NavigationEnv
+from magnet_lib.graph.dependency import judge_category
 from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.pool.envs.navigation import NavigationEnv
 
 
 @pytest.fixture(scope="module")

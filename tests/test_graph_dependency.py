@@ -4,18 +4,23 @@ import json
 
 import pytest
 
-from magnet_lib.dependency import ProfileCache, judge_category, judge_pair, prefilter_keep, profile, sample_candidates
-from magnet_lib.envs.navigation import NavigationEnv
-from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.llm.task import ParseError
-from magnet_lib.models import Tool
-from magnet_lib.tasks.dependency import (
+from magnet_lib.graph.dependency import (
     CheckNestedTask,
     JudgeDependenciesTask,
     JudgeItem,
     NestedItem,
     NestedSource,
+    ProfileCache,
+    judge_category,
+    judge_pair,
+    prefilter_keep,
+    profile,
+    sample_candidates,
 )
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.llm.task import ParseError
+from magnet_lib.models import Tool
+from magnet_lib.pool.envs.navigation import NavigationEnv
 
 
 def _tool(name, params=None, required=None, response=None, tool_class="c", category="cat", description="A tool."):
@@ -127,8 +132,8 @@ def test_check_nested_task_round_trip():
 def test_llm_mode_through_the_local_server(tmp_path):
     """The same judging in LLM mode: LiteLLM over HTTP to the local test server, which answers
     with each task's answer_text(offline(item)); edges match and carry the model name."""
-    from magnet_lib.llm.testserver import TestServer
     from magnet_lib.settings import LLMSettings
+    from magnet_lib.testing.server import TestServer
 
     tools = NavigationEnv.tools()
     offline, _ = judge_category(tools, TaskRunner(), seed=0)

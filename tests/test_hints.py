@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from magnet_lib.hints import (
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.models import NegativeHint
+from magnet_lib.settings import LLMSettings, load_settings
+from magnet_lib.training.base_models import build_tiny
+from magnet_lib.training.error_judge import judge_turn, turn_calls
+from magnet_lib.training.hints import (
     Reference,
     assemble_pair,
     inject_errors,
@@ -18,12 +23,7 @@ from magnet_lib.hints import (
     preference_pairs,
     rebuild_turn,
 )
-from magnet_lib.judge import judge_turn, turn_calls
-from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.models import NegativeHint
-from magnet_lib.settings import LLMSettings, load_settings
-from magnet_lib.student import ServedStudent, TransformersStudent
-from magnet_lib.tiny_model import build_tiny
+from magnet_lib.training.student import ServedStudent, TransformersStudent
 from tests.training_support import navigation_episode, navigation_tools
 
 
@@ -91,7 +91,7 @@ def test_a_student_hint_is_resampled_with_the_misleading_hint(ref, tmp_path):
     """The paper's negative trajectory: the student re-samples the turn with the wrong calls
     as a hint. Here the (served, error-free) student ignores the hint, so the turn is rebuilt
     from the hint; the re-sample was asked for."""
-    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.testing.server import TestServer
 
     tools = navigation_tools()
     dist = turn_calls(ref.turns[1].responses)[0].call

@@ -23,11 +23,11 @@ import pytest
 from magnet_assets import orchestrate
 from magnet_assets.orchestrate import run_pipeline
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.llm.testserver import TestServer
 from magnet_lib.models import AugmentedFSP, Episode, Tool
 from magnet_lib.settings import LLMSettings, load_settings
 from magnet_lib.tables import from_frame
-from magnet_lib.translation import translate
+from magnet_lib.testing.server import TestServer
+from magnet_lib.translation.episodes import translate
 
 pytestmark = pytest.mark.slow
 

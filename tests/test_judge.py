@@ -6,13 +6,16 @@ import json
 
 import pytest
 
-from magnet_lib.hints import Reference, judge_item
-from magnet_lib.judge import JudgeItem, JudgeVerdict, judge_turn
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.llm.task import ParseError
 from magnet_lib.models import Call
 from magnet_lib.settings import LLMSettings
-from magnet_lib.tasks.judge import JudgeErrorsTask
+from magnet_lib.training.error_judge import (
+    JudgeErrorsTask,
+    JudgeVerdict,
+    judge_turn,
+)
+from magnet_lib.training.hints import Reference, judge_item
 from tests.training_support import navigation_episode
 
 
@@ -33,7 +36,7 @@ def calls_turn(*calls: Call, outputs=None, text: str | None = "Done.") -> list[d
 
 
 def ref_calls(ref: Reference, turn: int) -> list[Call]:
-    from magnet_lib.judge import turn_calls
+    from magnet_lib.training.error_judge import turn_calls
 
     return [r.call for r in turn_calls(ref.turns[turn].responses)]
 
@@ -117,7 +120,7 @@ def test_task_parse_and_render(ref):
 
 
 def test_judge_through_the_llm_layer(ref, tmp_path):
-    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.testing.server import TestServer
 
     items = [judge_item(ref, t.index, t.responses) for t in ref.turns] + [judge_item(ref, 2, calls_turn(*ref_calls(ref, 3)))]
     with TestServer() as server:

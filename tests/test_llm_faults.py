@@ -7,8 +7,13 @@ import socket
 
 import pytest
 
-from magnet_lib.llm.testserver import TestServer
-from tests.llm_server import echo, llm_server, make_runner, words  # noqa: F401  (fixtures)
+from magnet_lib.testing.server import TestServer
+from tests.llm_server import (  # noqa: F401  (fixtures)
+    echo,
+    llm_server,
+    make_runner,
+    words,
+)
 
 
 def test_rate_limit_waits_for_retry_after(llm_server, echo, tmp_path):

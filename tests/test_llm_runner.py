@@ -11,10 +11,16 @@ import time
 from magnet_lib.llm import TaskRunner
 from magnet_lib.llm.cache import ResponseCache
 from magnet_lib.llm.client import TokenBucket
-from magnet_lib.llm.testserver import TestServer
 from magnet_lib.settings import LLMSettings
-from tests.llm_server import TEST_MODEL, echo, llm_server, make_echo, make_runner, words  # noqa: F401
-
+from magnet_lib.testing.server import TestServer
+from tests.llm_server import (  # noqa: F401
+    TEST_MODEL,
+    echo,
+    llm_server,
+    make_echo,
+    make_runner,
+    words,
+)
 
 # --------------------------------------------------------------------------- cache
 

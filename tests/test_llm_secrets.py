@@ -10,8 +10,8 @@ import uuid
 
 from magnet_lib.llm import TaskRunner
 from magnet_lib.llm.client import scrub
-from magnet_lib.llm.testserver import TestServer
 from magnet_lib.settings import LLMSettings, load_settings
+from magnet_lib.testing.server import TestServer
 from tests.llm_server import TEST_MODEL, make_echo, words
 
 

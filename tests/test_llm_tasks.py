@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from magnet_lib.envs import builtin_environments
-from magnet_lib.execution import schema_user_values
 from magnet_lib.llm import ParseError, TaskRunner
 from magnet_lib.models import Tool
+from magnet_lib.pool.classify import CLASSIFY_TOOL, ClassifyInput, class_from_name
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.pool.execution import schema_user_values
+from magnet_lib.pool.simulate import (
+    SIMULATE_TOOL_OUTPUT,
+    PriorCall,
+    SimulateInput,
+    expected_schema,
+)
 from magnet_lib.settings import LLMSettings
-from magnet_lib.tasks.classify import CLASSIFY_TOOL, ClassifyInput, class_from_name
-from magnet_lib.tasks.simulate import SIMULATE_TOOL_OUTPUT, PriorCall, SimulateInput, expected_schema
 from tests.llm_server import TEST_MODEL, llm_server, make_runner  # noqa: F401
 
 CATEGORIES = ["travel", "weather", "stock_trading", "navigation"]

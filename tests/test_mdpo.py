@@ -9,10 +9,16 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from magnet_lib.mdpo import MDPOTrainer, mdpo_config, preference_dataset, tokenize_pair, train_mdpo
 from magnet_lib.settings import load_settings
-from magnet_lib.sft import conversations
-from magnet_lib.tiny_model import build_tiny, template_messages
+from magnet_lib.training.base_models import build_tiny, template_messages
+from magnet_lib.training.mdpo import (
+    MDPOTrainer,
+    mdpo_config,
+    preference_dataset,
+    tokenize_pair,
+    train_mdpo,
+)
+from magnet_lib.training.sft import conversations
 from tests.training_support import navigation_episode
 
 BETA, LAMBDA = 0.3, 0.5
@@ -119,7 +125,7 @@ def test_identical_continuations_have_zero_margin(setup):
 
 
 def test_train_mdpo_real_steps_full_and_lora(magnet_home, monkeypatch):
-    from magnet_lib.sft import train_sft
+    from magnet_lib.training.sft import train_sft
     from tests.training_support import sft_rows
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "3")  # the first step is the warm-up's (lr 0)

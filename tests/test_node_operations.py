@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magnet_lib.models import FSP
-from magnet_lib.node_operations import (
+from magnet_lib.graph.node_operations import (
     augment_fsp,
     initial_turns,
     insert_nested_calls,
@@ -17,8 +16,9 @@ from magnet_lib.node_operations import (
     split_turn,
     turn_limit_violations,
 )
+from magnet_lib.graph.walk import initial_fsps
+from magnet_lib.models import FSP
 from magnet_lib.settings import GraphSettings
-from magnet_lib.walk import initial_fsps
 
 NAMES = [f"f{i}" for i in range(10)]
 

@@ -9,7 +9,7 @@ from dagster._core.definitions.observe import observe
 
 from magnet_assets.orchestrate import run_pipeline
 from magnet_assets.sources import category_sensor
-from magnet_lib.pool import discover_categories
+from magnet_lib.pool.function_pool import discover_categories
 from magnet_lib.settings import load_settings
 
 

@@ -7,9 +7,15 @@ import json
 import jsonschema
 import pytest
 
-from magnet_lib.execution import EpisodeRuntime, SimulatedExecutor
 from magnet_lib.models import Call
-from magnet_lib.pool import discover_categories, load_category, load_pool, load_spec_file, validate_arguments
+from magnet_lib.pool.execution import EpisodeRuntime, SimulatedExecutor
+from magnet_lib.pool.function_pool import (
+    discover_categories,
+    load_category,
+    load_pool,
+    load_spec_file,
+    validate_arguments,
+)
 from magnet_lib.settings import load_settings
 
 
@@ -151,7 +157,7 @@ def test_simulated_outputs_follow_schema_and_stay_consistent(tmp_path):
 
 
 def test_episode_runtime_mixes_builtin_and_simulated(tmp_path):
-    from magnet_lib.envs.navigation import NavigationEnv
+    from magnet_lib.pool.envs.navigation import NavigationEnv
 
     path = tmp_path / "x.json"
     path.write_text(json.dumps([_fn("get_tide")]))

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.settings import load_settings
-from magnet_lib.sft import chat_dataset, conversations, effective_train, train_sft
-from magnet_lib.tiny_model import build_tiny
+from magnet_lib.training.base_models import build_tiny
+from magnet_lib.training.sft import (
+    chat_dataset,
+    conversations,
+    effective_train,
+    train_sft,
+)
 from tests.training_support import navigation_episode, sft_rows
 
 
@@ -91,7 +95,7 @@ def test_a_real_base_model_path_gets_a_training_template(magnet_home, tmp_path, 
     saved = AutoTokenizer.from_pretrained(result.path)
     from trl.chat_template_utils import has_generation_markers
 
-    from magnet_lib.tiny_model import template_messages
+    from magnet_lib.training.base_models import template_messages
 
     assert has_generation_markers(saved.chat_template) and "# Tools" in saved.chat_template  # Qwen2.5's, marked
 

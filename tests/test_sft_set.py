@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from magnet_lib import chat_format as cf
-from magnet_lib.distillation import distill
-from magnet_lib.envs import builtin_environments
+from magnet_lib.distillation.mixing import (
+    build_sft_set,
+    deduplicate,
+    is_heldout,
+    mix_counts,
+    mix_shares,
+)
+from magnet_lib.distillation.single_turn import item_counts, make_single_turn
+from magnet_lib.distillation.teacher import distill
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.mixing import build_sft_set, deduplicate, is_heldout, mix_counts, mix_shares
 from magnet_lib.models import Trajectory
+from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.settings import DistillSettings, load_settings
-from magnet_lib.single_turn import item_counts, make_single_turn
-from magnet_lib.translation import translate
+from magnet_lib.training import chat_format as cf
+from magnet_lib.translation.episodes import translate
 from tests.translation_fixtures import augmented_for
 
 

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 
-from magnet_lib.judge import split_turns, turn_calls
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.settings import LLMSettings, load_settings
-from magnet_lib.student import ServedStudent, StudentStepTask, TransformersStudent, load_student, sample_episode
-from magnet_lib.tiny_model import build_tiny
+from magnet_lib.training.base_models import build_tiny
+from magnet_lib.training.error_judge import split_turns, turn_calls
+from magnet_lib.training.student import (
+    ServedStudent,
+    StudentStepTask,
+    TransformersStudent,
+    load_student,
+    sample_episode,
+)
 from tests.training_support import navigation_episode, navigation_tools
 
 
 def test_served_student_replays_the_episode_with_real_outputs(tmp_path):
     """A served student (the local test server answers with the reference's message) goes
     turn by turn; every call it makes is executed in a fresh world of the episode."""
-    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.testing.server import TestServer
 
     episode, traj = navigation_episode()
     with TestServer() as server:
@@ -39,7 +45,7 @@ def test_served_student_replays_the_episode_with_real_outputs(tmp_path):
 
 
 def test_hints_are_seen_but_not_recorded(tmp_path):
-    from magnet_lib.llm.testserver import TestServer
+    from magnet_lib.testing.server import TestServer
 
     episode, traj = navigation_episode()
     seen = []
@@ -73,7 +79,7 @@ def test_transformers_student_samples_and_stops_on_unusable_replies():
 
 
 def test_load_student_picks_the_backend(magnet_home, monkeypatch):
-    from magnet_lib.sft import effective_train
+    from magnet_lib.training.sft import effective_train
 
     settings = load_settings(train={"student_model": "hosted_vllm/magnet-sft", "student_api_base": "http://127.0.0.1:8000/v1"})
     student = load_student(settings)

@@ -8,8 +8,14 @@ import pytest
 from transformers import AutoTokenizer
 
 from magnet_lib.models import Call
-from magnet_lib.sft import conversations
-from magnet_lib.tiny_model import CHAT_TEMPLATE, build_tiny, parse_response, template_messages, training_chat_template
+from magnet_lib.training.base_models import (
+    CHAT_TEMPLATE,
+    build_tiny,
+    parse_response,
+    template_messages,
+    training_chat_template,
+)
+from magnet_lib.training.sft import conversations
 from tests.training_support import navigation_episode
 
 

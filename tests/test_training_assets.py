@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.tiny_model import template_messages
+from magnet_lib.training.base_models import template_messages
 from tests.training_support import navigation_episode, sft_rows
 
 
@@ -25,7 +25,7 @@ def write_upstream(storage, episodes, trajectories, sft):
 
 def test_hints_and_pairs_assets_on_an_untrained_checkpoint(dagster_harness, monkeypatch):
     """Fast: the student is the untrained tiny model saved where sft_checkpoint puts it."""
-    from magnet_lib.tiny_model import build_tiny
+    from magnet_lib.training.base_models import build_tiny
 
     monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
     h = dagster_harness

@@ -31,7 +31,12 @@ def app() -> typer.Typer:
 
 
 def test_train_sft_and_mdpo_from_parquet(magnet_home, monkeypatch):
-    from magnet_lib.hints import Reference, assemble_pair, inject_errors, negative_turn
+    from magnet_lib.training.hints import (
+        Reference,
+        assemble_pair,
+        inject_errors,
+        negative_turn,
+    )
     from tests.training_support import navigation_episode, navigation_tools
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
@@ -60,7 +65,7 @@ def test_accelerate_launch_line_and_configs():
 
     cmd = launch_command("mdpo", CONFIGS / "fsdp.yaml", 16, ["--home", "/data/h"])
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
-    assert cmd[cmd.index("--num_processes") + 1] == "16" and cmd[-4:] == ["-m", "magnet_lib.mdpo", "--home", "/data/h"]
+    assert cmd[cmd.index("--num_processes") + 1] == "16" and cmd[-4:] == ["-m", "magnet_lib.training.mdpo", "--home", "/data/h"]
     fsdp = load_config_from_file(str(CONFIGS / "fsdp.yaml"))
     assert str(fsdp.distributed_type).endswith("FSDP") and fsdp.fsdp_config["fsdp_version"] == 2
     zero3 = load_config_from_file(str(CONFIGS / "deepspeed_zero3.yaml"))
@@ -69,7 +74,7 @@ def test_accelerate_launch_line_and_configs():
 
 @pytest.mark.slow
 def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
-    """`accelerate launch -m magnet_lib.sft`, one CPU process: the cluster entry point runs."""
+    """`accelerate launch -m magnet_lib.training.sft`, one CPU process: the cluster entry point runs."""
     import subprocess
 
     storage = magnet_home / "storage"
@@ -77,7 +82,7 @@ def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
     to_frame(sft_rows(1, 1), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")
     env = {**__import__("os").environ, "MAGNET_TRAIN_MAX_STEPS": "2", "MAGNET_TRAIN_MAX_LENGTH": "512"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "magnet_lib.sft", "--home", str(magnet_home)]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "magnet_lib.training.sft", "--home", str(magnet_home)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (magnet_home / "checkpoints" / "sft" / "loss_curve.json").exists()

@@ -7,18 +7,32 @@ from collections import Counter
 
 import pytest
 
-from magnet_lib import chat_format as cf
-from magnet_lib.back_translation import BackTranslateInput, FunctionRequest, MissingValue, check_query, offline_query, parse_query
-from magnet_lib.envs import builtin_environments
-from magnet_lib.execution import EpisodeRuntime
-from magnet_lib.forth_translation import ForthTranslateInput, ForthTranslation, match_score, parse_answer
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.llm.task import ParseError
 from magnet_lib.models import AugmentedFSP, Call, FSPTurn
-from magnet_lib.pool import validate_arguments
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.pool.execution import EpisodeRuntime
+from magnet_lib.pool.function_pool import validate_arguments
 from magnet_lib.settings import load_settings
-from magnet_lib.tasks.translation import BACK_TRANSLATE, FORTH_TRANSLATE, ForthTranslateTask
-from magnet_lib.translation import translate
+from magnet_lib.training import chat_format as cf
+from magnet_lib.translation.back_translation import (
+    BACK_TRANSLATE,
+    BackTranslateInput,
+    FunctionRequest,
+    MissingValue,
+    check_query,
+    offline_query,
+    parse_query,
+)
+from magnet_lib.translation.episodes import translate
+from magnet_lib.translation.forth_translation import (
+    FORTH_TRANSLATE,
+    ForthTranslateInput,
+    ForthTranslateTask,
+    ForthTranslation,
+    match_score,
+    parse_answer,
+)
 from tests.translation_fixtures import navigation_fsps
 
 TOOLS = builtin_environments()["navigation"].tools()
@@ -201,7 +215,7 @@ def test_output_fields_match_parameters_by_name():
 
 
 def test_parallel_calls_ask_for_each_value_and_stay_within_the_turn_limit(settings):
-    from magnet_lib.quality import is_parallel
+    from magnet_lib.distillation.quality import is_parallel
 
     wide = _with_parallel_p(settings, 1.0)
     episodes = translate(navigation_fsps(), TOOLS, wide, TaskRunner(wide.llm))
@@ -234,7 +248,7 @@ def test_parallel_calls_ask_for_each_value_and_stay_within_the_turn_limit(settin
 
 def test_parallel_p_zero_is_translation_without_parallel_calls(settings, episodes, monkeypatch):
     """parallel_p=0 gives exactly the data of a translation that never plans parallel calls."""
-    import magnet_lib.translation as translation
+    import magnet_lib.translation.episodes as translation
 
     for episode in episodes.values():
         for turn in episode.turns:
@@ -245,9 +259,8 @@ def test_parallel_p_zero_is_translation_without_parallel_calls(settings, episode
 
 
 def test_parallel_calls_of_one_function_get_unique_tool_call_ids(settings):
-    from magnet_lib.distillation import distill_episode
-    from magnet_lib.tasks.translation import TEACHER_TURN
-    from magnet_lib.translation import run_interleaved
+    from magnet_lib.distillation.teacher import TEACHER_TURN, distill_episode
+    from magnet_lib.translation.episodes import run_interleaved
 
     wide = _with_parallel_p(settings, 1.0)
     episodes = translate(navigation_fsps(), TOOLS, wide, TaskRunner(wide.llm))

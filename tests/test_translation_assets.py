@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from magnet_lib.mixing import SFTExample
+from magnet_lib.distillation.mixing import SFTExample
 from magnet_lib.models import Episode, Trajectory
 from magnet_lib.tables import from_frame
 from tests.test_graph_assets import TIDES

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from magnet_lib.distillation import distill
-from magnet_lib.envs import builtin_environments
+from magnet_lib.distillation.single_turn import make_single_turn
+from magnet_lib.distillation.teacher import distill
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.llm.testserver import TestServer
+from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.settings import LLMSettings, load_settings
-from magnet_lib.single_turn import make_single_turn
-from magnet_lib.translation import translate
+from magnet_lib.testing.server import TestServer
+from magnet_lib.translation.episodes import translate
 from tests.translation_fixtures import navigation_fsps
 
 TOOLS = builtin_environments()["navigation"].tools()

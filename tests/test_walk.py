@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magnet_lib.walk import initial_fsps, walk_violations
+from magnet_lib.graph.walk import initial_fsps, walk_violations
 
 NAMES = [f"f{i}" for i in range(12)]
 

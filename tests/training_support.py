@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from magnet_lib.envs import builtin_environments
-from magnet_lib.execution import EpisodeRuntime
 from magnet_lib.models import Call, Episode, EpisodeTurn, Tool, Trajectory
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.pool.execution import EpisodeRuntime
 
 SYSTEM = (
     "You are an expert in composing functions. You are given a question and a set of possible functions. "

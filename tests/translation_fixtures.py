@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from magnet_lib.dependency import judge_category
+from magnet_lib.graph.dependency import judge_category
+from magnet_lib.graph.node_operations import augment_fsps
+from magnet_lib.graph.walk import initial_fsps
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.models import AugmentedFSP, Tool
-from magnet_lib.node_operations import augment_fsps
 from magnet_lib.settings import MagnetSettings
-from magnet_lib.walk import initial_fsps
 
 
 def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskRunner | None = None) -> list[AugmentedFSP]:

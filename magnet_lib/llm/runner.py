@@ -27,7 +27,6 @@ from typing import Any, Coroutine, Generic, Sequence, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from magnet_lib.llm import registry
 from magnet_lib.llm.cache import ResponseCache, cache_key
 from magnet_lib.llm.client import ModelClient, RetryBudget, TransportError
 from magnet_lib.llm.task import ParseError, Task, validation_message
@@ -168,6 +167,12 @@ class TaskRunner:
         params.update(task.request_params(item))
         return params
 
+    def prompt(
+        self, task: Task, item: Any, temperature: float | None = None, max_tokens: int | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The messages and request parameters sent for one item (before any re-ask)."""
+        return task.render(item), self.sampling_params(task, item, temperature, max_tokens)
+
     def _stats(self, task: Task) -> TaskStats:
         stats = self.stats.get(task.name)
         if stats is None:
@@ -302,11 +307,9 @@ class TaskRunner:
             return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index, **extra)
 
         try:
-            messages = task.render(item)
-            params = self.sampling_params(task, item, temperature, max_tokens)
+            messages, params = self.prompt(task, item, temperature, max_tokens)
         except Exception as exc:
             return reject(f"render {task.name} failed: {type(exc).__name__}: {exc}")
-        registry.register(messages, task, item)
 
         cache = self.cache
         budget = RetryBudget(self.settings.retry_budget_s)

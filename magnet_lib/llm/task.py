@@ -12,7 +12,7 @@ A task is three separable things (the distilabel habit):
 
 and one more, the inverse of ``parse``: ``answer_text(output)`` writes an output the way a
 model should answer, so that ``parse(answer_text(offline(item)), item) == offline(item)``.
-The local test server (:mod:`magnet_lib.llm.testserver`) answers with it, which is how the
+The local test server (:mod:`magnet_lib.testing.server`) answers with it, which is how the
 whole pipeline runs in LLM mode against a fake model; the default writes the output as JSON,
 right for every task whose parser reads a JSON object with the output's fields.
 

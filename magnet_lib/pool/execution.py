@@ -1,0 +1,167 @@
+"""Executing calls inside one episode.
+
+An :class:`EpisodeRuntime` holds a fresh, seeded instance of every built-in environment the
+episode's tools belong to, and a :class:`SimulatedExecutor` for spec-only tools (imported
+JSON), whose outputs follow the tool's response schema, are deterministic for a seed and stay
+consistent inside the episode: an identifier returned once is recognised later, and a value
+the caller passes in comes back under the same field name. Execution errors are outputs
+(``{"error": {...}}``), never exceptions.
+
+In LLM mode a runtime made by :func:`make_runtime` asks the model for the outputs of spec-only
+tools instead (the ``simulate_tool_output`` task, cached), shows it the episode's earlier
+simulated calls, and falls back to the schema simulator, with a note, when the model's answer
+does not follow the response schema.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+from magnet_lib.models import Call, Tool, stable_hash
+from magnet_lib.pool.envs import ToolEnvironment, builtin_environments, error_output
+from magnet_lib.pool.function_pool import validate_arguments
+from magnet_lib.pool.simulate import (
+    PLACEHOLDER_WORDS,
+    SimulatedExecutor,
+    model_simulator,
+)
+from magnet_lib.vocabulary import is_identifier
+
+#: Asks a model for a spec-only tool's output: ``(tool, arguments, earlier simulated calls,
+#: seed) -> (output, None)``, or ``(None, why)`` when no usable output came back. Earlier
+#: calls are ``{"name", "arguments", "output", "response"}`` dicts, oldest first.
+OutputSimulator = Callable[[Tool, dict[str, Any], list[dict[str, Any]], int], tuple[dict[str, Any] | None, str | None]]
+
+
+def schema_user_values(tool: Tool) -> dict[str, list[Any]]:
+    """Plausible user-stated values for a spec-only tool's parameters, from their schemas."""
+    out: dict[str, list[Any]] = {}
+    for name, prop in tool.properties.items():
+        if "enum" in prop:
+            out[name] = list(prop["enum"])
+        elif "examples" in prop and isinstance(prop["examples"], list):
+            out[name] = list(prop["examples"])
+        elif "default" in prop:
+            out[name] = [prop["default"]]
+        else:
+            kind = prop.get("type")
+            if kind == "integer":
+                out[name] = [2, 5, 10]
+            elif kind == "number":
+                out[name] = [12.5, 40.0, 99.9]
+            elif kind == "boolean":
+                out[name] = [True, False]
+            elif kind == "array":
+                out[name] = [[f"{name.rstrip('s')} {w}" for w in PLACEHOLDER_WORDS[:2]]]
+            elif kind == "object":
+                out[name] = [{}]
+            elif is_identifier(name):  # ids look like ids: 'HAR-104729', not 'harbour id alpha'
+                prefix = name.split("_")[0][:3].upper()
+                out[name] = [f"{prefix}-{int(stable_hash([tool.name, name, i]), 16) % 900000 + 100000}" for i in range(3)]
+            else:
+                out[name] = [f"{name.replace('_', ' ')} {w}" for w in PLACEHOLDER_WORDS[:3]]
+    return out
+
+
+class EpisodeRuntime:
+    """The world of one episode: fresh environment instances plus the simulator.
+
+    ``simulate``: where spec-only tools' outputs come from in LLM mode (see
+    :func:`make_runtime`); None = the schema simulator alone (offline)."""
+
+    def __init__(self, tools: Sequence[Tool], seed: int, simulate: OutputSimulator | None = None):
+        self.seed = seed
+        self.simulate = simulate
+        #: the spec-only calls answered so far (what the model is shown), oldest first
+        self.simulated: list[dict[str, Any]] = []
+        #: remarks for the episode's record, e.g. an output the model failed to simulate
+        self.notes: list[str] = []
+        self.tools = {t.name: t for t in tools}
+        registry = builtin_environments()
+        self.environments: dict[str, ToolEnvironment] = {}
+        for t in tools:
+            if t.executable and t.category not in self.environments:
+                if t.category not in registry:
+                    raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
+                self.environments[t.category] = registry[t.category](seed=seed)
+        self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
+        self._initial_state = self.state()
+
+    def execute(self, call: Call) -> dict[str, Any]:
+        """Run a call; an unknown or not-offered function is an error output."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return error_output("unknown_function", f"function '{call.name}' is not available")
+        if tool.executable:
+            return self.environments[tool.category].call(call.name, call.arguments)
+        if self.simulate is None or validate_arguments(tool, call.arguments):
+            return self.simulator.call(call.name, call.arguments)  # offline, or a call that cannot run
+        arguments = dict(call.arguments)
+        output, why = self.simulate(tool, arguments, list(self.simulated), self.seed)
+        if output is None:
+            self.notes.append(f"{call.name}: no usable simulated output from the model ({why}); the schema simulator answered")
+            output = self.simulator.call(call.name, arguments)
+        else:
+            self.simulator.record(call.name, arguments, output)
+        self.simulated.append({"name": call.name, "arguments": arguments, "output": output, "response": tool.response})
+        return output
+
+    def offline_copy(self) -> "EpisodeRuntime":
+        """A deep copy whose spec-only tools use the schema simulator alone: for probing a
+        plan without spending model calls."""
+        simulate, self.simulate = self.simulate, None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self.simulate = simulate
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {cat: env.state() for cat, env in sorted(self.environments.items())}
+        if self.simulator.tools:
+            state["_simulated"] = {"memory": {k: list(v) for k, v in self.simulator.memory.items()}}
+        return state
+
+    @property
+    def initial_state(self) -> dict[str, Any]:
+        return self._initial_state
+
+    def user_values(self) -> dict[str, list[Any]]:
+        """Values a user could state for parameters: from the environments' state, and from
+        the schemas of spec-only tools."""
+        values: dict[str, list[Any]] = {}
+        for t in self.simulator.tools.values():
+            for name, options in schema_user_values(t).items():
+                values.setdefault(name, options)
+        for env in self.environments.values():
+            for name, options in env.user_values().items():
+                values[name] = list(options)
+            # a user may know the ids of what already exists in their world (their account,
+            # an earlier booking), so a walk that starts at a function taking an id is
+            # translatable; earlier outputs still come first in forth-translation
+            for name, found in _state_identifiers(env.state()).items():
+                values.setdefault(name, found)
+        return values
+
+
+def make_runtime(tools: Sequence[Tool], seed: int, runner: Any = None) -> EpisodeRuntime:
+    """The runtime of one episode. With a runner whose ``simulate_tool_output`` task has a
+    model (LLM mode), spec-only tools get their outputs from that model through the runner
+    (cached, so a rerun makes no request); otherwise from the schema simulator."""
+    return EpisodeRuntime(tools, seed, model_simulator(runner))
+
+
+def _state_identifiers(state: Any, key: str | None = None, found: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Identifier-like fields (``*_id``, ``*_code``, ...) with their values in a state."""
+    found = {} if found is None else found
+    if isinstance(state, dict):
+        for k, v in state.items():
+            _state_identifiers(v, str(k), found)
+    elif isinstance(state, list):
+        for v in state:
+            _state_identifiers(v, key, found)
+    elif key is not None and isinstance(state, str) and is_identifier(key):
+        seen = found.setdefault(key, [])
+        if state not in seen and len(seen) < 20:
+            seen.append(state)
+    return found

@@ -1,0 +1,254 @@
+"""A local OpenAI-compatible server that answers every task with its offline implementation.
+
+It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 (a free port)
+from a background thread (uvicorn + Starlette, hundreds of concurrent requests), so the whole
+pipeline runs in LLM mode, through LiteLLM and real HTTP, without a model::
+
+    with TestServer(latency_s=0.2) as server:
+        settings = LLMSettings(model="openai/magnet-test", api_base=server.url, api_key="sk-test")
+        results = TaskRunner(settings, cache_dir=...).run(task, items)
+
+How it knows what to answer: the :class:`~magnet_lib.llm.runner.TaskRunner` records each
+prompt it renders in a process-global registry (:mod:`magnet_lib.testing.registry`, active only
+while a server runs); the server looks up the messages it receives (re-ask turns stripped)
+and answers ``task.answer_text(task.offline_sample(item, 0))``. **The server must therefore
+run in the same process as the runner** (tests and benchmarks do). A prompt it does not know
+gets the plain answer ``OK``.
+
+Faults, for tests and benchmarks, by rate (``fault_rate`` with ``fault_kinds``, seeded) or
+scripted (:meth:`TestServer.script`, consumed in order, optionally for one task only):
+
+- ``rate_limit``: 429 with ``Retry-After: retry_after_s``
+- ``server_error``: 500
+- ``hang``: no answer until the client gives up (or ``hang_s``)
+- ``malformed``: 200 with a body that is not JSON
+- ``invalid_answer``: a well-formed completion whose text no task parser accepts
+
+The server counts requests (in total and per task), faults, the most requests in flight at
+once, and keeps the ``Authorization`` headers it saw (for the secrets test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from magnet_lib.testing import registry
+
+FAULT_KINDS = ("rate_limit", "server_error", "hang", "malformed", "invalid_answer")
+UNKNOWN_TASK = "<unknown>"
+
+
+@dataclass
+class RequestRecord:
+    """One request the server received."""
+
+    at: float  # time.monotonic() when it arrived
+    task: str
+    fault: str | None
+    model: str
+    messages: int
+
+
+class TestServer:
+    """The fake model endpoint. Use as a context manager or call ``start`` / ``stop``.
+
+    ``latency_s``: seconds every answer takes. ``fault_rate``: share of requests that get a
+    random fault out of ``fault_kinds``. ``retry_after_s``: the ``Retry-After`` of a 429.
+    ``hang_s``: the longest a hanging request waits for the client to give up.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        fault_rate: float = 0.0,
+        fault_kinds: Iterable[str] = FAULT_KINDS,
+        retry_after_s: float = 1.0,
+        hang_s: float = 30.0,
+        invalid_answer: str = "Sorry, I am not sure what you are asking for.",
+        seed: int = 0,
+    ):
+        self.latency_s = latency_s
+        self.fault_rate = fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
+        self.retry_after_s = retry_after_s
+        self.hang_s = hang_s
+        self.invalid_answer = invalid_answer
+        self._rng = random.Random(seed)
+        self._scripts: dict[str | None, deque[str | None]] = {}
+        self._lock = threading.Lock()
+        self.reset_counts()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------ control
+    def reset_counts(self) -> None:
+        with getattr(self, "_lock", threading.Lock()):
+            self.requests = 0
+            self.by_task: Counter[str] = Counter()
+            self.faults: Counter[str] = Counter()
+            self.in_flight = 0
+            self.max_in_flight = 0
+            self.records: list[RequestRecord] = []
+            self.authorizations: set[str] = set()
+
+    def script(self, *kinds: str | None, task: str | None = None) -> None:
+        """Queue the outcomes of the next requests (of ``task`` only, when given): fault kinds,
+        or None for a normal answer. Scripts go before ``fault_rate``."""
+        for kind in kinds:
+            if kind is not None and kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._scripts.setdefault(task, deque()).extend(kinds)
+
+    @property
+    def url(self) -> str:
+        """The ``api_base`` for LiteLLM (``.../v1``)."""
+        if self.port is None:
+            raise RuntimeError("the test server is not running; call start() first")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "TestServer":
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say TCP,
+        # and without it every keep-alive request waits 40 ms for a delayed ACK
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=1, backlog=2048, timeout_keep_alive=30,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve(sockets=[sock])), name="magnet-llm-testserver", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        registry.activate()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = None
+            registry.deactivate()
+
+    def __enter__(self) -> "TestServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ serving
+    def _next_fault(self, task_name: str) -> str | None:
+        with self._lock:
+            for key in (task_name, None):
+                queue = self._scripts.get(key)
+                if queue:
+                    return queue.popleft()
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                return self._rng.choice(self.fault_kinds)
+        return None
+
+    def _answer(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
+        found = registry.lookup(messages)
+        if found is None:
+            return UNKNOWN_TASK, "OK"
+        task, item = found
+        return task.name, task.answer_text(task.offline_sample(item, 0))
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "magnet-test", "object": "model", "owned_by": "magnet"}]})
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        messages = body.get("messages") or []
+        model = str(body.get("model", ""))
+        try:
+            task_name, text = self._answer(messages)
+        except Exception as exc:  # an offline implementation failed: the model "errs"
+            task_name, text = UNKNOWN_TASK, f"error: {type(exc).__name__}: {exc}"
+        fault = self._next_fault(task_name)
+        with self._lock:
+            self.requests += 1
+            self.by_task[task_name] += 1
+            if fault:
+                self.faults[fault] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.records.append(RequestRecord(time.monotonic(), task_name, fault, model, len(messages)))
+            auth = request.headers.get("authorization")
+            if auth:
+                self.authorizations.add(auth)
+        try:
+            if fault == "hang":
+                deadline = time.monotonic() + self.hang_s
+                while time.monotonic() < deadline and not await request.is_disconnected():
+                    await asyncio.sleep(0.05)
+                return Response(status_code=504)
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            if fault == "rate_limit":
+                return JSONResponse(
+                    {"error": {"message": "rate limit reached, slow down", "type": "rate_limit_error", "code": 429}},
+                    status_code=429,
+                    headers={"Retry-After": f"{self.retry_after_s:g}"},
+                )
+            if fault == "server_error":
+                return JSONResponse({"error": {"message": "internal error", "type": "server_error"}}, status_code=500)
+            if fault == "malformed":
+                return Response('{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
+            if fault == "invalid_answer":
+                text = self.invalid_answer
+            prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{self.requests}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": len(text) // 4 + 1,
+                        "total_tokens": prompt_tokens + len(text) // 4 + 1,
+                    },
+                }
+            )
+        finally:
+            with self._lock:
+                self.in_flight -= 1

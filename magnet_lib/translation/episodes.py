@@ -1,0 +1,354 @@
+"""Back-and-forth translation, turn by turn (paper section 3.3): augmented FSP -> Episode.
+
+Each augmented FSP runs in a fresh, seeded :class:`~magnet_lib.pool.execution.EpisodeRuntime`.
+For every turn:
+
+1. **plan**: the source of every required argument is fixed up front (an output of an
+   earlier call of the same turn, an earlier turn's output, or a value the user states);
+   with probability ``distill.parallel_p`` a function with several values at hand for one
+   argument is called 2-3 times side by side, once per value (parallel calls, within
+   ``graph.max_calls_per_turn`` calls for the turn);
+2. **back-translate** the turn into the user's query (stating the plan's user values);
+3. **forth-translate** the query into calls, round by round: a nested call is asked for
+   after the call it depends on has run, so it can use that output;
+4. **verify**: every call validates against its schema and really executes without an error
+   output. A failing turn is retried from the state before it (``turn_retries``), then the
+   episode is rejected with the reason.
+
+Split turns (``op='split'``) are translated together with the call turn after them, from one
+plan: ``miss_func`` withholds the target function from the offered tools until the turn after
+the split (where it is offered again: each turn records its ``offered`` tools);
+``miss_params`` leaves a required value of the target out of the split query and the next
+user message supplies it.
+
+Episodes advance in lock-step: every episode is a generator that yields task requests; the
+driver (:func:`run_interleaved`) sends all pending requests of one task to the runner at once,
+so a model sees a batch of independent requests, never one at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Sequence
+
+from pydantic import BaseModel
+
+from magnet_lib.llm.driver import Request, run_interleaved
+from magnet_lib.llm.runner import TaskResult, TaskRunner
+from magnet_lib.llm.task import Task
+from magnet_lib.models import (
+    OFFLINE,
+    AugmentedFSP,
+    Call,
+    Episode,
+    EpisodeTurn,
+    FSPTurn,
+    Tool,
+    stable_hash,
+)
+from magnet_lib.pool.envs import is_error
+from magnet_lib.pool.execution import EpisodeRuntime, make_runtime
+from magnet_lib.pool.function_pool import validate_arguments
+from magnet_lib.settings import MagnetSettings
+from magnet_lib.translation.back_translation import (
+    BACK_TRANSLATE,
+    BackTranslateInput,
+    MissingValue,
+)
+from magnet_lib.translation.forth_translation import (
+    FORTH_TRANSLATE,
+    ForthTranslateInput,
+    PlannedCall,
+)
+from magnet_lib.translation.planner import (
+    HistoryCall,
+    PlanError,
+    choose_offered,
+    function_requests,
+    parallel_plan,
+    plan_turn,
+    probe_plan,
+    tool_prompt_spec,
+)
+
+# Knobs of the method live in the settings (``distill.distractors``, ``distill.optional_p``,
+# ``distill.plan_probes``); these only bound the size of a prompt:
+#: at most this many earlier calls shown to forth-translation, each output cut to this length
+HISTORY_CALLS = 12
+OUTPUT_CHARS = 1500
+
+def _cut(output: Any) -> Any:
+    text = json.dumps(output, ensure_ascii=False, sort_keys=True)
+    return output if len(text) <= OUTPUT_CHARS else text[:OUTPUT_CHARS] + "…"
+
+
+@dataclass
+class _Unit:
+    """The result of translating one call turn (with its split turn, if any)."""
+
+    turns: list[EpisodeTurn] = field(default_factory=list)
+    calls: list[HistoryCall] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    failure: str | None = None
+    fatal: bool = False
+
+
+def episode_id(fsp: AugmentedFSP) -> str:
+    return f"ep-{stable_hash([fsp.fsp_id, fsp.seed])}"
+
+
+class EpisodeTranslator:
+    """Translates one augmented FSP; :meth:`run` is the generator the driver advances."""
+
+    def __init__(self, fsp: AugmentedFSP, category_tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task],
+                 runner: TaskRunner | None = None):
+        self.fsp = fsp
+        self.runner = runner  # simulates spec-only tools in LLM mode
+        self.tools = {t.name: t for t in category_tools}
+        self.category_tools = list(category_tools)
+        self.settings = settings
+        self.back = tasks["back_translate"]
+        self.forth = tasks["forth_translate"]
+        self.avoid = sorted(self.tools)
+
+    def _reject(self, episode: Episode, reason: str) -> Episode:
+        episode.status = "rejected"
+        episode.reject_reason = reason
+        return episode
+
+    def run(self) -> Generator[Request, TaskResult, Episode]:
+        fsp = self.fsp
+        names = [f for t in fsp.turns for f in t.functions]
+        distractors = self.settings.distill.distractors
+        offered = choose_offered(names, self.category_tools, fsp.fsp_id, distractors) if all(n in self.tools for n in names) else []
+        episode = Episode(
+            episode_id=episode_id(fsp), fsp_id=fsp.fsp_id, parent_fsp_id=fsp.parent_fsp_id, category=fsp.category, variant=fsp.variant,
+            seed=fsp.seed, tools=offered,
+        )  # fmt: skip
+        unknown = sorted({n for n in names if n not in self.tools} | {t.target for t in fsp.turns if t.target and t.target not in self.tools})
+        if unknown:
+            return self._reject(episode, f"unknown function(s) {', '.join(unknown)} (not in the category's pool)")
+        runtime = make_runtime([self.tools[n] for n in offered], fsp.seed, self.runner)
+        episode.initial_state = runtime.initial_state
+        withheld: set[str] = set()
+        for k, turn in enumerate(fsp.turns):
+            if turn.label == "miss_func" and turn.target:
+                if any(turn.target in t.functions for t in fsp.turns[:k]):
+                    return self._reject(episode, "miss_func: the target is called before the split turn")
+                withheld.add(turn.target)
+        history: list[HistoryCall] = []
+        queries: list[str] = []
+        index = 0
+        i = 0
+        while i < len(fsp.turns):
+            turn = fsp.turns[i]
+            split: FSPTurn | None = None
+            if turn.op == "split" or turn.label != "call":
+                nxt = fsp.turns[i + 1] if i + 1 < len(fsp.turns) else None
+                if nxt is None or nxt.label != "call" or not nxt.functions:
+                    return self._reject(episode, f"{turn.label}: the split turn has no call turn after it")
+                if turn.target not in nxt.functions:
+                    return self._reject(episode, f"{turn.label}: target '{turn.target}' is not called in the turn after the split")
+                split, call_turn, i = turn, nxt, i + 2
+            else:
+                call_turn, i = turn, i + 1
+            if not call_turn.functions:
+                return self._reject(episode, f"turn {i - 1} has no functions")
+            unit = _Unit(failure="not translated")
+            for attempt in range(self.settings.distill.turn_retries + 1):
+                snapshot = copy.deepcopy(runtime)
+                unit = yield from self._unit(
+                    runtime, call_turn, split, index, history, queries, offered, withheld, attempt, unit.failure if attempt else None
+                )
+                if unit.failure is None:
+                    break
+                runtime = snapshot
+                if unit.fatal:
+                    break
+            if unit.failure is not None:
+                where = f"turn {index}" + (f" ({split.label})" if split else "")
+                return self._reject(episode, f"{where}: {unit.failure}")
+            episode.turns.extend(unit.turns)
+            history.extend(unit.calls)
+            queries.extend(unit.queries)
+            if split is not None and split.label == "miss_func":
+                withheld.discard(split.target)
+            index += len(unit.turns)
+        episode.notes = list(runtime.notes)
+        episode.generator = self._generator
+        return episode
+
+    _generator = OFFLINE
+
+    def _ask(self, task: Task, item: BaseModel) -> Generator[Request, TaskResult, TaskResult]:
+        result = yield (task, item)
+        if result.ok and result.generator != OFFLINE:
+            self._generator = result.generator
+        return result
+
+    def _parallel(self, plan: list[PlannedCall], history: list[HistoryCall], runtime: EpisodeRuntime, split: FSPTurn | None,
+                  key: str) -> list[PlannedCall] | None:
+        """With probability ``distill.parallel_p``, the plan with parallel calls (if a call
+        has several values at hand); a ``miss_params`` target stays a single call."""
+        rng = random.Random(f"parallel:{self.fsp.fsp_id}:{self.fsp.seed}:{key}")
+        if rng.random() >= self.settings.distill.parallel_p:
+            return None
+        skip = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
+        return parallel_plan(plan, self.tools, history, runtime, rng, max_calls=self.settings.graph.max_calls_per_turn, skip=skip)
+
+    def _unit(
+        self,
+        runtime: EpisodeRuntime,
+        call_turn: FSPTurn,
+        split: FSPTurn | None,
+        index: int,
+        history: list[HistoryCall],
+        queries: list[str],
+        offered: list[str],
+        withheld: set[str],
+        attempt: int,
+        feedback: str | None,
+    ) -> Generator[Request, TaskResult, _Unit]:
+        fsp = self.fsp
+        rng = random.Random(f"turn:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}")
+        plan: list[PlannedCall] | None = None
+        failure = "no plan"
+        for probe_index in range(self.settings.distill.plan_probes):
+            plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}:{probe_index}")
+            try:
+                candidate = plan_turn(call_turn.functions, self.tools, history, runtime, plan_rng, attempt + probe_index,
+                                      optional_p=self.settings.distill.optional_p)
+            except PlanError as exc:
+                failure = f"plan: {exc}"
+                break
+            wide = self._parallel(candidate, history, runtime, split, f"{index}:{attempt}:{probe_index}")
+            if wide is not None and probe_plan(wide, self.tools, runtime) is None:
+                plan = wide
+                break
+            failure = probe_plan(candidate, self.tools, runtime)
+            if failure is None:
+                plan = candidate
+                break
+        if plan is None:
+            return _Unit(failure=failure, fatal=True)
+        requests = function_requests(plan, self.tools)
+        last_turn = history[-1].turn if history else None
+        last_outputs = [{"function": h.call.name, "output": _cut(h.output)} for h in history if h.turn == last_turn]
+        common = dict(category=fsp.category, requests=requests, last_outputs=last_outputs, avoid_names=self.avoid, attempt=attempt, feedback=feedback)
+        missing: MissingValue | None = None
+        unit = _Unit()
+        if split is not None and split.label == "miss_params":
+            target_plan = next(p for p in plan if p.name == split.target)
+            stated = [p for p, s in target_plan.arguments.items() if s.kind == "query" and p in self.tools[split.target].required]
+            if not stated:
+                return _Unit(failure="miss_params: every required value of the target comes from earlier outputs", fatal=True)
+            param = stated[rng.randrange(len(stated))]
+            prop = self.tools[split.target].properties.get(param, {})
+            missing = MissingValue(function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", ""))
+        if split is not None:
+            withheld_desc = self.tools[split.target].description if split.label == "miss_func" else None
+            result = yield from self._ask(self.back, BackTranslateInput(mode=f"split_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=list(queries), **common))
+            if not result.ok:
+                return _Unit(failure=f"back_translate: {result.reject_reason}")
+            split_query = result.value.query
+            result = yield from self._ask(self.back, BackTranslateInput(mode=f"resume_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=[*queries, split_query], **common))
+            if not result.ok:
+                return _Unit(failure=f"back_translate: {result.reject_reason}")
+            now = [split_query, result.value.query]
+            split_offered = [n for n in offered if n not in withheld]
+            unit.turns.append(EpisodeTurn(
+                index=index, query=split_query, functions=[], op="split", label=split.label, target=split.target,
+                missing=split.target if split.label == "miss_func" else missing.param, offered=split_offered,
+            ))  # fmt: skip
+        else:
+            result = yield from self._ask(self.back, BackTranslateInput(mode="request", previous_queries=list(queries), **common))
+            if not result.ok:
+                return _Unit(failure=f"back_translate: {result.reject_reason}")
+            now = [result.value.query]
+        unit.queries = now
+        turn_index = index + len(unit.turns)
+        still_withheld = withheld - ({split.target} if split is not None and split.label == "miss_func" else set())
+        turn_offered = [n for n in offered if n not in still_withheld]
+        specs = [tool_prompt_spec(self.tools[n]) for n in dict.fromkeys(call_turn.functions)]
+        history_prompt = [{"turn": h.turn, "function": h.call.name, "arguments": h.call.arguments, "output": _cut(h.output)} for h in history[-HISTORY_CALLS:]]
+        known = {k: v[:8] for k, v in runtime.user_values().items()}
+        remaining = Counter(p.name for p in plan)
+        done: list[dict[str, Any]] = []
+        made: set[int] = set()
+        calls: list[Call] = []
+        outputs: list[Any] = []
+        rounds: list[int] = []
+        sources: list[dict[str, str]] = []
+        for round_index in range(len(plan) + 1):
+            if not +remaining:
+                break
+            item = ForthTranslateInput(
+                queries=now, functions=specs, history=history_prompt, done=[dict(d) for d in done], state_values=known,
+                max_calls=self.settings.graph.max_calls_per_turn, attempt=attempt, feedback=feedback, plan=plan,
+            )  # fmt: skip
+            result = yield from self._ask(self.forth, item)
+            if not result.ok:
+                return _Unit(failure=f"forth_translate: {result.reject_reason}")
+            answer = result.value
+            if answer.finish:
+                return _Unit(failure=f"forth-translation finished before calling {', '.join(sorted(+remaining))}")
+            for call in answer.calls:
+                if call.name not in turn_offered:
+                    return _Unit(failure=f"{call.name} is not offered in this turn")
+                problems = validate_arguments(self.tools[call.name], call.arguments)
+                if problems:
+                    return _Unit(failure="; ".join(problems))
+                output = runtime.execute(call)
+                if is_error(output):
+                    err = output["error"]
+                    return _Unit(failure=f"{call.name} returned an error: {err.get('code')}: {err.get('message')}")
+                open_calls = [k for k, p in enumerate(plan) if p.name == call.name and k not in made]
+                plan_index = next(  # the planned call with these values (parallel calls differ in one), else the first open one
+                    (k for k in open_calls if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())),
+                    open_calls[0] if open_calls else None,
+                )
+                source = {}
+                if plan_index is not None:
+                    made.add(plan_index)
+                    planned = plan[plan_index].arguments
+                    for param, value in call.arguments.items():
+                        ps = planned.get(param)
+                        source[param] = ps.kind if ps is not None and (ps.kind == "same_turn" or ps.value == value) else "model"
+                done.append({"function": call.name, "arguments": call.arguments, "output": output, "plan_index": plan_index, "round": round_index})
+                calls.append(call)
+                outputs.append(output)
+                rounds.append(round_index)
+                sources.append(source)
+                if remaining[call.name] > 0:
+                    remaining[call.name] -= 1
+        if +remaining:
+            return _Unit(failure=f"calls never made: {', '.join(sorted(+remaining))}")
+        unit.turns.append(EpisodeTurn(
+            index=turn_index, query=now[-1], functions=list(call_turn.functions), calls=calls, outputs=outputs,
+            op=call_turn.op, label="call", offered=turn_offered, rounds=rounds, sources=sources,
+        ))  # fmt: skip
+        unit.calls = [HistoryCall(turn=turn_index, call=c, output=o) for c, o in zip(calls, outputs)]
+        return unit
+
+
+def default_tasks() -> dict[str, Task]:
+
+    return {"back_translate": BACK_TRANSLATE, "forth_translate": FORTH_TRANSLATE}
+
+
+def translate(
+    fsps: Sequence[AugmentedFSP],
+    category_tools: Sequence[Tool],
+    settings: MagnetSettings,
+    runner: TaskRunner,
+    tasks: dict[str, Task] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Episode]:
+    """Every augmented FSP of a category translated into an Episode (or a reject)."""
+    tasks = tasks or default_tasks()
+    translators = [EpisodeTranslator(f, category_tools, settings, tasks, runner) for f in fsps]
+    return run_interleaved([t.run() for t in translators], runner)

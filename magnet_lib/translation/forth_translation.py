@@ -1,0 +1,426 @@
+"""Forth-translation (paper section 3.3): a turn's query + its functions -> executable calls.
+
+Values of a call come from, in this order of preference:
+
+1. the output of an earlier call *in the same turn* (nested call, short dependency): the
+   calls of a turn execute round by round, so the second can use the first's output;
+2. the outputs of earlier turns, most recent first (the previous turn, then older ones: a
+   long dependency), matched by field name (``place_id`` feeds ``origin_place_id``);
+3. what the user states in the query: values a user could know, from the environment
+   (``EpisodeRuntime.user_values``), the parameter's enum or default, or the environment's
+   state.
+
+The *plan* (:class:`PlannedCall`) fixes these sources before the query is written, so the
+query states exactly the values the calls use. The model-backed task answers in the paper's
+format, ``Thought: ...`` then ``Answer: [calls]`` or ``Answer: FINISH``; the offline
+implementation reads the plan and fills same-turn values from the outputs it is shown.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+from functools import lru_cache
+from typing import Any, Iterator, Literal, Sequence
+
+import jsonschema
+from pydantic import BaseModel, Field
+
+from magnet_lib.llm.task import ParseError, Task
+from magnet_lib.models import Call, Tool
+from magnet_lib.pool.function_pool import validate_arguments
+from magnet_lib.vocabulary import is_identifier, leaves, singular_name
+
+SourceKind = Literal["query", "same_turn", "previous_turn", "earlier_turn"]
+
+#: field names too generic to link two functions on a partial-name match alone
+GENERIC_KEYS = {"id", "name", "value", "type", "status", "message", "result", "success", "unit", "description", "title", "kind", "count", "total"}
+
+
+# --------------------------------------------------------------------------- plan
+
+
+class ValueSource(BaseModel):
+    """Where one argument's value comes from."""
+
+    kind: SourceKind
+    value: Any = Field(None, description="The value; None for same_turn (known after the earlier call runs).")
+    key: str | None = Field(None, description="Output field the value is taken from (outputs only).")
+    call: int | None = Field(None, description="same_turn: index of the call in the turn; else the turn index.")
+    origin: str | None = Field(None, description="query values: user_values | enum | default | state | schema.")
+
+
+class PlannedCall(BaseModel):
+    """A call of the turn with the source of every argument (values decided up front)."""
+
+    name: str
+    arguments: dict[str, ValueSource]
+    parallel: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="Set on calls of one function made side by side in the turn: the parameter whose value differs between them.",
+    )
+
+    def depends_on(self) -> set[int]:
+        return {s.call for s in self.arguments.values() if s.kind == "same_turn" and s.call is not None}
+
+    def stated(self) -> dict[str, Any]:
+        return {p: s.value for p, s in self.arguments.items() if s.kind == "query"}
+
+
+def plan_rounds(plan: Sequence[PlannedCall]) -> list[int]:
+    """Round of each planned call: 0 when it needs no same-turn output, else one more than
+    the latest round it depends on."""
+    rounds: list[int] = []
+    for call in plan:
+        deps = [rounds[d] for d in call.depends_on() if d < len(rounds)]
+        rounds.append(max(deps) + 1 if deps else 0)
+    return rounds
+
+
+# --------------------------------------------------------------------------- matching values to parameters
+
+
+def match_score(param: str, key: str) -> float:
+    """How well an output field name fits a parameter name: 3 exact, 2.5 plural/singular,
+    2 one extends the other ('place_id' -> 'origin_place_id'), 1 the same for generic
+    names, 0 unrelated."""
+    if param == key:
+        return 3.0
+    if singular_name(param) == singular_name(key):
+        return 2.5
+    short, long_ = sorted((singular_name(param), singular_name(key)), key=len)
+    if long_.endswith("_" + short) or long_.startswith(short + "_"):
+        return 1.0 if short in GENERIC_KEYS else 2.0
+    return 0.0
+
+
+@lru_cache(maxsize=4096)
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(schema_json))
+
+
+def fits(value: Any, schema: dict[str, Any]) -> bool:
+    """Does ``value`` satisfy the parameter's schema (type, enum, bounds)?"""
+    if value is None:
+        return False
+    return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
+
+
+def output_leaves(value: Any) -> Iterator[tuple[str, Any]]:
+    """(field name, value) for every scalar of an output and every list of scalars as a whole
+    (a parameter may take the list); document order, best results first."""
+    return leaves(value, whole_lists=True)  # type: ignore[return-value]
+
+
+def schema_leaves(schema: dict[str, Any], key: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field name, schema) for every scalar field a response schema promises."""
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        for k, sub in (schema.get("properties") or {}).items():
+            yield from schema_leaves(sub, k)
+    elif kind == "array":
+        items = schema.get("items") or {}
+        if key is not None and items.get("type") in ("string", "number", "integer", "boolean"):
+            yield key, schema
+        yield from schema_leaves(items, key)
+    elif key is not None:
+        yield key, schema
+
+
+def _schema_types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    if "number" in kinds:
+        kinds.add("integer")
+    return kinds - {"null"}
+
+
+def _enum(schema: dict[str, Any]) -> list[Any] | None:
+    if "enum" in schema:
+        return list(schema["enum"])
+    if "const" in schema:
+        return [schema["const"]]
+    return None
+
+
+def schema_compatible(param: dict[str, Any], leaf: dict[str, Any]) -> bool:
+    """Could a value described by ``leaf`` be passed to ``param`` (types and enums)?"""
+    ptypes, ltypes = _schema_types(param), _schema_types(leaf)
+    if ptypes and ltypes and not (ptypes & ltypes):
+        return False
+    if "enum" in param:
+        values = _enum(leaf)
+        return values is not None and bool(set(map(str, param["enum"])) & set(map(str, values)))
+    return True
+
+
+def _type_only(param_name: str, param: dict[str, Any]) -> bool:
+    """Parameters that may take a value of matching type under another name (a distance
+    into ``value``, a unit into an enum): numbers that are not identifiers, and enums."""
+    if "enum" in param:
+        return True
+    return bool(_schema_types(param) & {"number", "integer"}) and not is_identifier(param_name)
+
+
+def find_in_outputs(
+    param: str,
+    schema: dict[str, Any],
+    outputs: Sequence[Any],
+    used: set[tuple[str, str]],
+    allow_type_only: bool,
+    rng: random.Random | None = None,
+) -> tuple[str, Any] | None:
+    """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
+    highest name score, then the earliest output in the given order, then document order
+    (with ``rng``: a random one of the values tied on score and output, for a retry);
+    a value already used by another argument of the same call is skipped."""
+    candidates: list[tuple[float, int, int, str, Any]] = []
+    for rank, output in enumerate(outputs):
+        for position, (key, value) in enumerate(output_leaves(output)):
+            score = match_score(param, key)
+            if score < 2.0:
+                if not (allow_type_only and _type_only(param, schema)):
+                    continue
+                score = 1.5 if "enum" in schema else 1.0
+            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema):
+                continue
+            candidates.append((-score, rank, position, key, value))
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda c: c[:3])
+    if rng is not None:
+        tied = [c for c in candidates if c[:2] == best[:2]]
+        best = tied[rng.randrange(len(tied))]
+    return best[3], best[4]
+
+
+def find_in_schemas(
+    param: str,
+    schema: dict[str, Any],
+    responses: Sequence[tuple[int, dict[str, Any]]],
+    taken: set[tuple[int, str]] = frozenset(),  # type: ignore[assignment]
+) -> tuple[int, str] | None:
+    """(call index, field) of a same-turn call whose response promises a field for ``param``;
+    the latest call with the best name score wins (the nested call right before). A field
+    in ``taken`` (already feeding another argument of the call) only counts on a name match."""
+    best: tuple[float, int, str] | None = None
+    for index, response in responses:
+        for key, leaf in schema_leaves(response):
+            score = match_score(param, key)
+            if score < 2.0:
+                if (index, key) in taken or not _type_only(param, schema) or not schema_compatible(schema, leaf):
+                    continue
+                score = 1.5 if "enum" in schema else 1.0
+            if not schema_compatible(schema, leaf):
+                continue
+            if best is None or (score, index) > (best[0], best[1]):
+                best = (score, index, key)
+    return (best[1], best[2]) if best else None
+
+
+def state_values(state: Any, param: str, schema: dict[str, Any]) -> list[Any]:
+    """Values for ``param`` found in an environment state (fields of the same name)."""
+    seen: list[Any] = []
+    for key, value in output_leaves(state):
+        if match_score(param, key) >= 2.0 and fits(value, schema) and value not in seen:
+            seen.append(value)
+    return seen
+
+
+# --------------------------------------------------------------------------- the task's data
+
+
+class ForthTranslateInput(BaseModel):
+    """One forth-translation request: the next calls of a turn."""
+
+    queries: list[str] = Field(description="The user's message(s) of this request (a split query and its follow-up).")
+    functions: list[dict[str, Any]] = Field(description="Specs (name, description, parameters) of the turn's functions.")
+    history: list[dict[str, Any]] = Field(default_factory=list, description="Earlier turns: turn, function, arguments, output.")
+    done: list[dict[str, Any]] = Field(default_factory=list, description="Calls already made in this turn, with outputs.")
+    state_values: dict[str, list[Any]] = Field(default_factory=dict, description="Values the environment knows, per parameter name.")
+    max_calls: int = 3
+    attempt: int = 0
+    feedback: str | None = None
+    plan: list[PlannedCall] = Field(default_factory=list, description="Offline only: the plan the query was written from.")
+
+
+class ForthTranslation(BaseModel):
+    """The model's answer: reasoning, then the calls to make now (or FINISH)."""
+
+    thought: str = ""
+    calls: list[Call] = Field(default_factory=list)
+    finish: bool = False
+
+
+_ANSWER = re.compile(r"Answer\s*:\s*(.*)\Z", re.DOTALL | re.IGNORECASE)
+_THOUGHT = re.compile(r"Thought\s*:\s*(.*?)(?=\n\s*Answer\s*:|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def _python_calls(text: str) -> list[Call]:
+    """``[f(a=1), g(b='x')]`` -> calls (keyword arguments, literal values only)."""
+    tree = ast.parse(text.strip(), mode="eval").body
+    nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
+    calls = []
+    for node in nodes:
+        if not isinstance(node, ast.Call) or node.args:
+            raise ValueError("each call must be name(param=value, ...)")
+        calls.append(Call(name=ast.unparse(node.func), arguments={kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}))
+    return calls
+
+
+def parse_calls(text: str) -> list[Call]:
+    """Calls written as a JSON list of {"name", "arguments"} objects or as Python call strings."""
+    text = text.strip().strip("`").strip()
+    if text.startswith("json"):
+        text = text[4:].strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            return _python_calls(text)
+        except (SyntaxError, ValueError) as exc:
+            raise ParseError(f"could not read the calls ({exc}); write them as a JSON list of "
+                             '{"name": ..., "arguments": {...}} objects') from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ParseError("the answer must be a JSON list of calls")
+    calls = []
+    for entry in data:
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ParseError('each call must be an object {"name": ..., "arguments": {...}}')
+        args = entry.get("arguments", entry.get("parameters", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                raise ParseError(f"arguments of {entry['name']} are not a JSON object") from None
+        if not isinstance(args, dict):
+            raise ParseError(f"arguments of {entry['name']} must be an object")
+        calls.append(Call(name=str(entry["name"]), arguments=args))
+    return calls
+
+
+def spec_tool(spec: dict[str, Any]) -> Tool:
+    """A Tool from a prompt spec, for argument validation."""
+    return Tool(name=spec["name"], category="", tool_class="", description=spec.get("description", ""),
+                parameters=spec.get("parameters", {"type": "object", "properties": {}}), source="", executable=False)
+
+
+def check_calls(calls: Sequence[Call], functions: Sequence[dict[str, Any]], max_calls: int) -> None:
+    """Raise :class:`ParseError` unless every call names one of ``functions`` and its
+    arguments validate against that function's schema."""
+    specs = {f["name"]: f for f in functions}
+    if len(calls) > max_calls:
+        raise ParseError(f"at most {max_calls} calls at once; make the rest after their inputs are known")
+    for call in calls:
+        if call.name not in specs:
+            raise ParseError(f"'{call.name}' is not one of the functions of this turn: {', '.join(specs)}")
+        problems = validate_arguments(spec_tool(specs[call.name]), call.arguments)
+        if problems:
+            raise ParseError("invalid arguments: " + "; ".join(problems))
+
+
+def parse_answer(text: str, item: ForthTranslateInput) -> ForthTranslation:
+    """Read ``Thought: ... Answer: [...]`` (or ``FINISH``) and validate the calls."""
+    answer = _ANSWER.search(text)
+    thought = _THOUGHT.search(text)
+    body = answer.group(1).strip() if answer else text.strip()
+    if body.upper().startswith("FINISH"):
+        return ForthTranslation(thought=thought.group(1).strip() if thought else "", finish=True)
+    calls = parse_calls(body)
+    if not calls:
+        raise ParseError("no calls in the answer; write 'Answer: FINISH' when nothing is left to call")
+    check_calls(calls, item.functions, item.max_calls)
+    return ForthTranslation(thought=thought.group(1).strip() if thought else "", calls=calls)
+
+
+def answer_text(output: ForthTranslation) -> str:
+    thought = output.thought or "I will make the calls the request needs."
+    if output.finish:
+        return f"Thought: {thought}\nAnswer: FINISH"
+    calls = [{"name": c.name, "arguments": c.arguments} for c in output.calls]
+    return f"Thought: {thought}\nAnswer: {json.dumps(calls, ensure_ascii=False)}"
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def resolve_same_turn(planned: PlannedCall, done_outputs: dict[int, Any], schemas: dict[str, dict[str, Any]]) -> Call | None:
+    """The call with same-turn values read from the outputs of the calls it depends on;
+    None while one of them has not run."""
+    arguments: dict[str, Any] = {}
+    used: set[tuple[str, str]] = set()
+    for param, source in planned.arguments.items():
+        if source.kind != "same_turn":
+            arguments[param] = source.value
+            continue
+        if source.call not in done_outputs:
+            return None
+        schema = schemas.get(param, {})
+        output = done_outputs[source.call]
+        found = next(
+            ((k, v) for k, v in output_leaves(output)
+             if k == source.key and fits(v, schema) and (k, json.dumps(v, sort_keys=True)) not in used),
+            None,
+        ) or find_in_outputs(param, schema, [output], used, allow_type_only=True)
+        if found is None:
+            raise ValueError(f"{planned.name}: output of call {source.call} has no usable value for '{param}'")
+        used.add((found[0], json.dumps(found[1], sort_keys=True)))
+        arguments[param] = found[1]
+    return Call(name=planned.name, arguments=arguments)
+
+
+def offline_answer(item: ForthTranslateInput) -> ForthTranslation:
+    """The next round of the plan: every planned call not made yet whose same-turn inputs
+    are available; FINISH when all are made."""
+    done_outputs = {d["plan_index"]: d["output"] for d in item.done if "plan_index" in d}
+    made = set(done_outputs)
+    specs = {f["name"]: f for f in item.functions}
+    calls: list[Call] = []
+    for index, planned in enumerate(item.plan):
+        if index in made:
+            continue
+        props = specs.get(planned.name, {}).get("parameters", {}).get("properties", {})
+        call = resolve_same_turn(planned, done_outputs, props)
+        if call is not None:
+            calls.append(call)
+    if not calls:
+        if len(made) < len(item.plan):
+            raise ValueError("the plan's remaining calls wait for outputs that never came")
+        return ForthTranslation(thought="Everything the request needs has been called.", finish=True)
+    calls = calls[: item.max_calls]
+    names = ", ".join(c.name for c in calls)
+    thought = f"The request needs {names}; the values come from the request and the earlier outputs."
+    return ForthTranslation(thought=thought, calls=calls)
+
+
+def choose(options: Sequence[Any], rng: random.Random) -> Any:
+    return options[rng.randrange(len(options))]
+
+
+# --------------------------------------------------------------------------- the LLM task
+
+
+class ForthTranslateTask(Task[ForthTranslateInput, ForthTranslation]):
+    name = "forth_translate"
+    template = "forth_translate.md"
+    input_model = ForthTranslateInput
+    output_model = ForthTranslation
+    temperature = 0.0
+
+    def parse(self, text: str, item: ForthTranslateInput) -> ForthTranslation:
+        return parse_answer(text, item)
+
+    def offline(self, item: ForthTranslateInput) -> ForthTranslation:
+        return offline_answer(item)
+
+    def answer_text(self, output: ForthTranslation) -> str:
+        return answer_text(output)
+
+
+FORTH_TRANSLATE = ForthTranslateTask()
