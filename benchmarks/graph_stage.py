@@ -25,8 +25,9 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import graph_db
 from benchmarks.synthetic_pool import write_pool
@@ -93,8 +94,9 @@ def by_category(tools: list[Tool]) -> dict[str, list[Tool]]:
 def judge_all(groups: dict[str, list[Tool]], g: GraphSettings, seed: int, prefilter: bool = True):
     edges, stats = [], []
     for category, tools in sorted(groups.items()):
-        e, s = judge_category(tools, TaskRunner(LLMSettings(model=None)), candidates=g.candidates, batch=g.judge_batch,
-                              prefilter=prefilter, seed=seed)
+        e, s = judge_category(
+            tools, TaskRunner(LLMSettings(model=None)), candidates=g.candidates, batch=g.judge_batch, prefilter=prefilter, seed=seed
+        )
         edges += e
         stats.append(s)
     return edges, stats
@@ -105,8 +107,9 @@ def walk_all(path: Path, categories: list[str], g: GraphSettings, seed: int):
     for category in categories:
         adjacency = graph_db.adjacency(path, category)
         adjacencies[category] = adjacency
-        fsps += initial_fsps(category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node,
-                             min_turns=g.min_turns, seed=seed)
+        fsps += initial_fsps(
+            category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=seed
+        )
     return fsps, adjacencies
 
 
@@ -143,8 +146,10 @@ def llm_accounting(groups: dict[str, list[Tool]], g: GraphSettings, seed: int, p
     for e in edges:
         if e.kind != "premise":
             sources.setdefault(e.dst, []).append(NestedSource(tool=by_name[e.src], kind=e.kind, evidence=e.evidence))
-    nested_tokens = sum(litellm.token_counter(model=TOKEN_MODEL, messages=nested_task.render(NestedItem(target=by_name[d], sources=s)))
-                        for d, s in sources.items())
+    nested_tokens = sum(
+        litellm.token_counter(model=TOKEN_MODEL, messages=nested_task.render(NestedItem(target=by_name[d], sources=s)))
+        for d, s in sources.items()
+    )
     functions = sum(len(t) for t in groups.values())
     return {
         "judge_calls": calls,
@@ -176,7 +181,11 @@ def main() -> None:
         tmp_path = Path(tmp)
         start = time.perf_counter()
         counts = write_pool(tmp_path / "tools", args.tools, args.seed)
-        results["pool"] = {"tools": sum(counts.values()), "categories": len(counts), "generate_seconds": round(time.perf_counter() - start, 2)}
+        results["pool"] = {
+            "tools": sum(counts.values()),
+            "categories": len(counts),
+            "generate_seconds": round(time.perf_counter() - start, 2),
+        }
         (tools, rejects), load = measure(lambda: load_tools(tmp_path / "tools"), trace_memory=False)
         results["pool"].update({"loaded": len(tools), "rejects": rejects, "load_and_validate_seconds": load["seconds"]})
         groups = by_category(tools)
@@ -200,16 +209,24 @@ def main() -> None:
 
         path = tmp_path / "graph.kuzu"
         report, kuzu_load = measure(lambda: graph_db.build_graph(path, tools, edges), trace)
-        results["kuzu_load"] = {**kuzu_load, "nodes": report.nodes, "edges": report.edges,
-                                "database_mib": round(path.stat().st_size / 2**20, 1)}
+        results["kuzu_load"] = {
+            **kuzu_load,
+            "nodes": report.nodes,
+            "edges": report.edges,
+            "database_mib": round(path.stat().st_size / 2**20, 1),
+        }
         print(f"kuzu: {kuzu_load}", flush=True)
 
         categories = sorted(groups)
         (fsps, adjacencies), walking = measure(lambda: walk_all(path, categories, g, args.seed), trace)
         lengths = Counter(len(f.path) for f in fsps)
-        results["walks"] = {**walking, "fsps": len(fsps), "start_nodes": len(tools),
-                            "length_histogram": {str(k): v for k, v in sorted(lengths.items())},
-                            "mean_length": round(statistics.mean(len(f.path) for f in fsps), 2) if fsps else 0}
+        results["walks"] = {
+            **walking,
+            "fsps": len(fsps),
+            "start_nodes": len(tools),
+            "length_histogram": {str(k): v for k, v in sorted(lengths.items())},
+            "mean_length": round(statistics.mean(len(f.path) for f in fsps), 2) if fsps else 0,
+        }
         print(f"walks: {walking} -> {len(fsps)} FSPs", flush=True)
 
         augmented, operating = measure(lambda: operate_all(path, fsps, adjacencies, g, args.seed), trace)
@@ -259,8 +276,11 @@ def main() -> None:
             "target_at_most_one_judge_call_per_function": with_pf["judge_calls_per_function_max"] <= 1
             and without["judge_calls_per_function_max"] <= 1,
         }
-        print(f"llm judge: without {without['judge_calls']} calls / {without['judge_prompt_tokens']} tokens, "
-              f"with {with_pf['judge_calls']} / {with_pf['judge_prompt_tokens']}; lost {len(lost)}", flush=True)
+        print(
+            f"llm judge: without {without['judge_calls']} calls / {without['judge_prompt_tokens']} tokens, "
+            f"with {with_pf['judge_calls']} / {with_pf['judge_prompt_tokens']}; lost {len(lost)}",
+            flush=True,
+        )
     results["process_max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

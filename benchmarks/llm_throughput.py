@@ -42,11 +42,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from magnet_lib.llm import TaskRunner  # noqa: E402
-from magnet_lib.pool.classify import CLASSIFY_TOOL, ClassifyInput  # noqa: E402
-from magnet_lib.pool.envs import builtin_environments  # noqa: E402
-from magnet_lib.settings import LLMSettings  # noqa: E402
-from magnet_lib.testing.server import TestServer  # noqa: E402
+from magnet_lib.llm import TaskRunner
+from magnet_lib.pool.classify import CLASSIFY_TOOL, ClassifyInput
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.settings import LLMSettings
+from magnet_lib.testing.server import TestServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llm_throughput.json"
 MODEL = "hosted_vllm/magnet-test"  # the vLLM route; the test server speaks its protocol

@@ -101,9 +101,16 @@ def obj(properties: dict[str, Any], description: str, required: list[str] | None
     return out
 
 
-def _tool(name: str, description: str, tool_class: str, params: dict[str, Any], required: list[str], response: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "description": description, "tool_class": tool_class,
-            "parameters": {"type": "object", "properties": params, "required": required}, "response": response}
+def _tool(
+    name: str, description: str, tool_class: str, params: dict[str, Any], required: list[str], response: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": description,
+        "tool_class": tool_class,
+        "parameters": {"type": "object", "properties": params, "required": required},
+        "response": response,
+    }
 
 
 def entity_tools(category: str, entity: str, related: str, rng: random.Random) -> list[dict[str, Any]]:
@@ -114,59 +121,225 @@ def entity_tools(category: str, entity: str, related: str, rng: random.Random) -
     manage, analytics, notify = f"{w.title()} management", f"{w.title()} analytics", f"{w.title()} notifications"
     summary = obj({eid: s(f"Identifier of the {w}."), "name": s(f"Name of the {w}.")}, f"A {w}.")
     tools = [
-        _tool(f"search_{es}", f"Search {plural(w)} by keyword.", manage,
-              {"query": s("Words to look for."), "limit": s("Maximum number of results.", "integer")}, ["query"],
-              obj({es: {"type": "array", "description": f"Matching {plural(w)}, best first.",
-                        "items": obj({eid: s(f"Identifier of the {w}."), "name": s(f"Name of the {w}."),
-                                      "score": s("Relevance score.", "number")}, f"A matching {w}.")},
-                   "total": s("Number of matches.", "integer")}, f"{plural(w).title()} matching the search.")),
-        _tool(f"list_{es}", f"List the {plural(w)} of the account, page by page.", manage,
-              {"page_token": s("Token of the page to fetch; omit for the first page."), "page_size": s("Items per page.", "integer")}, [],
-              obj({es: {"type": "array", "items": summary, "description": f"The {plural(w)} on this page."},
-                   "next_page_token": s("Token of the next page; empty on the last page.")}, f"A page of {plural(w)}.")),
-        _tool(f"get_{e}_details", f"Full details of one {w}.", manage, {eid: idp}, [eid],
-              obj({eid: s(f"Identifier of the {w}."), "name": s(f"Name of the {w}."), "description": s(f"What the {w} is."),
-                   "created_at": s("Creation time, ISO 8601."), rid: s(f"Identifier of the {words(r)} it belongs to."),
-                   "price": s("Price of the item.", "number"), "currency": s("Currency of the price (ISO code).")}, f"One {w}.")),
-        _tool(f"create_{e}", f"Create a new {w}.", manage,
-              {"name": s(f"Name of the new {w}."), "description": s(f"What the {w} is for."), rid: s(f"Identifier of the {words(r)} to attach it to.")},
-              ["name"], obj({eid: s(f"Identifier of the created {w}."), "status": s("State of the new item.", enum=["active", "pending"])}, f"The created {w}.")),
-        _tool(f"update_{e}", f"Change the name or description of a {w}.", manage,
-              {eid: idp, "name": s("New name."), "description": s("New description.")}, [eid],
-              obj({eid: s(f"Identifier of the {w}."), "updated": s("True when something changed.", "boolean")}, "Outcome of the update.")),
-        _tool(f"delete_{e}", f"Delete a {w}.", manage, {eid: idp}, [eid],
-              obj({"success": s("Whether it was deleted.", "boolean"), "message": s("What happened.")}, "Outcome of the deletion.")),
-        _tool(f"check_{e}_availability", f"Whether a {w} is available on a date.", manage,
-              {eid: idp, "date": s("Day asked about, YYYY-MM-DD.")}, [eid],
-              obj({eid: s(f"Identifier of the {w}."), "available": s(f"True when the {w} can be used on that date.", "boolean"),
-                   "next_available_date": s("Next free day, YYYY-MM-DD.")}, f"Availability of a {w}.")),
-        _tool(f"get_{e}_status", f"Current state of a {w}.", manage, {eid: idp}, [eid],
-              obj({eid: s(f"Identifier of the {w}."), "status": s(f"State of the {w}.", enum=["active", "paused", "closed"])}, f"State of a {w}.")),
-        _tool(f"get_{e}_statistics", f"Usage statistics of a {w} over a period.", analytics,
-              {eid: idp, "period": s("Period covered.", enum=["day", "week", "month"])}, [eid],
-              obj({eid: s(f"Identifier of the {w}."), "views": s("Number of views.", "integer"),
-                   "rating": s("Average rating, 1 to 5.", "number")}, f"Statistics of a {w}.")),
-        _tool(f"measure_{e}_distance", f"Distance from a {w} to an address, in miles.", analytics,
-              {eid: idp, "address": s("Street address to measure to.")}, [eid, "address"],
-              obj({"distance": s("Distance value.", "number"), "unit": s("Unit of the distance; always miles.", const="miles")}, "A distance.")),
-        _tool(f"export_{e}_report", f"Export a report about a {w}.", analytics,
-              {eid: idp, "format": s("File format.", enum=["pdf", "csv", "json"])}, [eid],
-              obj({f"{e}_report_id": s("Identifier of the report."), "download_url": s("Where the report can be downloaded.")}, "An exported report.")),
-        _tool(f"get_{e}_report", f"Content of an exported {w} report.", analytics, {f"{e}_report_id": s("Identifier of the report.")}, [f"{e}_report_id"],
-              obj({f"{e}_report_id": s("Identifier of the report."), "content": s("Text of the report."), "generated_at": s("When it was made.")}, "A report.")),
-        _tool(f"share_{e}", f"Share a {w} with someone by email.", notify, {eid: idp, "email": s("Email address of the recipient.")}, [eid, "email"],
-              obj({f"{e}_share_id": s("Identifier of the share."), "link": s("Link the recipient receives.")}, "A share.")),
-        _tool(f"subscribe_to_{e}_updates", f"Get a webhook call whenever a {w} changes.", notify,
-              {eid: idp, "webhook_url": s("URL that receives the updates.")}, [eid, "webhook_url"],
-              obj({f"{e}_subscription_id": s("Identifier of the subscription."), "status": s("State of the subscription.")}, "A subscription.")),
-        _tool(f"cancel_{e}_subscription", f"Stop the updates of a {w} subscription.", notify,
-              {f"{e}_subscription_id": s("Identifier of the subscription.")}, [f"{e}_subscription_id"],
-              obj({f"{e}_subscription_id": s("Identifier of the subscription."), "cancelled": s("True when it was stopped.", "boolean")}, "Outcome.")),
-        _tool(f"list_{e}_{plural(r)}", f"The {plural(words(r))} linked to a {w}.", manage, {eid: idp}, [eid],
-              obj({plural(r): {"type": "array", "description": f"Linked {plural(words(r))}.",
-                               "items": obj({rid: s(f"Identifier of the {words(r)}."), "name": s("Its name.")}, f"A {words(r)}.")}}, "Linked items.")),
-        _tool(f"link_{e}_to_{r}", f"Link a {w} to a {words(r)}.", manage, {eid: idp, rid: s(f"Identifier of the {words(r)}.")}, [eid, rid],
-              obj({eid: s(f"Identifier of the {w}."), rid: s(f"Identifier of the {words(r)}."), "linked": s("True when linked.", "boolean")}, "Outcome.")),
+        _tool(
+            f"search_{es}",
+            f"Search {plural(w)} by keyword.",
+            manage,
+            {"query": s("Words to look for."), "limit": s("Maximum number of results.", "integer")},
+            ["query"],
+            obj(
+                {
+                    es: {
+                        "type": "array",
+                        "description": f"Matching {plural(w)}, best first.",
+                        "items": obj(
+                            {eid: s(f"Identifier of the {w}."), "name": s(f"Name of the {w}."), "score": s("Relevance score.", "number")},
+                            f"A matching {w}.",
+                        ),
+                    },
+                    "total": s("Number of matches.", "integer"),
+                },
+                f"{plural(w).title()} matching the search.",
+            ),
+        ),
+        _tool(
+            f"list_{es}",
+            f"List the {plural(w)} of the account, page by page.",
+            manage,
+            {"page_token": s("Token of the page to fetch; omit for the first page."), "page_size": s("Items per page.", "integer")},
+            [],
+            obj(
+                {
+                    es: {"type": "array", "items": summary, "description": f"The {plural(w)} on this page."},
+                    "next_page_token": s("Token of the next page; empty on the last page."),
+                },
+                f"A page of {plural(w)}.",
+            ),
+        ),
+        _tool(
+            f"get_{e}_details",
+            f"Full details of one {w}.",
+            manage,
+            {eid: idp},
+            [eid],
+            obj(
+                {
+                    eid: s(f"Identifier of the {w}."),
+                    "name": s(f"Name of the {w}."),
+                    "description": s(f"What the {w} is."),
+                    "created_at": s("Creation time, ISO 8601."),
+                    rid: s(f"Identifier of the {words(r)} it belongs to."),
+                    "price": s("Price of the item.", "number"),
+                    "currency": s("Currency of the price (ISO code)."),
+                },
+                f"One {w}.",
+            ),
+        ),
+        _tool(
+            f"create_{e}",
+            f"Create a new {w}.",
+            manage,
+            {
+                "name": s(f"Name of the new {w}."),
+                "description": s(f"What the {w} is for."),
+                rid: s(f"Identifier of the {words(r)} to attach it to."),
+            },
+            ["name"],
+            obj(
+                {eid: s(f"Identifier of the created {w}."), "status": s("State of the new item.", enum=["active", "pending"])},
+                f"The created {w}.",
+            ),
+        ),
+        _tool(
+            f"update_{e}",
+            f"Change the name or description of a {w}.",
+            manage,
+            {eid: idp, "name": s("New name."), "description": s("New description.")},
+            [eid],
+            obj({eid: s(f"Identifier of the {w}."), "updated": s("True when something changed.", "boolean")}, "Outcome of the update."),
+        ),
+        _tool(
+            f"delete_{e}",
+            f"Delete a {w}.",
+            manage,
+            {eid: idp},
+            [eid],
+            obj({"success": s("Whether it was deleted.", "boolean"), "message": s("What happened.")}, "Outcome of the deletion."),
+        ),
+        _tool(
+            f"check_{e}_availability",
+            f"Whether a {w} is available on a date.",
+            manage,
+            {eid: idp, "date": s("Day asked about, YYYY-MM-DD.")},
+            [eid],
+            obj(
+                {
+                    eid: s(f"Identifier of the {w}."),
+                    "available": s(f"True when the {w} can be used on that date.", "boolean"),
+                    "next_available_date": s("Next free day, YYYY-MM-DD."),
+                },
+                f"Availability of a {w}.",
+            ),
+        ),
+        _tool(
+            f"get_{e}_status",
+            f"Current state of a {w}.",
+            manage,
+            {eid: idp},
+            [eid],
+            obj(
+                {eid: s(f"Identifier of the {w}."), "status": s(f"State of the {w}.", enum=["active", "paused", "closed"])},
+                f"State of a {w}.",
+            ),
+        ),
+        _tool(
+            f"get_{e}_statistics",
+            f"Usage statistics of a {w} over a period.",
+            analytics,
+            {eid: idp, "period": s("Period covered.", enum=["day", "week", "month"])},
+            [eid],
+            obj(
+                {
+                    eid: s(f"Identifier of the {w}."),
+                    "views": s("Number of views.", "integer"),
+                    "rating": s("Average rating, 1 to 5.", "number"),
+                },
+                f"Statistics of a {w}.",
+            ),
+        ),
+        _tool(
+            f"measure_{e}_distance",
+            f"Distance from a {w} to an address, in miles.",
+            analytics,
+            {eid: idp, "address": s("Street address to measure to.")},
+            [eid, "address"],
+            obj(
+                {"distance": s("Distance value.", "number"), "unit": s("Unit of the distance; always miles.", const="miles")}, "A distance."
+            ),
+        ),
+        _tool(
+            f"export_{e}_report",
+            f"Export a report about a {w}.",
+            analytics,
+            {eid: idp, "format": s("File format.", enum=["pdf", "csv", "json"])},
+            [eid],
+            obj(
+                {f"{e}_report_id": s("Identifier of the report."), "download_url": s("Where the report can be downloaded.")},
+                "An exported report.",
+            ),
+        ),
+        _tool(
+            f"get_{e}_report",
+            f"Content of an exported {w} report.",
+            analytics,
+            {f"{e}_report_id": s("Identifier of the report.")},
+            [f"{e}_report_id"],
+            obj(
+                {
+                    f"{e}_report_id": s("Identifier of the report."),
+                    "content": s("Text of the report."),
+                    "generated_at": s("When it was made."),
+                },
+                "A report.",
+            ),
+        ),
+        _tool(
+            f"share_{e}",
+            f"Share a {w} with someone by email.",
+            notify,
+            {eid: idp, "email": s("Email address of the recipient.")},
+            [eid, "email"],
+            obj({f"{e}_share_id": s("Identifier of the share."), "link": s("Link the recipient receives.")}, "A share."),
+        ),
+        _tool(
+            f"subscribe_to_{e}_updates",
+            f"Get a webhook call whenever a {w} changes.",
+            notify,
+            {eid: idp, "webhook_url": s("URL that receives the updates.")},
+            [eid, "webhook_url"],
+            obj(
+                {f"{e}_subscription_id": s("Identifier of the subscription."), "status": s("State of the subscription.")}, "A subscription."
+            ),
+        ),
+        _tool(
+            f"cancel_{e}_subscription",
+            f"Stop the updates of a {w} subscription.",
+            notify,
+            {f"{e}_subscription_id": s("Identifier of the subscription.")},
+            [f"{e}_subscription_id"],
+            obj(
+                {f"{e}_subscription_id": s("Identifier of the subscription."), "cancelled": s("True when it was stopped.", "boolean")},
+                "Outcome.",
+            ),
+        ),
+        _tool(
+            f"list_{e}_{plural(r)}",
+            f"The {plural(words(r))} linked to a {w}.",
+            manage,
+            {eid: idp},
+            [eid],
+            obj(
+                {
+                    plural(r): {
+                        "type": "array",
+                        "description": f"Linked {plural(words(r))}.",
+                        "items": obj({rid: s(f"Identifier of the {words(r)}."), "name": s("Its name.")}, f"A {words(r)}."),
+                    }
+                },
+                "Linked items.",
+            ),
+        ),
+        _tool(
+            f"link_{e}_to_{r}",
+            f"Link a {w} to a {words(r)}.",
+            manage,
+            {eid: idp, rid: s(f"Identifier of the {words(r)}.")},
+            [eid, rid],
+            obj(
+                {eid: s(f"Identifier of the {w}."), rid: s(f"Identifier of the {words(r)}."), "linked": s("True when linked.", "boolean")},
+                "Outcome.",
+            ),
+        ),
     ]
     if rng.random() < 0.25:  # camelCase ids, as in many scraped specs
         camel = "".join(p.title() if i else p for i, p in enumerate(eid.split("_")))
@@ -184,14 +357,33 @@ def entity_tools(category: str, entity: str, related: str, rng: random.Random) -
 def category_tools(category: str) -> list[dict[str, Any]]:
     w = words(category)
     return [
-        _tool(f"convert_{category}_units", "Convert a distance between miles, kilometres, metres and feet.", f"{w.title()} utilities",
-              {"value": s("The distance to convert.", "number"), "from_unit": s("Unit of the value.", enum=UNITS),
-               "to_unit": s("Unit to convert to.", enum=UNITS)}, ["value", "from_unit", "to_unit"],
-              obj({"value": s("The converted distance.", "number"), "unit": s("Unit of the result.")}, "A converted distance.")),
-        _tool(f"convert_{category}_currency", "Convert an amount between currencies at today's rate.", f"{w.title()} utilities",
-              {"amount": s("Amount to convert.", "number"), "from_currency": s("Currency of the amount.", enum=CURRENCIES),
-               "to_currency": s("Currency to convert to.", enum=CURRENCIES)}, ["amount", "from_currency", "to_currency"],
-              obj({"converted_amount": s("The amount in the target currency.", "number"), "currency": s("Target currency.")}, "A converted amount.")),
+        _tool(
+            f"convert_{category}_units",
+            "Convert a distance between miles, kilometres, metres and feet.",
+            f"{w.title()} utilities",
+            {
+                "value": s("The distance to convert.", "number"),
+                "from_unit": s("Unit of the value.", enum=UNITS),
+                "to_unit": s("Unit to convert to.", enum=UNITS),
+            },
+            ["value", "from_unit", "to_unit"],
+            obj({"value": s("The converted distance.", "number"), "unit": s("Unit of the result.")}, "A converted distance."),
+        ),
+        _tool(
+            f"convert_{category}_currency",
+            "Convert an amount between currencies at today's rate.",
+            f"{w.title()} utilities",
+            {
+                "amount": s("Amount to convert.", "number"),
+                "from_currency": s("Currency of the amount.", enum=CURRENCIES),
+                "to_currency": s("Currency to convert to.", enum=CURRENCIES),
+            },
+            ["amount", "from_currency", "to_currency"],
+            obj(
+                {"converted_amount": s("The amount in the target currency.", "number"), "currency": s("Target currency.")},
+                "A converted amount.",
+            ),
+        ),
     ]
 
 

@@ -52,7 +52,10 @@ def run_one(kind: str, home: Path, steps: int, warmup: int, batch: int, max_leng
     )
     from magnet_lib.training.sft import chat_dataset, common_args, effective_train
 
-    settings = load_settings(home=str(home), train={"max_length": max_length, "max_steps": steps, "mdpo_batch_size": batch, "batch_size": batch, "micro_batch_size": batch})
+    settings = load_settings(
+        home=str(home),
+        train={"max_length": max_length, "max_steps": steps, "mdpo_batch_size": batch, "batch_size": batch, "micro_batch_size": batch},
+    )
     train = effective_train(settings)
     pairs = preference_rows(pl.read_parquet(settings.storage_dir / "mdpo_pairs.parquet"))
     random.Random(0).shuffle(pairs)
@@ -88,7 +91,7 @@ def run_one(kind: str, home: Path, steps: int, warmup: int, batch: int, max_leng
         cls = MDPOTrainer
         if kind == "dpo":
             from trl import (
-                DPOTrainer as cls,  # noqa: N813 - the stock trainer, same arguments
+                DPOTrainer as cls,
             )
         trainer = cls(model=model, ref_model=ref, args=args, train_dataset=preference_dataset(pairs), processing_class=tokenizer)
     trainer.data_collator = counting(trainer.data_collator)
@@ -144,13 +147,27 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     for _ in range(ns.repeats):
         for kind in ("sft", "mdpo", "dpo"):
-            cmd = [sys.executable, __file__, "--one", kind, "--home", str(home), "--steps", str(ns.steps), "--warmup", str(ns.warmup),
-                   "--batch", str(ns.batch), "--max-length", str(ns.max_length)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                kind,
+                "--home",
+                str(home),
+                "--steps",
+                str(ns.steps),
+                "--warmup",
+                str(ns.warmup),
+                "--batch",
+                str(ns.batch),
+                "--max-length",
+                str(ns.max_length),
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
             line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
             if line is None:
                 raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
-            results.setdefault(kind, []).append(json.loads(line[len("RESULT "):]))
+            results.setdefault(kind, []).append(json.loads(line[len("RESULT ") :]))
             print(kind, results[kind][-1], flush=True)
 
     def median(kind: str) -> dict:
@@ -163,12 +180,19 @@ def main() -> None:
     report = {
         "benchmark": "training_throughput",
         "command": "python benchmarks/training_throughput.py " + " ".join(a for a in sys.argv[1:]),
-        "device": gpu or f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})",
+        "device": gpu
+        or f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})",
         "model": json.loads((home / "checkpoints" / "sft" / "config.json").read_text()).get("model_type"),
         "model_parameters": None,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
-        "setup": {"steps": ns.steps, "warmup_steps": ns.warmup, "batch": ns.batch, "max_length": ns.max_length, "repeats": ns.repeats,
-                  "loss": "sigmoid + 1.0 * sft (both DPO variants)"},
+        "setup": {
+            "steps": ns.steps,
+            "warmup_steps": ns.warmup,
+            "batch": ns.batch,
+            "max_length": ns.max_length,
+            "repeats": ns.repeats,
+            "loss": "sigmoid + 1.0 * sft (both DPO variants)",
+        },
         "results": summary,
         "masking_overhead": round(overhead, 4),
         "target": "masking_overhead < 0.10",

@@ -28,18 +28,18 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from magnet_lib.distillation.quality import reason_class  # noqa: E402
-from magnet_lib.distillation.single_turn import (  # noqa: E402
+from magnet_lib.distillation.quality import reason_class
+from magnet_lib.distillation.single_turn import (
     item_counts,
     make_single_turn,
 )
-from magnet_lib.distillation.teacher import distill  # noqa: E402
-from magnet_lib.llm.runner import TaskRunner  # noqa: E402
-from magnet_lib.models import Tool  # noqa: E402
-from magnet_lib.pool.envs import builtin_environments  # noqa: E402
-from magnet_lib.settings import LLMSettings, load_settings  # noqa: E402
-from magnet_lib.translation.episodes import translate  # noqa: E402
-from tests.translation_fixtures import augmented_for  # noqa: E402
+from magnet_lib.distillation.teacher import distill
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.models import Tool
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.settings import LLMSettings, load_settings
+from magnet_lib.translation.episodes import translate
+from tests.translation_fixtures import augmented_for
 
 
 def _pool_run(categories: dict[str, list[Tool]], settings) -> dict:
@@ -142,7 +142,11 @@ def llm_requests(categories: dict[str, list[Tool]], settings) -> dict:
         "note": "translation requests are also spent on episodes rejected later; the plan is probed on a copy of the "
                 "environment first, so no request is spent on a turn whose calls cannot execute offline",
     }  # fmt: skip
-    out["single_turn"] = {"items": items, "requests": single, "requests_per_item": {k: round(v / items, 2) for k, v in single.items()} if items else {}}
+    out["single_turn"] = {
+        "items": items,
+        "requests": single,
+        "requests_per_item": {k: round(v / items, 2) for k, v in single.items()} if items else {},
+    }
     return out
 
 

@@ -24,9 +24,10 @@ import re
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import kuzu
 import polars as pl
@@ -41,8 +42,23 @@ NODE_COLUMNS = ["name", "category", "tool_class", "description", "executable", "
 EDGE_COLUMNS = ["src", "dst", "kind", "nested", "evidence", "judge", "score", "category"]
 
 #: Cypher clauses that change a database; a query holding one needs ``write=True``
-WRITE_CLAUSES = ("CREATE", "DELETE", "DETACH", "SET", "MERGE", "DROP", "COPY", "REMOVE", "ALTER", "INSTALL",
-                 "LOAD", "ATTACH", "IMPORT", "EXPORT", "CHECKPOINT")
+WRITE_CLAUSES = (
+    "CREATE",
+    "DELETE",
+    "DETACH",
+    "SET",
+    "MERGE",
+    "DROP",
+    "COPY",
+    "REMOVE",
+    "ALTER",
+    "INSTALL",
+    "LOAD",
+    "ATTACH",
+    "IMPORT",
+    "EXPORT",
+    "CHECKPOINT",
+)
 _WRITE = re.compile(r"\b(" + "|".join(sorted(set(WRITE_CLAUSES))) + r")\b", re.IGNORECASE)
 _LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
 
@@ -80,8 +96,9 @@ def _frame(rows: Any, columns: list[str]) -> pl.DataFrame:
         for row in rows:
             record = row.model_dump(mode="json") if hasattr(row, "model_dump") else dict(row)
             # schemas as JSON text (a Polars struct would merge the keys of every schema)
-            records.append({c: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
-                            for c, v in record.items() if c in columns})
+            records.append(
+                {c: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for c, v in record.items() if c in columns}
+            )
         frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame(schema={c: pl.String() for c in columns})
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -91,16 +108,31 @@ def _frame(rows: Any, columns: list[str]) -> pl.DataFrame:
 
 def _node_frame(tools: Any) -> pl.DataFrame:
     frame = _frame(tools, NODE_COLUMNS).cast(
-        {"name": pl.String(), "category": pl.String(), "tool_class": pl.String(), "description": pl.String(),
-         "executable": pl.Boolean(), "parameters": pl.String(), "response": pl.String()}
+        {
+            "name": pl.String(),
+            "category": pl.String(),
+            "tool_class": pl.String(),
+            "description": pl.String(),
+            "executable": pl.Boolean(),
+            "parameters": pl.String(),
+            "response": pl.String(),
+        }
     )
     return frame.unique(subset="name", keep="first", maintain_order=True)
 
 
 def _edge_frame(edges: Any, names: set[str], report: BuildReport) -> pl.DataFrame:
     frame = _frame(edges, EDGE_COLUMNS).cast(
-        {"src": pl.String(), "dst": pl.String(), "kind": pl.String(), "nested": pl.Boolean(), "evidence": pl.String(),
-         "judge": pl.String(), "score": pl.Float64(), "category": pl.String()}
+        {
+            "src": pl.String(),
+            "dst": pl.String(),
+            "kind": pl.String(),
+            "nested": pl.Boolean(),
+            "evidence": pl.String(),
+            "judge": pl.String(),
+            "score": pl.Float64(),
+            "category": pl.String(),
+        }
     )
     known = frame.filter(pl.col("src").is_in(list(names)) & pl.col("dst").is_in(list(names)) & (pl.col("src") != pl.col("dst")))
     report.dropped_edges = frame.height - known.height
@@ -209,7 +241,7 @@ class GraphConnection:
         self._conn.close()
         self._db.close()
 
-    def __enter__(self) -> "GraphConnection":
+    def __enter__(self) -> GraphConnection:
         return self
 
     def __exit__(self, *exc: Any) -> None:

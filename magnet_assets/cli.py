@@ -51,7 +51,9 @@ def run(
     category: list[str] = typer.Option(None, "--category", "-c", help="Only these category partitions (repeatable)."),
     home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
     tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the training libraries' progress bars, warnings and per-step logs."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the training libraries' progress bars, warnings and per-step logs."
+    ),
 ) -> None:
     """Materialize every asset partition that is missing or stale (like the UI's
     'Materialize changed and missing'), then print a summary; exit 1 if anything failed."""
@@ -68,7 +70,10 @@ def run(
         where = escape(f"[{step.partition}]") if step.partition else ""
         style = {"materialized": "green", "skipped": "dim", "failed": "red", "blocked": "yellow"}[step.status]
         if step.status != "skipped":
-            console.print(f"  [{style}]{step.status:<12}[/] {step.asset}{where} {step.seconds:6.1f}s" + (f"  {step.error[:200]}" if step.error else ""))
+            console.print(
+                f"  [{style}]{step.status:<12}[/] {step.asset}{where} {step.seconds:6.1f}s"
+                + (f"  {step.error[:200]}" if step.error else "")
+            )
 
     summary = run_pipeline(settings, force=all_, assets=asset or None, categories=category or None, on_step=on_step)
     table = Table(title="magnet run summary")

@@ -44,10 +44,14 @@ def _models(settings, checkpoints: list[Path], served: list[str], api_base: str 
     models: dict = {}
     for path in checkpoints:
         name = path.name if path.name not in models else str(path)
-        models[name] = lambda path=path: TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed)
+        models[name] = lambda path=path: TransformersStudent(
+            path, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed
+        )
     for model in served:
         llm = settings.llm.model_copy(update={"model": model, "api_base": api_base or settings.llm.api_base, "task_models": {}})
-        models[model] = lambda llm=llm: ServedStudent(TaskRunner(llm, cache_dir=settings.cache_dir), max_new_tokens=train.student_max_new_tokens, temperature=0.0)
+        models[model] = lambda llm=llm: ServedStudent(
+            TaskRunner(llm, cache_dir=settings.cache_dir), max_new_tokens=train.student_max_new_tokens, temperature=0.0
+        )
     return models
 
 
@@ -79,12 +83,19 @@ def register(app: typer.Typer) -> None:
             refs, split, notes = _load_references(settings, episodes)
         except FileNotFoundError as exc:
             console.print(f"[red]{exc}[/]; run `magnet run` first (or pass --home)")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         runner = TaskRunner(settings.llm, cache_dir=settings.cache_dir)
         train = effective_train(settings)
         try:
-            report = evaluate(_models(settings, checkpoint or [], model or [], api_base), refs, tool_pool(settings), runner,
-                              max_steps=max(train.student_max_steps, settings.graph.max_calls_per_turn + 1), split=split, notes=notes)
+            report = evaluate(
+                _models(settings, checkpoint or [], model or [], api_base),
+                refs,
+                tool_pool(settings),
+                runner,
+                max_steps=max(train.student_max_steps, settings.graph.max_calls_per_turn + 1),
+                split=split,
+                notes=notes,
+            )
         finally:
             runner.close()
         for note in report.notes:

@@ -8,11 +8,10 @@ Queries are read-only unless ``--write`` is given; ``--param`` values are bound 
 parameters (JSON when they parse as JSON, else strings), never pasted into the text.
 """
 
-
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,7 +22,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _graph_path(graph: Optional[Path]) -> Path:
+def _graph_path(graph: Path | None) -> Path:
     if graph is not None:
         return graph
     from magnet_lib.settings import load_settings
@@ -57,10 +56,10 @@ def _cell(value: Any) -> str:
 @graph_app.command("query")
 def query_command(
     cypher: str = typer.Argument(..., help="A Cypher statement; refer to parameters as $name."),
-    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Query parameter NAME=VALUE (repeatable)."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="Query parameter NAME=VALUE (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
     write: bool = typer.Option(False, "--write", help="Allow a statement that changes the graph (CREATE, SET, DELETE, ...)."),
-    graph: Optional[Path] = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
+    graph: Path | None = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
 ) -> None:
     """Run a Cypher query against the dependency graph."""
     import graph_db
@@ -69,13 +68,13 @@ def query_command(
         rows = graph_db.query(_graph_path(graph), cypher, parse_params(param), write=write)
     except graph_db.WriteQueryRefused as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except graph_db.GraphNotBuilt as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except RuntimeError as exc:  # Kuzu reports parse and binder errors as RuntimeError
         err.print(f"[red]query failed:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
@@ -140,9 +139,18 @@ def draw_category(path: Path, category: str, out: Path) -> dict[str, int]:
         if not chosen:
             continue
         nx.draw_networkx_edges(
-            g, pos, ax=ax, edgelist=chosen, edge_color=[KIND_COLOURS.get(g.edges[e]["kind"], "#999999") for e in chosen],
-            width=2.6 if is_nested else 0.9, style="solid" if is_nested else "dashed", alpha=0.85 if is_nested else 0.45,
-            arrows=True, arrowsize=14 if is_nested else 9, node_size=node_size, connectionstyle="arc3,rad=0.12",
+            g,
+            pos,
+            ax=ax,
+            edgelist=chosen,
+            edge_color=[KIND_COLOURS.get(g.edges[e]["kind"], "#999999") for e in chosen],
+            width=2.6 if is_nested else 0.9,
+            style="solid" if is_nested else "dashed",
+            alpha=0.85 if is_nested else 0.45,
+            arrows=True,
+            arrowsize=14 if is_nested else 9,
+            node_size=node_size,
+            connectionstyle="arc3,rad=0.12",
         )
     labels = nx.draw_networkx_labels(g, pos, ax=ax, font_size=8 if len(g) <= 40 else 5, verticalalignment="bottom")
     for text in labels.values():
@@ -154,8 +162,7 @@ def draw_category(path: Path, category: str, out: Path) -> dict[str, int]:
     handles += [Line2D([0], [0], marker="o", color="w", markerfacecolor=cmap(i % 20), markersize=9, label=c) for i, c in enumerate(classes)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="edges / tool classes")
     nested_count = sum(1 for _, _, d in g.edges(data=True) if d["nested"])
-    ax.set_title(f"dependency graph: {category} ({len(nodes)} functions, {len(edges)} edges, {nested_count} nested); "
-                 "sources on the left")
+    ax.set_title(f"dependency graph: {category} ({len(nodes)} functions, {len(edges)} edges, {nested_count} nested); sources on the left")
     ax.axis("off")
     ax.margins(0.08)
     fig.tight_layout()
@@ -168,8 +175,8 @@ def draw_category(path: Path, category: str, out: Path) -> dict[str, int]:
 @graph_app.command("show")
 def show_command(
     category: str = typer.Option(..., "--category", "-c", help="The category to draw."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default $MAGNET_HOME/graph_<category>.png)."),
-    graph: Optional[Path] = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="PNG to write (default $MAGNET_HOME/graph_<category>.png)."),
+    graph: Path | None = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
 ) -> None:
     """Draw one category's dependency graph to a PNG (nested edges in red)."""
     import graph_db
@@ -181,7 +188,7 @@ def show_command(
         counts = draw_category(path, category, out)
     except graph_db.GraphNotBuilt as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     console.print(f"wrote {out} ({counts['nodes']} functions, {counts['edges']} edges, {counts['nested']} nested)")
 
 

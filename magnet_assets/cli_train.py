@@ -32,8 +32,16 @@ def register(app: typer.Typer) -> None:
     train_app = typer.Typer(help="Train outside Dagster (SFT, mDPO), optionally under accelerate launch.", no_args_is_help=True)
     app.add_typer(train_app, name="train")
 
-    def _run(stage: str, home: Path | None, config: Path | None, data: Path | None, output: Path | None,
-             sft: Path | None, accelerate: Path | None, num_processes: int | None) -> None:
+    def _run(
+        stage: str,
+        home: Path | None,
+        config: Path | None,
+        data: Path | None,
+        output: Path | None,
+        sft: Path | None,
+        accelerate: Path | None,
+        num_processes: int | None,
+    ) -> None:
         from rich.console import Console
 
         console = Console()
@@ -53,7 +61,7 @@ def register(app: typer.Typer) -> None:
             module.main(args)
         except FileNotFoundError as exc:
             console.print(f"[red]{exc}[/]; run `magnet run` first (or pass --data / --home)")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
 
     common = {
         "home": typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),

@@ -53,18 +53,23 @@ def write_report(report: EvalReport, reports_dir: Path) -> tuple[Path, Path]:
     "sft_set (greedy, calls executed, every turn judged): one row per model x metric x kind (turn accuracy, episode "
     "success, progress rate per turn kind; error-type counts); report at $MAGNET_HOME/reports/eval_report.md and .json.",
 )
-def eval_report(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame,
-                query_call_pairs: pl.DataFrame) -> dg.Output:
+def eval_report(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame, query_call_pairs: pl.DataFrame
+) -> dg.Output:
     settings = magnet.settings
     train = effective_train(settings)
     refs, split, notes = evaluation_references(sft_set, from_frame(query_call_pairs, Episode), train.eval_episodes, settings.seed)
     if uses_cpu_profile(settings):
-        notes.append(f"the tiny default model trained for a few CPU steps (replies cut at {train.student_max_new_tokens} tokens) "
-                     "cannot write a well-formed call yet: these numbers check the pipeline, not the method; set train.base_model "
-                     "to a real model for meaningful scores")
+        notes.append(
+            f"the tiny default model trained for a few CPU steps (replies cut at {train.student_max_new_tokens} tokens) "
+            "cannot write a well-formed call yet: these numbers check the pipeline, not the method; set train.base_model "
+            "to a real model for meaningful scores"
+        )
     paths = {name: checkpoint_path(context, settings, name, asset) for name, asset in CHECKPOINTS.items()}
     models = {
-        name: (lambda path=path: TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed))
+        name: (
+            lambda path=path: TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed)
+        )
         for name, path in paths.items()
     }
     runner = magnet.runner()

@@ -40,14 +40,17 @@ def dependency_edges(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     tools = from_frame(function_pool, Tool)
     runner = magnet.runner()
     try:
-        edges, stats = judge_category(tools, runner, candidates=g.candidates, batch=g.judge_batch, prefilter=g.prefilter,
-                                      seed=settings.seed)
+        edges, stats = judge_category(
+            tools, runner, candidates=g.candidates, batch=g.judge_batch, prefilter=g.prefilter, seed=settings.seed
+        )
         llm = llm_metadata(runner)
     finally:
         runner.close()
     frame = to_frame(edges, Edge)
-    context.log.info(f"{context.partition_key}: {len(edges)} edges from {stats.candidate_pairs} candidate pairs "
-                     f"({stats.prefiltered_pairs} dropped by the pre-filter, {stats.judge_items} judge calls)")
+    context.log.info(
+        f"{context.partition_key}: {len(edges)} edges from {stats.candidate_pairs} candidate pairs "
+        f"({stats.prefiltered_pairs} dropped by the pre-filter, {stats.judge_items} judge calls)"
+    )
     return dg.Output(
         frame,
         metadata={
@@ -71,8 +74,9 @@ def dependency_edges(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     description="The Kuzu database at $MAGNET_HOME/graph.kuzu, rebuilt from every dependency_edges partition "
     "(Function nodes, DEPENDS_ON edges). One writer at a time; readers open it read-only.",
 )
-def dependency_graph(context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame,
-                     function_pool: pl.DataFrame) -> dg.MaterializeResult:
+def dependency_graph(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame, function_pool: pl.DataFrame
+) -> dg.MaterializeResult:
     path = magnet.settings.graph_path
     report = graph_db.build_graph(path, function_pool, dependency_edges)
     if report.dropped_edges:
@@ -108,8 +112,9 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource) -> dg.Output
     adjacency = graph_db.adjacency(settings.graph_path, category)
     if not adjacency:
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
-    walks = initial_fsps(category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node,
-                         min_turns=g.min_turns, seed=settings.seed)
+    walks = initial_fsps(
+        category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=settings.seed
+    )
     frame = to_frame(walks, FSP)
     return dg.Output(
         frame,
@@ -136,9 +141,7 @@ def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fs
     functions = graph_db.functions(settings.graph_path, category)
     required = {f["name"]: f["parameters"].get("required", []) for f in functions}
     outputs = {f["name"]: {n for name, _ in schema_leaves(f["response"]) for n in (name, name.rstrip("s"))} for f in functions}
-    augmented = augment_fsps(
-        from_frame(fsps, FSP), nested_neighbours(adjacency), settings.graph, required, settings.seed, outputs
-    )
+    augmented = augment_fsps(from_frame(fsps, FSP), nested_neighbours(adjacency), settings.graph, required, settings.seed, outputs)
     frame = to_frame(augmented, AugmentedFSP)
     return dg.Output(
         frame,
@@ -177,8 +180,9 @@ def fsp_steps_are_graph_edges(context: dg.AssetCheckExecutionContext, magnet: Ma
     for category, part in _checked_partitions("fsps", context, magnet).items():
         walks += part.height
         problems += walk_violations(from_frame(part, FSP), graph_db.adjacency(magnet.settings.graph_path, category))
-    return dg.AssetCheckResult(passed=not problems, metadata={"walks": walks, "violations": len(problems),
-                                                              "examples": dg.MetadataValue.json(problems[:10])})
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"walks": walks, "violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])}
+    )
 
 
 @dg.asset_check(asset=augmented_fsps, blocking=True, description="Every turn calls at most max_calls_per_turn functions.")
@@ -187,14 +191,20 @@ def augmented_fsps_turn_limit(context: dg.AssetCheckExecutionContext, magnet: Ma
     problems: list[str] = []
     for part in _checked_partitions("augmented_fsps", context, magnet).values():
         problems += turn_limit_violations(from_frame(part, AugmentedFSP), limit)
-    return dg.AssetCheckResult(passed=not problems, metadata={"max_calls_per_turn": limit, "violations": len(problems),
-                                                              "examples": dg.MetadataValue.json(problems[:10])})
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"max_calls_per_turn": limit, "violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])},
+    )
 
 
-@dg.asset_check(asset=augmented_fsps, blocking=True, description="Every inserted function is a nested neighbour of the function it follows.")
+@dg.asset_check(
+    asset=augmented_fsps, blocking=True, description="Every inserted function is a nested neighbour of the function it follows."
+)
 def augmented_fsps_inserts_are_nested(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
     problems: list[str] = []
     for category, part in _checked_partitions("augmented_fsps", context, magnet).items():
         nested = nested_neighbours(graph_db.adjacency(magnet.settings.graph_path, category))
         problems += insert_violations(from_frame(part, AugmentedFSP), nested)
-    return dg.AssetCheckResult(passed=not problems, metadata={"violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])})
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])}
+    )

@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
@@ -70,10 +70,7 @@ def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
     if not config.exists():
         # runs launched from the UI (a backfill over every partition) queue instead of all
         # starting at once: one per core keeps a laptop responsive; edit the file to change it
-        config.write_text(
-            "telemetry:\n  enabled: false\n"
-            f"concurrency:\n  runs:\n    max_concurrent_runs: {max(2, os.cpu_count() or 2)}\n"
-        )
+        config.write_text(f"telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: {max(2, os.cpu_count() or 2)}\n")
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
@@ -170,9 +167,7 @@ def observe_sources(instance: dg.DagsterInstance, versions: dict[str, str]) -> N
     if new:
         instance.add_dynamic_partitions("category", new)
     for cat, version in versions.items():
-        instance.report_runless_asset_event(
-            dg.AssetObservation(asset_key=SOURCE_KEY, partition=cat, tags={DATA_VERSION_TAG: version})
-        )
+        instance.report_runless_asset_event(dg.AssetObservation(asset_key=SOURCE_KEY, partition=cat, tags={DATA_VERSION_TAG: version}))
 
 
 def run_pipeline(
@@ -265,7 +260,7 @@ def run_pipeline(
         keys = [k for k in keys if k in wanted]
         if not keys:
             continue
-        for part in (run_categories if partitioned else [None]):
+        for part in run_categories if partitioned else [None]:
             todo, skipped = [], []
             for k in keys:
                 if blocked(k, part) or any((s, part) in failed_parts for s in plan.siblings[k] if s in todo):

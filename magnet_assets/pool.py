@@ -1,6 +1,5 @@
 """``function_pool``: the validated tools of one category (rejects go to their own table)."""
 
-
 from collections import Counter
 
 import dagster as dg
@@ -18,7 +17,9 @@ from magnet_lib.tables import to_frame
     group_name="pool",
     deps=["tool_sources"],
     outs={
-        "function_pool": dg.AssetOut(description="Validated tools: name, category, tool_class, description, parameters, response, source, executable."),
+        "function_pool": dg.AssetOut(
+            description="Validated tools: name, category, tool_class, description, parameters, response, source, executable."
+        ),
         "tool_rejects": dg.AssetOut(description="Tool specs that failed validation: file, tool, field, message."),
     },
 )

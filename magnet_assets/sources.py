@@ -2,7 +2,6 @@
 a partition when a category appears (a new built-in environment or a new folder in
 ``MAGNET_TOOLS_DIR``)."""
 
-
 import json
 
 import dagster as dg
@@ -42,8 +41,7 @@ def category_sensor(context: dg.SensorEvaluationContext, magnet: MagnetResource)
     return dg.SensorResult(
         dynamic_partitions_requests=[category_partitions.build_add_request(new)] if new else [],
         asset_events=[
-            dg.AssetObservation(asset_key="tool_sources", partition=cat, tags={DATA_VERSION_TAG: versions[cat]})
-            for cat in changed
+            dg.AssetObservation(asset_key="tool_sources", partition=cat, tags={DATA_VERSION_TAG: versions[cat]}) for cat in changed
         ],
         cursor=json.dumps(versions, sort_keys=True),
     )

@@ -41,7 +41,6 @@ def _training_metadata(result: TrainResult) -> dict:
     }
 
 
-
 @dg.asset(
     group_name="training",
     description="The base model fine-tuned on the train split of sft_set with TRL (assistant-only loss); "
@@ -60,8 +59,9 @@ def sft_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, sf
     description="Per category: the SFT model's judged wrong turns on the episodes (error type 1-5, reason, wrong calls "
     "or reply; source=student) and injected errors where the student showed too few (source=injected).",
 )
-def negative_hints(context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame,
-                   sft_trajectories: pl.DataFrame) -> dg.Output:
+def negative_hints(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame, sft_trajectories: pl.DataFrame
+) -> dg.Output:
     settings = magnet.settings
     episodes = from_frame(query_call_pairs, Episode)
     trajectories = from_frame(sft_trajectories, Trajectory)
@@ -97,15 +97,21 @@ def negative_hints(context: dg.AssetExecutionContext, magnet: MagnetResource, qu
     description="mDPO preference pairs: prompt (system + first user turn), chosen (the reference through the erroneous "
     "turn) and rejected (the same with the negative turn) as message lists, tools, error type, source and ids.",
 )
-def mdpo_pairs(context: dg.AssetExecutionContext, magnet: MagnetResource, negative_hints: pl.DataFrame,
-               query_call_pairs: pl.DataFrame, sft_trajectories: pl.DataFrame) -> dg.Output:
+def mdpo_pairs(
+    context: dg.AssetExecutionContext,
+    magnet: MagnetResource,
+    negative_hints: pl.DataFrame,
+    query_call_pairs: pl.DataFrame,
+    sft_trajectories: pl.DataFrame,
+) -> dg.Output:
     settings = magnet.settings
     hints = from_frame(negative_hints, NegativeHint)
     student = load_student(settings) if any(h.source == "student" for h in hints) else None
     runner = magnet.runner()
     try:
-        pairs, counts = preference_pairs(settings, hints, from_frame(query_call_pairs, Episode), from_frame(sft_trajectories, Trajectory),
-                                         student=student, runner=runner)
+        pairs, counts = preference_pairs(
+            settings, hints, from_frame(query_call_pairs, Episode), from_frame(sft_trajectories, Trajectory), student=student, runner=runner
+        )
         llm = llm_metadata(runner)
     finally:
         runner.close()

@@ -29,8 +29,6 @@ from magnet_lib.translation.episodes import translate
 MIN_SINGLE_TURN_BASE = 4
 
 
-
-
 @dg.asset(
     partitions_def=category_partitions,
     group_name="translation",
@@ -73,14 +71,23 @@ def query_call_pairs(
     description="Positive multi-turn trajectories by hint-guided context distillation, in OpenAI chat format with "
     "tools and the BFCL-style system prompt; every call really executed.",
     check_specs=[
-        dg.AssetCheckSpec("calls_offered_and_valid", asset="sft_trajectories", blocking=True,
-                          description="Every call names an offered tool and its arguments validate against its schema."),
-        dg.AssetCheckSpec("calls_executable", asset="sft_trajectories", blocking=True,
-                          description="Every call returned a non-error output (executability 100%)."),
+        dg.AssetCheckSpec(
+            "calls_offered_and_valid",
+            asset="sft_trajectories",
+            blocking=True,
+            description="Every call names an offered tool and its arguments validate against its schema.",
+        ),
+        dg.AssetCheckSpec(
+            "calls_executable",
+            asset="sft_trajectories",
+            blocking=True,
+            description="Every call returned a non-error output (executability 100%).",
+        ),
     ],
 )
-def sft_trajectories(context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame,
-                     function_pool: pl.DataFrame):
+def sft_trajectories(
+    context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame, function_pool: pl.DataFrame
+):
     tools = from_frame(function_pool, Tool)
     runner = magnet.runner()
     try:
@@ -152,14 +159,24 @@ def single_turn_and_irrelevance(
     "ratios from the settings, tool order shuffled per example, failure keywords filtered, duplicates removed. "
     "Writes the data quality report to $MAGNET_HOME/reports/.",
     check_specs=[
-        dg.AssetCheckSpec("mix_within_tolerance", asset="sft_set", blocking=True,
-                          description="Each bucket's share of the train split is within distill.mix_tolerance (default 2%) of its target."),
-        dg.AssetCheckSpec("executability", asset="sft_set", blocking=True,
-                          description="Every call in the set returned a non-error output."),
+        dg.AssetCheckSpec(
+            "mix_within_tolerance",
+            asset="sft_set",
+            blocking=True,
+            description="Each bucket's share of the train split is within distill.mix_tolerance (default 2%) of its target.",
+        ),
+        dg.AssetCheckSpec(
+            "executability", asset="sft_set", blocking=True, description="Every call in the set returned a non-error output."
+        ),
     ],
 )
-def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_trajectories: pl.DataFrame,
-            single_turn_and_irrelevance: pl.DataFrame, query_call_pairs: pl.DataFrame):
+def sft_set(
+    context: dg.AssetExecutionContext,
+    magnet: MagnetResource,
+    sft_trajectories: pl.DataFrame,
+    single_turn_and_irrelevance: pl.DataFrame,
+    query_call_pairs: pl.DataFrame,
+):
     settings = magnet.settings
     trajectories = from_frame(sft_trajectories, Trajectory) + from_frame(single_turn_and_irrelevance, Trajectory)
     rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)
@@ -189,7 +206,12 @@ def sft_set(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_traje
     yield dg.AssetCheckResult(
         check_name="mix_within_tolerance",
         passed=train > 0 and all(abs(d) <= tolerance for d in deviation.values()),
-        metadata={"train_items": train, "tolerance": tolerance, "deviation": json_metadata(deviation), "limiting_bucket": str(mix.limiting_bucket)},
+        metadata={
+            "train_items": train,
+            "tolerance": tolerance,
+            "deviation": json_metadata(deviation),
+            "limiting_bucket": str(mix.limiting_bucket),
+        },
     )
     ok, calls = report.executable_calls, report.calls
     yield dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})

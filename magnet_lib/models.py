@@ -193,7 +193,10 @@ class Episode(_Row):
     tools: list[str] = Field(default_factory=list, description="Names of the tools offered in the episode.")
     status: Literal["ok", "rejected"] = "ok"
     reject_reason: str | None = None
-    notes: list[str] = Field(default_factory=list, description="Remarks on how it was made, e.g. a tool output the model failed to simulate (the schema simulator's output was used).")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Remarks on how it was made, e.g. a tool output the model failed to simulate (the schema simulator's output was used).",
+    )
     generator: str = OFFLINE
 
 

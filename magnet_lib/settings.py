@@ -80,11 +80,15 @@ class LLMSettings(_Group):
     backoff_base_s: float = Field(0.5, description="Wait before the first retry when the server gives no Retry-After; doubles per retry.")
     backoff_max_s: float = Field(20.0, description="Cap on one backoff wait.")
     backoff_jitter: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.5,
+        ge=0.0,
+        le=1.0,
         description="Share of a backoff wait drawn at random: the wait is uniform in [cap * (1 - jitter), cap] (0 = fixed waits, 1 = full jitter).",
     )
     max_reasks: int = Field(2, description="Re-asks with the parse error shown before an answer becomes a reject.")
-    task_models: dict[str, str] = Field(default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}.")
+    task_models: dict[str, str] = Field(
+        default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}."
+    )
 
     @property
     def offline(self) -> bool:
@@ -127,18 +131,27 @@ class DistillSettings(_Group):
     mix_irrelevance: float = Field(0.18, description="Share of irrelevance items in the SFT set.")
     heldout_fraction: float = Field(0.1, description="Share of FSPs held out for evaluation (never trained on).")
     distractors: int = Field(
-        3, ge=0,
+        3,
+        ge=0,
         description="Tools of the category offered beside an item's own functions (not stated in the paper). Few and fixed per FSP, "
         "so that changing one tool changes only the prompts of the episodes that offer it.",
     )
-    optional_p: float = Field(0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper).")
+    optional_p: float = Field(
+        0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper)."
+    )
     parallel_p: float = Field(
-        0.3, ge=0.0, le=1.0,
+        0.3,
+        ge=0.0,
+        le=1.0,
         description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "
         "required argument are at hand (several in an earlier output, or several a user could state); the turn stays within "
         "graph.max_calls_per_turn calls (not stated in the paper).",
     )
-    plan_probes: int = Field(16, ge=1, description="Value plans tried per turn (other value choices, each run on a copy of the world) before the turn is given up (not stated in the paper).")
+    plan_probes: int = Field(
+        16,
+        ge=1,
+        description="Value plans tried per turn (other value choices, each run on a copy of the world) before the turn is given up (not stated in the paper).",
+    )
     single_shares: dict[str, float] = Field(
         default_factory=lambda: {"single": 0.5, "parallel": 0.25, "multiple": 0.25},
         description="Shares of the single-turn kinds inside the single part of the mix (not stated in the paper).",
@@ -147,10 +160,27 @@ class DistillSettings(_Group):
         default_factory=lambda: {"no_fit": 0.5, "missing_value": 0.5},
         description="Shares of the irrelevance kinds: no offered function fits / a required value is missing (not stated in the paper).",
     )
-    oversample: float = Field(1.25, ge=1.0, description="Single-turn and irrelevance items made beyond the mix's need, so that filtering and de-duplication leave enough (not stated in the paper).")
-    item_tries: int = Field(4, ge=1, description="Function choices tried for one single-turn or irrelevance item before it is given up (not stated in the paper).")
-    near_duplicate: float = Field(0.9, gt=0.0, le=1.0, description="Share of shared word 3-grams from which two items of the same kind and functions are near duplicates (not stated in the paper).")
-    mix_tolerance: float = Field(0.02, ge=0.0, description="Largest deviation of a bucket's share of the train split from its target that the sft_set check accepts (not stated in the paper).")
+    oversample: float = Field(
+        1.25,
+        ge=1.0,
+        description="Single-turn and irrelevance items made beyond the mix's need, so that filtering and de-duplication leave enough (not stated in the paper).",
+    )
+    item_tries: int = Field(
+        4,
+        ge=1,
+        description="Function choices tried for one single-turn or irrelevance item before it is given up (not stated in the paper).",
+    )
+    near_duplicate: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Share of shared word 3-grams from which two items of the same kind and functions are near duplicates (not stated in the paper).",
+    )
+    mix_tolerance: float = Field(
+        0.02,
+        ge=0.0,
+        description="Largest deviation of a bucket's share of the train split from its target that the sft_set check accepts (not stated in the paper).",
+    )
     failure_keywords: list[str] = Field(
         default_factory=lambda: ["Bad request", "does not match", "Traceback", "Internal error"],
         description="Trajectories whose tool outputs or replies contain these are dropped.",
@@ -187,18 +217,35 @@ class TrainSettings(_Group):
     lora_r: int | None = Field(None, description="LoRA rank for mDPO (paper: 32 for 14B); None = full fine-tuning.")
     lora_alpha: int = 64
     max_steps: int | None = Field(None, description="Cap on optimizer steps (CPU-sized default runs set this).")
-    chat_template: str | None = Field(None, description="Path of a Jinja training chat template with {% generation %} markers, for a real base model whose own template lacks them and that TRL has no training variant of.")
-    cpu_profile: bool = Field(True, description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.training.sft.TINY_PROFILE) instead of the paper's.")
-    student_model: str | None = Field(None, description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.")
+    chat_template: str | None = Field(
+        None,
+        description="Path of a Jinja training chat template with {% generation %} markers, for a real base model whose own template lacks them and that TRL has no training variant of.",
+    )
+    cpu_profile: bool = Field(
+        True,
+        description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.training.sft.TINY_PROFILE) instead of the paper's.",
+    )
+    student_model: str | None = Field(
+        None,
+        description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.",
+    )
     student_api_base: str | None = Field(None, description="Base URL of that server, e.g. 'http://127.0.0.1:8000/v1'.")
-    student_instances: int | None = Field(None, description="Episodes per category the student samples (None = all; not stated in the paper).")
+    student_instances: int | None = Field(
+        None, description="Episodes per category the student samples (None = all; not stated in the paper)."
+    )
     student_max_new_tokens: int = Field(512, description="Token budget of one student response.")
-    student_max_steps: int = Field(4, description="Student responses per user turn before the turn is cut (calls are made one per response).")
+    student_max_steps: int = Field(
+        4, description="Student responses per user turn before the turn is cut (calls are made one per response)."
+    )
     student_temperature: float = Field(1.0, description="Sampling temperature of the student (not stated in the paper).")
-    min_student_errors: int = Field(1, description="Per episode: when the student's usable judged errors are fewer, errors are injected per type instead.")
+    min_student_errors: int = Field(
+        1, description="Per episode: when the student's usable judged errors are fewer, errors are injected per type instead."
+    )
     max_pairs_per_episode: int = Field(5, description="Cap on mDPO pairs made from one episode.")
     micro_batch_size: int = Field(1, description="Sequences per device per forward pass; gradient accumulation makes up batch_size.")
-    eval_episodes: int = Field(24, description="Held-out multi-turn episodes the eval_report asset replays with each model (a seeded sample when there are more).")
+    eval_episodes: int = Field(
+        24, description="Held-out multi-turn episodes the eval_report asset replays with each model (a seeded sample when there are more)."
+    )
 
 
 class MagnetSettings(_Group):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import types
 import typing
-from typing import Any, Iterable, Literal, TypeVar
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 from pydantic import BaseModel

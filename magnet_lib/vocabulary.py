@@ -9,8 +9,9 @@ so they cannot disagree about the same field.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
@@ -18,33 +19,237 @@ WORD_PATTERN = re.compile(r"[a-z][a-z0-9]*")
 
 #: verbs and particles of function names: what remains is the object a function acts on
 VERBS = frozenset(
-    "get list search find check set add remove create delete update cancel book plan start stop calculate "
-    "compute convert estimate fetch lookup look retrieve read write send post put make place pay transfer "
-    "schedule reschedule move copy share rate redeem change save download upload compress extract is has "
-    "can do run execute show view open close enable disable toggle submit request verify validate query by "
-    "to from for of in on at with a an the and or new my all current".split()
+    [
+        "get",
+        "list",
+        "search",
+        "find",
+        "check",
+        "set",
+        "add",
+        "remove",
+        "create",
+        "delete",
+        "update",
+        "cancel",
+        "book",
+        "plan",
+        "start",
+        "stop",
+        "calculate",
+        "compute",
+        "convert",
+        "estimate",
+        "fetch",
+        "lookup",
+        "look",
+        "retrieve",
+        "read",
+        "write",
+        "send",
+        "post",
+        "put",
+        "make",
+        "place",
+        "pay",
+        "transfer",
+        "schedule",
+        "reschedule",
+        "move",
+        "copy",
+        "share",
+        "rate",
+        "redeem",
+        "change",
+        "save",
+        "download",
+        "upload",
+        "compress",
+        "extract",
+        "is",
+        "has",
+        "can",
+        "do",
+        "run",
+        "execute",
+        "show",
+        "view",
+        "open",
+        "close",
+        "enable",
+        "disable",
+        "toggle",
+        "submit",
+        "request",
+        "verify",
+        "validate",
+        "query",
+        "by",
+        "to",
+        "from",
+        "for",
+        "of",
+        "in",
+        "on",
+        "at",
+        "with",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "new",
+        "my",
+        "all",
+        "current",
+    ]
 )
 #: words that say nothing about what a value is
 GENERIC = frozenset(
-    "id ids name type value data info information result results item items the a an of to for in on at by "
-    "is are be it this that with from as or and any which when where what its their user number string "
-    "list true false new current one".split()
+    [
+        "id",
+        "ids",
+        "name",
+        "type",
+        "value",
+        "data",
+        "info",
+        "information",
+        "result",
+        "results",
+        "item",
+        "items",
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "is",
+        "are",
+        "be",
+        "it",
+        "this",
+        "that",
+        "with",
+        "from",
+        "as",
+        "or",
+        "and",
+        "any",
+        "which",
+        "when",
+        "where",
+        "what",
+        "its",
+        "their",
+        "user",
+        "number",
+        "string",
+        "list",
+        "true",
+        "false",
+        "new",
+        "current",
+        "one",
+    ]
 )
 #: field/parameter names whose exact match alone is weak evidence
 GENERIC_FIELDS = frozenset(
-    "name status message type value description title success result data info date time count note notes "
-    "comment error reason label kind amount total price quantity".split()
+    [
+        "name",
+        "status",
+        "message",
+        "type",
+        "value",
+        "description",
+        "title",
+        "success",
+        "result",
+        "data",
+        "info",
+        "date",
+        "time",
+        "count",
+        "note",
+        "notes",
+        "comment",
+        "error",
+        "reason",
+        "label",
+        "kind",
+        "amount",
+        "total",
+        "price",
+        "quantity",
+    ]
 )
 ROLE_PREFIXES = frozenset(
-    "origin destination source target from to src dst parent primary input output old new start end "
-    "sender recipient receiver payer payee".split()
+    [
+        "origin",
+        "destination",
+        "source",
+        "target",
+        "from",
+        "to",
+        "src",
+        "dst",
+        "parent",
+        "primary",
+        "input",
+        "output",
+        "old",
+        "new",
+        "start",
+        "end",
+        "sender",
+        "recipient",
+        "receiver",
+        "payer",
+        "payee",
+    ]
 )
 UNIT_WORDS = frozenset(
-    "miles mile km kilometers kilometres meters metres m feet ft minutes minute seconds second hours hour "
-    "days usd eur gbp percent celsius fahrenheit kg lbs pounds grams bytes kb mb gb".split()
+    [
+        "miles",
+        "mile",
+        "km",
+        "kilometers",
+        "kilometres",
+        "meters",
+        "metres",
+        "m",
+        "feet",
+        "ft",
+        "minutes",
+        "minute",
+        "seconds",
+        "second",
+        "hours",
+        "hour",
+        "days",
+        "usd",
+        "eur",
+        "gbp",
+        "percent",
+        "celsius",
+        "fahrenheit",
+        "kg",
+        "lbs",
+        "pounds",
+        "grams",
+        "bytes",
+        "kb",
+        "mb",
+        "gb",
+    ]
 )
 #: a converter's *target* side is the user's choice, never fed from an output
-TARGET_SIDE_BASES = frozenset("unit units currency language format timezone locale".split())
+TARGET_SIDE_BASES = frozenset(["unit", "units", "currency", "language", "format", "timezone", "locale"])
 ALIAS_GROUPS = (
     frozenset({"content", "text", "body"}),
     frozenset({"url", "link", "uri", "href"}),
@@ -56,12 +261,28 @@ ALIAS_GROUPS = (
 )
 ID_TOKENS = frozenset({"id", "ids", "uuid", "token", "key", "handle"})
 #: a string output named like this is a gate (a boolean output always is one)
-GATE_NAMES = frozenset("status state availability available".split())
+GATE_NAMES = frozenset(["status", "state", "availability", "available"])
 #: what a check says about its subject; not part of the subject itself
-GATE_ADJECTIVES = frozenset("exist available availability status state valid validity sufficient open enabled active "
-                            "eligible eligibility ready".split())
+GATE_ADJECTIVES = frozenset(
+    [
+        "exist",
+        "available",
+        "availability",
+        "status",
+        "state",
+        "valid",
+        "validity",
+        "sufficient",
+        "open",
+        "enabled",
+        "active",
+        "eligible",
+        "eligibility",
+        "ready",
+    ]
+)
 #: only functions that look something up can be premises; the status an action returns is its outcome
-QUERY_VERBS = frozenset("check get is has verify validate lookup can search list find fetch test".split())
+QUERY_VERBS = frozenset(["check", "get", "is", "has", "verify", "validate", "lookup", "can", "search", "list", "find", "fetch", "test"])
 #: outcome flags of actions: they report what happened, they are not gates for another call
 OUTCOME_FIELDS = frozenset({"success", "ok", "succeeded", "done", "deleted", "updated", "removed", "cancelled"})
 CONVERSION_WORDS = frozenset({"convert", "conversion", "converter", "converts", "convertor"})
@@ -98,9 +319,7 @@ IDENTIFIER_TOKENS = ID_TOKENS | {"code", "number"}
 
 def is_identifier_tokens(tokens: tuple[str, ...], description: str = "") -> bool:
     """A field whose tokens end in an identifier word, or that is described as an identifier."""
-    return bool(tokens) and (
-        tokens[-1] in IDENTIFIER_TOKENS or description.lower().startswith(("identifier", "id of", "unique id"))
-    )
+    return bool(tokens) and (tokens[-1] in IDENTIFIER_TOKENS or description.lower().startswith(("identifier", "id of", "unique id")))
 
 
 def is_identifier(name: str, description: str = "") -> bool:

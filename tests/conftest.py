@@ -8,12 +8,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+from dataclasses import dataclass
+from pathlib import Path
 
-import dagster as dg  # noqa: E402
-import polars as pl  # noqa: E402
-import pytest  # noqa: E402
+import dagster as dg
+import polars as pl
+import pytest
 
 
 @dataclass

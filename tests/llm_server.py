@@ -11,15 +11,15 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from pathlib import Path  # noqa: E402
-from typing import Any, ClassVar  # noqa: E402
+from pathlib import Path
+from typing import Any, ClassVar
 
-import pytest  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+import pytest
+from pydantic import BaseModel
 
-from magnet_lib.llm import ParseError, Task, TaskRunner, extract_json  # noqa: E402
-from magnet_lib.settings import LLMSettings  # noqa: E402
-from magnet_lib.testing.server import TestServer  # noqa: E402
+from magnet_lib.llm import ParseError, Task, TaskRunner, extract_json
+from magnet_lib.settings import LLMSettings
+from magnet_lib.testing.server import TestServer
 
 #: the route a vLLM user takes; the test server speaks the same protocol
 TEST_MODEL = "hosted_vllm/magnet-test"

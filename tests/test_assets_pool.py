@@ -6,10 +6,21 @@ from magnet_lib.tables import from_frame
 
 def test_tool_sources_and_function_pool_for_two_categories(dagster_harness):
     h = dagster_harness
-    spec = [{"type": "function", "function": {"name": "lookup_tide", "description": "Tide height at a harbour.",
-             "parameters": {"type": "object", "properties": {"harbour": {"type": "string", "description": "Harbour name."}},
-                            "required": ["harbour"]},
-             "response": {"type": "object", "properties": {"height_m": {"type": "number"}}}}}]
+    spec = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_tide",
+                "description": "Tide height at a harbour.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"harbour": {"type": "string", "description": "Harbour name."}},
+                    "required": ["harbour"],
+                },
+                "response": {"type": "object", "properties": {"height_m": {"type": "number"}}},
+            },
+        }
+    ]
     (h.tools_dir / "marine").mkdir()
     (h.tools_dir / "marine" / "tides.json").write_text(json.dumps(spec))
     h.add_categories("navigation", "marine")

@@ -57,7 +57,7 @@ def test_nested_hints_give_one_call_per_message_then_a_summary(distilled):
     _, trajectories = distilled
     messages = trajectories["nested"].messages
     second_user = [i for i, m in enumerate(messages) if m["role"] == "user"][1]
-    roles = [m["role"] for m in messages[second_user: second_user + 6]]
+    roles = [m["role"] for m in messages[second_user : second_user + 6]]
     assert roles == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
     first, second = messages[second_user + 1], messages[second_user + 3]
     assert [c["function"]["name"] for c in first["tool_calls"]] == ["get_distance"]

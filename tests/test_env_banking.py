@@ -17,7 +17,13 @@ def transfer_flow(r: ToolRecorder) -> None:
 
     gate = r.ok("check_sufficient_funds", account_id=checking, amount=before["available_balance"] + 1)
     assert not gate["sufficient"] and gate["shortfall"] == 1.0
-    r.err("transfer_between_accounts", "insufficient_funds", from_account_id=checking, to_account_id=savings, amount=before["available_balance"] + 1)
+    r.err(
+        "transfer_between_accounts",
+        "insufficient_funds",
+        from_account_id=checking,
+        to_account_id=savings,
+        amount=before["available_balance"] + 1,
+    )
     assert r.ok("check_sufficient_funds", account_id=checking, amount=100.0)["sufficient"]
 
     moved = r.ok("transfer_between_accounts", from_account_id=checking, to_account_id=savings, amount=100.0)
@@ -51,7 +57,14 @@ def transfer_flow(r: ToolRecorder) -> None:
 
     r.err("transfer_between_accounts", "same_account", from_account_id=checking, to_account_id=checking, amount=1.0)
     r.err("transfer_between_accounts", "invalid_amount", from_account_id=checking, to_account_id=savings, amount=-5.0)
-    r.err("transfer_between_accounts", "invalid_date", from_account_id=checking, to_account_id=savings, amount=5.0, scheduled_date="2025-06-01")
+    r.err(
+        "transfer_between_accounts",
+        "invalid_date",
+        from_account_id=checking,
+        to_account_id=savings,
+        amount=5.0,
+        scheduled_date="2025-06-01",
+    )
     r.err("get_account_balance", "unknown_account", account_id="ACC-1")
     r.err("get_transfer_status", "unknown_transfer", transfer_id="TRF-1")
     r.err("get_transaction_details", "unknown_transaction", transaction_id="TX-1")

@@ -16,7 +16,9 @@ def event_flow(r: ToolRecorder) -> None:
     # find a free hour, confirm it is free, book it
     slot = r.ok("find_free_time_slots", date=day, duration_minutes=60)["slots"][0]
     assert r.ok("check_time_slot_free", start_time=slot["start_time"], end_time=slot["end_time"])["is_free"]
-    created = r.ok("create_calendar_event", title="Project kickoff", start_time=slot["start_time"], end_time=slot["end_time"], location="Room 4B")
+    created = r.ok(
+        "create_calendar_event", title="Project kickoff", start_time=slot["start_time"], end_time=slot["end_time"], location="Room 4B"
+    )
     assert created["status"] == "created"
     assert created["event_id"] in [e["event_id"] for e in r.ok("list_calendar_events", date=day)["events"]]
     assert not r.ok("check_time_slot_free", start_time=slot["start_time"], end_time=slot["end_time"])["is_free"]
@@ -36,7 +38,13 @@ def event_flow(r: ToolRecorder) -> None:
 
     other = r.ok("list_calendar_events", date="2025-07-10")["events"]
     blocker = next(e for e in other if e["event_id"] != created["event_id"])
-    r.err("reschedule_calendar_event", "time_conflict", event_id=created["event_id"], start_time=blocker["start_time"], end_time=blocker["end_time"])
+    r.err(
+        "reschedule_calendar_event",
+        "time_conflict",
+        event_id=created["event_id"],
+        start_time=blocker["start_time"],
+        end_time=blocker["end_time"],
+    )
     r.err("create_calendar_event", "invalid_time_range", title="Backwards", start_time="2025-07-09T12:00", end_time="2025-07-09T11:00")
     r.err("check_time_slot_free", "invalid_time", start_time="tomorrow", end_time="2025-07-09T11:00")
     r.err("find_free_time_slots", "invalid_duration", date=day, duration_minutes=0)

@@ -16,9 +16,7 @@ def test_book_reschedule_cancel():
     dates = env.user_values()["date"]
     doctors = r.ok("search_doctors", specialty="orthopedics", city="Cambridge")["doctors"]
     assert doctors and all(d["specialty"] == "orthopedics" and d["city"] == "Cambridge" for d in doctors)
-    profile = next(
-        p for p in (r.ok("get_doctor_profile", doctor_id=d["doctor_id"]) for d in doctors) if p["accepting_new_patients"]
-    )
+    profile = next(p for p in (r.ok("get_doctor_profile", doctor_id=d["doctor_id"]) for d in doctors) if p["accepting_new_patients"])
     free = _first_free_day(r, profile["doctor_id"], dates)
     first, second = free["slots"][0], free["slots"][1]
     booked = r.ok("book_doctor_appointment", slot_id=first["slot_id"], reason="knee pain after running")
@@ -68,7 +66,8 @@ def test_coverage_gated_refill():
     assert pharmacy["city"] == doctor_city
 
     refillable = next(
-        pid for pid, c in coverage.items()
+        pid
+        for pid, c in coverage.items()
         if c["covered"] and not c["requires_prior_authorization"] and details[pid]["refills_remaining"] > 0
     )
     refill = r.ok("request_prescription_refill", prescription_id=refillable, pharmacy_id=pharmacy["pharmacy_id"])
@@ -111,7 +110,8 @@ def test_every_tool_in_one_episode():
     r.ok("check_insurance_coverage", medication_name=medication)
     pharmacy_id = r.ok("search_pharmacies", city="Boston")["pharmacies"][0]["pharmacy_id"]
     covered = next(
-        p for p in env.prescriptions.values()
+        p
+        for p in env.prescriptions.values()
         if r.ok("check_insurance_coverage", medication_name=p.details.medication_name)["covered"]
         and not r.ok("check_insurance_coverage", medication_name=p.details.medication_name)["requires_prior_authorization"]
         and p.details.refills_remaining > 0

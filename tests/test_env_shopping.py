@@ -91,7 +91,10 @@ def test_gift_card_and_returns():
     r.err("request_product_return", "not_delivered", order_id=order["order_id"], product_id=pricey.product_id, reason="wrong_item")
     r.err("request_product_return", "product_not_in_order", order_id=delivered, product_id="PR-0", reason="wrong_item")
     r.err("get_return_refund_status", "unknown_return", return_id="RA-0")
-    assert r.ok("track_shipment", tracking_number=r.ok("get_shop_order_details", order_id=delivered)["tracking_number"])["shipment_status"] == "delivered"
+    assert (
+        r.ok("track_shipment", tracking_number=r.ok("get_shop_order_details", order_id=delivered)["tracking_number"])["shipment_status"]
+        == "delivered"
+    )
 
 
 def test_every_tool_called():

@@ -18,7 +18,10 @@ def _route_with_two_open_flights(r: ToolRecorder):
 def flight_booking_flow(r: ToolRecorder) -> None:
     first, second = _route_with_two_open_flights(r)[:2]
     same_day = r.ok(
-        "search_flights", origin_city=first["origin_city"], destination_city=first["destination_city"], departure_date=first["departure_date"]
+        "search_flights",
+        origin_city=first["origin_city"],
+        destination_city=first["destination_city"],
+        departure_date=first["departure_date"],
     )["flights"]
     assert first["flight_id"] in [f["flight_id"] for f in same_day]
     assert all(f["departure_date"] == first["departure_date"] for f in same_day)
@@ -92,8 +95,12 @@ def hotel_booking_flow(r: ToolRecorder) -> None:
     assert reservations[0]["check_out_date"] == "2025-07-05"
     # the room type is now full for an overlapping night, but free once the stay is over
     r.err(
-        "book_hotel_room", "no_rooms_available",
-        hotel_id=hotel["hotel_id"], room_type=offer["room_type"], check_in_date="2025-07-04", guest_name="Sam Carter",
+        "book_hotel_room",
+        "no_rooms_available",
+        hotel_id=hotel["hotel_id"],
+        room_type=offer["room_type"],
+        check_in_date="2025-07-04",
+        guest_name="Sam Carter",
     )
     after = r.ok("check_hotel_room_availability", hotel_id=hotel["hotel_id"], check_in_date="2025-07-05")["rooms"]
     assert offer["room_type"] in [o["room_type"] for o in after]

@@ -138,7 +138,9 @@ def test_references_prefer_the_heldout_split_and_are_capped_deterministically():
     episodes = [e for e, _ in pairs]
     refs, split, notes = evaluation_references(frame, episodes, limit=2, seed=0)
     assert split == "heldout" and len(refs) == 2 and {r.trajectory.traj_id for r in refs} <= {"traj-0", "traj-1", "traj-2"}
-    assert [r.trajectory.traj_id for r in evaluation_references(frame, episodes, limit=2, seed=0)[0]] == [r.trajectory.traj_id for r in refs]
+    assert [r.trajectory.traj_id for r in evaluation_references(frame, episodes, limit=2, seed=0)[0]] == [
+        r.trajectory.traj_id for r in refs
+    ]
     assert any("2 of 3" in n for n in notes)
     refs, split, notes = evaluation_references(frame.with_columns(split=pl.lit("train")), episodes, limit=10)
     assert split == "train" and len(refs) == 5 and any("no held-out" in n for n in notes)
@@ -187,10 +189,12 @@ def test_a_function_added_after_miss_func_counts_as_offered_from_its_turn_on():
     episode, traj = navigation_episode()
     specs = {s["function"]["name"]: s for s in traj.tools}
     last_user = max(i for i, m in enumerate(traj.messages) if m["role"] == "user")
-    traj = traj.model_copy(update={
-        "tools": [s for name, s in specs.items() if name != "plan_route"],
-        "tool_updates": [{"message_index": last_user, "tools": [specs["plan_route"]]}],
-    })
+    traj = traj.model_copy(
+        update={
+            "tools": [s for name, s in specs.items() if name != "plan_route"],
+            "tool_updates": [{"message_index": last_user, "tools": [specs["plan_route"]]}],
+        }
+    )
     ref = Reference(traj, episode)
     report = evaluate({"perfect": ScriptedStudent()}, [ref], POOL)
     assert all(t.correct for t in report.turns), [t.reason for t in report.turns if not t.correct]
@@ -206,8 +210,20 @@ def test_magnet_eval_command(magnet_home, monkeypatch, tmp_path):
     monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
     small_home(magnet_home, checkpoints=("sft",))
     out = tmp_path / "reports"
-    result = CliRunner().invoke(app, ["eval", "--checkpoint", str(magnet_home / "checkpoints" / "sft"), "--episodes", "1",
-                                      "--output", str(out), "--home", str(magnet_home)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--checkpoint",
+            str(magnet_home / "checkpoints" / "sft"),
+            "--episodes",
+            "1",
+            "--output",
+            str(out),
+            "--home",
+            str(magnet_home),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "multi-turn evaluation: 1 heldout episodes" in result.output and "nested (1)" in result.output
     assert json.loads((out / "eval_report.json").read_text())["models"] == ["sft"]

@@ -9,21 +9,66 @@ from magnet_lib.models import FSP, AugmentedFSP, Edge
 from magnet_lib.tables import from_frame
 
 TIDES = [
-    {"type": "function", "function": {
-        "name": "find_harbour", "description": "Find a harbour by name.", "tool_class": "Harbours",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "Name to look for."}}, "required": ["query"]},
-        "response": {"type": "object", "properties": {"harbours": {"type": "array", "items": {"type": "object", "properties": {
-            "harbour_id": {"type": "string", "description": "Identifier of the harbour."}, "name": {"type": "string"}}}}}}}},
-    {"type": "function", "function": {
-        "name": "get_tide_height", "description": "Tide height at a harbour, in feet.", "tool_class": "Tides",
-        "parameters": {"type": "object", "properties": {"harbour_id": {"type": "string", "description": "Identifier of the harbour."}}, "required": ["harbour_id"]},
-        "response": {"type": "object", "properties": {"height": {"type": "number"}, "unit": {"type": "string"}}}}},
-    {"type": "function", "function": {
-        "name": "convert_length", "description": "Convert a length between feet and metres.", "tool_class": "Units",
-        "parameters": {"type": "object", "properties": {"value": {"type": "number", "description": "The height to convert."},
-                                                        "from_unit": {"type": "string"}, "to_unit": {"type": "string"}},
-                       "required": ["value", "from_unit", "to_unit"]},
-        "response": {"type": "object", "properties": {"value": {"type": "number"}}}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "find_harbour",
+            "description": "Find a harbour by name.",
+            "tool_class": "Harbours",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "Name to look for."}},
+                "required": ["query"],
+            },
+            "response": {
+                "type": "object",
+                "properties": {
+                    "harbours": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "harbour_id": {"type": "string", "description": "Identifier of the harbour."},
+                                "name": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_tide_height",
+            "description": "Tide height at a harbour, in feet.",
+            "tool_class": "Tides",
+            "parameters": {
+                "type": "object",
+                "properties": {"harbour_id": {"type": "string", "description": "Identifier of the harbour."}},
+                "required": ["harbour_id"],
+            },
+            "response": {"type": "object", "properties": {"height": {"type": "number"}, "unit": {"type": "string"}}},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "convert_length",
+            "description": "Convert a length between feet and metres.",
+            "tool_class": "Units",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "value": {"type": "number", "description": "The height to convert."},
+                    "from_unit": {"type": "string"},
+                    "to_unit": {"type": "string"},
+                },
+                "required": ["value", "from_unit", "to_unit"],
+            },
+            "response": {"type": "object", "properties": {"value": {"type": "number"}}},
+        },
+    },
 ]
 
 
@@ -55,11 +100,16 @@ def test_graph_stage_materializes_and_answers_cypher(materialized):
     assert meta["nodes"].value == 15 and meta["edges"].value == len(edges) + len(marine)
 
     path = h.home / "graph.kuzu"
-    rows = graph_db.query(path, "MATCH (a:Function {name: $name})-[r:DEPENDS_ON]->(b:Function) RETURN b.name AS dst, r.kind AS kind",
-                          {"name": "plan_route"})
+    rows = graph_db.query(
+        path, "MATCH (a:Function {name: $name})-[r:DEPENDS_ON]->(b:Function) RETURN b.name AS dst, r.kind AS kind", {"name": "plan_route"}
+    )
     assert {"dst": "start_navigation", "kind": "full_input"} in rows
-    two_hop = graph_db.query(path, "MATCH (a:Function)-[:DEPENDS_ON]->(b:Function)-[:DEPENDS_ON]->(c:Function) "
-                                   "WHERE a.category = $c RETURN a.name AS a, b.name AS b, c.name AS c", {"c": "marine"})
+    two_hop = graph_db.query(
+        path,
+        "MATCH (a:Function)-[:DEPENDS_ON]->(b:Function)-[:DEPENDS_ON]->(c:Function) "
+        "WHERE a.category = $c RETURN a.name AS a, b.name AS b, c.name AS c",
+        {"c": "marine"},
+    )
     assert {"a": "find_harbour", "b": "get_tide_height", "c": "convert_length"} in two_hop
 
     walks = from_frame(h.table("fsps", "navigation"), FSP)
@@ -78,9 +128,14 @@ def test_graph_stage_materializes_and_answers_cypher(materialized):
 def test_write_queries_are_refused(materialized):
     h, _ = materialized
     path = h.home / "graph.kuzu"
-    for cypher in ["MATCH (f:Function) DETACH DELETE f", "CREATE (:Function {name: 'x'})",
-                   "MATCH (f:Function) SET f.category = 'x'", "MERGE (f:Function {name: 'x'})", "DROP TABLE DEPENDS_ON",
-                   "COPY Function FROM 'x.csv'"]:
+    for cypher in [
+        "MATCH (f:Function) DETACH DELETE f",
+        "CREATE (:Function {name: 'x'})",
+        "MATCH (f:Function) SET f.category = 'x'",
+        "MERGE (f:Function {name: 'x'})",
+        "DROP TABLE DEPENDS_ON",
+        "COPY Function FROM 'x.csv'",
+    ]:
         with pytest.raises(graph_db.WriteQueryRefused, match="--write"):
             graph_db.query(path, cypher)
     # a word inside a string literal is not a clause

@@ -28,14 +28,18 @@ def app_and_graph(tmp_path_factory):
 def test_query_prints_a_table_and_json(app_and_graph):
     app, path = app_and_graph
     runner = CliRunner()
-    cypher = "MATCH (a:Function {name: $n})-[r:DEPENDS_ON]->(b:Function) RETURN b.name AS dst, r.kind AS kind, r.nested AS nested ORDER BY dst"
+    cypher = (
+        "MATCH (a:Function {name: $n})-[r:DEPENDS_ON]->(b:Function) RETURN b.name AS dst, r.kind AS kind, r.nested AS nested ORDER BY dst"
+    )
     result = runner.invoke(app, ["graph", "query", cypher, "--param", "n=plan_route", "--graph", str(path)])
     assert result.exit_code == 0, result.output
     assert "start_navigation" in result.output and "full_input" in result.output
     result = runner.invoke(app, ["graph", "query", cypher, "-p", "n=plan_route", "--json", "--graph", str(path)])
     rows = json.loads(result.output)
     assert {"dst": "start_navigation", "kind": "full_input", "nested": True} in rows
-    limit = runner.invoke(app, ["graph", "query", "MATCH (f:Function) RETURN f.name AS name LIMIT $k", "-p", "k=2", "--json", "--graph", str(path)])
+    limit = runner.invoke(
+        app, ["graph", "query", "MATCH (f:Function) RETURN f.name AS name LIMIT $k", "-p", "k=2", "--json", "--graph", str(path)]
+    )
     assert len(json.loads(limit.output)) == 2  # '2' was bound as a number
 
 

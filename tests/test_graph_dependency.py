@@ -24,9 +24,16 @@ from magnet_lib.pool.envs.navigation import NavigationEnv
 
 
 def _tool(name, params=None, required=None, response=None, tool_class="c", category="cat", description="A tool."):
-    return Tool(name=name, category=category, tool_class=tool_class, description=description,
-                parameters={"type": "object", "properties": params or {}, "required": required or []},
-                response=response or {}, source="test", executable=False)
+    return Tool(
+        name=name,
+        category=category,
+        tool_class=tool_class,
+        description=description,
+        parameters={"type": "object", "properties": params or {}, "required": required or []},
+        response=response or {},
+        source="test",
+        executable=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +49,12 @@ def test_offline_judge_finds_the_navigation_flows(navigation_edges):
     assert "get_distance.unit -> convert_distance(from_unit)" in convert.evidence
     start = edges[("plan_route", "start_navigation")]
     assert start.kind == "full_input" and "route_id" in start.evidence
-    for pair in [("start_navigation", "get_eta"), ("start_navigation", "stop_navigation"),
-                 ("search_places", "get_distance"), ("plan_route", "get_route_details")]:
+    for pair in [
+        ("start_navigation", "get_eta"),
+        ("start_navigation", "stop_navigation"),
+        ("search_places", "get_distance"),
+        ("plan_route", "get_route_details"),
+    ]:
         assert pair in edges, pair
     # the converter's target unit is the user's choice: to_unit is never fed
     assert "to_unit" not in convert.evidence
@@ -52,22 +63,42 @@ def test_offline_judge_finds_the_navigation_flows(navigation_edges):
 
 
 def test_premise_and_echo():
-    check = _tool("check_file_exists", {"file_path": {"type": "string"}}, ["file_path"],
-                  {"type": "object", "properties": {"file_path": {"type": "string"},
-                                                    "exists": {"type": "boolean", "description": "True when the file exists."}}})
+    check = _tool(
+        "check_file_exists",
+        {"file_path": {"type": "string"}},
+        ["file_path"],
+        {
+            "type": "object",
+            "properties": {"file_path": {"type": "string"}, "exists": {"type": "boolean", "description": "True when the file exists."}},
+        },
+    )
     read = _tool("read_file", {"file_path": {"type": "string", "description": "Path of the file."}}, ["file_path"])
     verdict = judge_pair(profile(check), profile(read))
     # file_path is an echo of check's own argument: no input, but 'exists' gates the read
     assert verdict is not None and verdict.kind == "premise" and "exists" in verdict.evidence
     # an action's status is its outcome, not a gate
-    delete = _tool("delete_file", {"file_path": {"type": "string"}}, ["file_path"],
-                   {"type": "object", "properties": {"success": {"type": "boolean"}, "status": {"type": "string"}}})
+    delete = _tool(
+        "delete_file",
+        {"file_path": {"type": "string"}},
+        ["file_path"],
+        {"type": "object", "properties": {"success": {"type": "boolean"}, "status": {"type": "string"}}},
+    )
     assert judge_pair(profile(delete), profile(read)) is None
 
 
 def test_array_items_ids_and_plurals():
-    lister = _tool("list_orders", response={"type": "object", "properties": {"orders": {"type": "array", "items": {
-        "type": "object", "properties": {"id": {"type": "string", "description": "Identifier of the order."}}}}}})
+    lister = _tool(
+        "list_orders",
+        response={
+            "type": "object",
+            "properties": {
+                "orders": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"id": {"type": "string", "description": "Identifier of the order."}}},
+                }
+            },
+        },
+    )
     cancel = _tool("cancel_order", {"order_id": {"type": "string"}}, ["order_id"])
     verdict = judge_pair(profile(lister), profile(cancel))
     assert verdict.kind == "full_input" and "orders[].id" in verdict.evidence
@@ -117,8 +148,10 @@ def test_judge_task_round_trip_and_errors():
 def test_check_nested_task_round_trip():
     tools = {t.name: t for t in NavigationEnv.tools()}
     task = CheckNestedTask()
-    item = NestedItem(target=tools["convert_distance"],
-                      sources=[NestedSource(tool=tools["get_distance"], kind="partial_input", evidence="unit -> from_unit")])
+    item = NestedItem(
+        target=tools["convert_distance"],
+        sources=[NestedSource(tool=tools["get_distance"], kind="partial_input", evidence="unit -> from_unit")],
+    )
     out = task.offline(item)
     assert out.verdicts[0].nested and "unit" in out.verdicts[0].reason
     assert task.parse(task.answer_text(out), item) == out

@@ -71,7 +71,12 @@ def test_pairs_share_the_prompt_and_diverge_at_the_hinted_turn(ref):
         shared = len(pair.chosen) - len(ref.turns[k].responses)
         assert pair.rejected[:shared] == pair.chosen[:shared] and pair.rejected != pair.chosen
         assert sum(m["role"] == "user" for m in pair.chosen) == sum(m["role"] == "user" for m in pair.rejected) == k
-        assert (pair.error_type, pair.source, pair.hint_id, pair.episode_id) == (inj.hint.error_type, "injected", inj.hint.hint_id, ref.episode.episode_id)
+        assert (pair.error_type, pair.source, pair.hint_id, pair.episode_id) == (
+            inj.hint.error_type,
+            "injected",
+            inj.hint.hint_id,
+            ref.episode.episode_id,
+        )
         assert json.dumps(pair.model_dump())  # JSON-ready
 
 
@@ -95,8 +100,18 @@ def test_a_student_hint_is_resampled_with_the_misleading_hint(ref, tmp_path):
 
     tools = navigation_tools()
     dist = turn_calls(ref.turns[1].responses)[0].call
-    hint = NegativeHint(hint_id="h1", episode_id=ref.episode.episode_id, traj_id=ref.trajectory.traj_id + "/s3", category="navigation",
-                        turn_index=1, error_type=1, reason="nested call missing", wrong_calls=[dist], wrong_text="It is far.", source="student")
+    hint = NegativeHint(
+        hint_id="h1",
+        episode_id=ref.episode.episode_id,
+        traj_id=ref.trajectory.traj_id + "/s3",
+        category="navigation",
+        turn_index=1,
+        error_type=1,
+        reason="nested call missing",
+        wrong_calls=[dist],
+        wrong_text="It is far.",
+        source="student",
+    )
     assert misleading_hint(hint) == "[" + dist.to_python() + "]"
     with TestServer() as server:
         student = ServedStudent(TaskRunner(LLMSettings(model="openai/student", api_base=server.url, api_key="sk-test"), cache_dir=tmp_path))
@@ -104,5 +119,7 @@ def test_a_student_hint_is_resampled_with_the_misleading_hint(ref, tmp_path):
         assert server.by_task.get("student_step", 0) >= 1
     assert not negative.resampled and negative.error_type == 1
     assert [r.call for r in turn_calls(negative.responses)] == [dist] and negative.responses[-1]["content"] == "It is far."
-    pairs, counts = preference_pairs(load_settings(home=str(tmp_path)), [hint], [ref.episode], [ref.trajectory], student=None, pool={t.name: t for t in tools})
+    pairs, counts = preference_pairs(
+        load_settings(home=str(tmp_path)), [hint], [ref.episode], [ref.trajectory], student=None, pool={t.name: t for t in tools}
+    )
     assert counts == {"rebuilt": 1} and pairs[0].source == "student" and pairs[0].traj_id == ref.trajectory.traj_id

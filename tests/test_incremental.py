@@ -78,7 +78,10 @@ CHANGED_TOOL = "convert_length"
 
 
 def _files(storage):
-    return {str(p.relative_to(storage)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in sorted(storage.rglob("*.parquet"))}
+    return {
+        str(p.relative_to(storage)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(storage.rglob("*.parquet"))
+    }
 
 
 def _runner(server: TestServer, cache_dir) -> TaskRunner:

@@ -51,9 +51,9 @@ def test_the_reference_is_judged_correct(ref):
 
 
 def test_each_error_type(ref):
-    search, = ref_calls(ref, 0)
+    (search,) = ref_calls(ref, 0)
     dist, conv = ref_calls(ref, 1)
-    route, = ref_calls(ref, 3)
+    (route,) = ref_calls(ref, 3)
     dist_out = ref.turns[1].responses[1]["content"]
     # 1: the nested conversion on the distance is not made
     v = verdict(ref, 1, calls_turn(dist, outputs={0: json.loads(dist_out)}, text=f"It is {json.loads(dist_out)['distance']} miles."))
@@ -69,7 +69,12 @@ def test_each_error_type(ref):
     out = json.loads(ref.turns[3].responses[1]["content"])
     assert verdict(ref, 3, calls_turn(route, outputs={0: out}, text=f"Route {out['route_id']} takes 12345.6 minutes.")).error_type == 4
     # 4: right call, the reply leaves out what the reference reports
-    assert verdict(ref, 0, calls_turn(search, outputs={0: json.loads(ref.turns[0].responses[1]["content"])}, text="I found a place.")).error_type == 4
+    assert (
+        verdict(
+            ref, 0, calls_turn(search, outputs={0: json.loads(ref.turns[0].responses[1]["content"])}, text="I found a place.")
+        ).error_type
+        == 4
+    )
     # 5: calls where the split turn should ask; asks where it could call
     assert verdict(ref, 2, calls_turn(route)).error_type == 5
     assert verdict(ref, 0, [{"role": "assistant", "content": "Which city do you mean?"}]).error_type == 5
@@ -78,7 +83,7 @@ def test_each_error_type(ref):
 
 
 def test_acceptable_differences_and_unusable_responses(ref):
-    search, = ref_calls(ref, 0)
+    (search,) = ref_calls(ref, 0)
     out = json.loads(ref.turns[0].responses[1]["content"])
     same = ref.turns[0].responses[-1]["content"]
     # argument values compare without case
@@ -94,7 +99,7 @@ def test_acceptable_differences_and_unusable_responses(ref):
 
 
 def test_defaults_make_extra_parameters_acceptable(ref):
-    route, = ref_calls(ref, 3)
+    (route,) = ref_calls(ref, 3)
     args = {k: v for k, v in route.arguments.items() if k != "mode"}
     reference = calls_turn(Call(name=route.name, arguments=args), text=None)
     item = judge_item(ref, 3, calls_turn(Call(name=route.name, arguments={**args, "mode": "driving"}), text=None))

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from magnet_lib.testing.server import TestServer
-from tests.llm_server import (  # noqa: F401  (fixtures)
+from tests.llm_server import (
     echo,
     llm_server,
     make_runner,

@@ -13,7 +13,7 @@ from magnet_lib.llm.cache import ResponseCache
 from magnet_lib.llm.client import TokenBucket
 from magnet_lib.settings import LLMSettings
 from magnet_lib.testing.server import TestServer
-from tests.llm_server import (  # noqa: F401
+from tests.llm_server import (
     TEST_MODEL,
     echo,
     llm_server,
@@ -169,7 +169,9 @@ def test_run_works_from_a_thread_and_inside_an_event_loop(llm_server, echo, tmp_
 
     sync_results, async_results = asyncio.run(inside_a_loop())
     assert [r.value.echo for r in out + sync_results + async_results] == [
-        *(f"t{i}" for i in range(3)), *(f"s{i}" for i in range(3)), *(f"a{i}" for i in range(3))
+        *(f"t{i}" for i in range(3)),
+        *(f"s{i}" for i in range(3)),
+        *(f"a{i}" for i in range(3)),
     ]
 
 

@@ -98,10 +98,7 @@ def test_canary_key_never_reaches_dagster_storage_or_metadata(tmp_path, monkeypa
         assert server.by_task.get("judge_dependencies", 0) > 0  # the model was really asked
     assert f"Bearer {canary}" in server.authorizations
 
-    metadata = [
-        repr(e.event_specific_data.materialization.metadata)
-        for e in result.get_asset_materialization_events()
-    ]
+    metadata = [repr(e.event_specific_data.materialization.metadata) for e in result.get_asset_materialization_events()]
     assert any("llm/calls" in m for m in metadata)
     assert canary not in "".join(metadata) + repr(instance.get_run_by_id(result.run_id))
     assert any(p.suffix == ".db" for p in (tmp_path / "dagster").rglob("*"))  # run and event storage

@@ -16,7 +16,7 @@ from magnet_lib.pool.simulate import (
     expected_schema,
 )
 from magnet_lib.settings import LLMSettings
-from tests.llm_server import TEST_MODEL, llm_server, make_runner  # noqa: F401
+from tests.llm_server import TEST_MODEL, llm_server, make_runner
 
 CATEGORIES = ["travel", "weather", "stock_trading", "navigation"]
 
@@ -44,7 +44,10 @@ def simulate_items() -> list[SimulateInput]:
             args = {k: values[k][0] for k in tool.required if k in values}
             first = SimulateInput(tool=tool, arguments=args, seed=1)
             out = SIMULATE_TOOL_OUTPUT.offline(first).output
-            items += [first, SimulateInput(tool=tool, arguments=args, seed=1, history=[PriorCall(name=tool.name, arguments=args, output=out)])]
+            items += [
+                first,
+                SimulateInput(tool=tool, arguments=args, seed=1, history=[PriorCall(name=tool.name, arguments=args, output=out)]),
+            ]
     return items
 
 
@@ -52,7 +55,9 @@ def simulate_items() -> list[SimulateInput]:
 
 
 def test_classify_offline_heuristics():
-    item = ClassifyInput(name="book_flight", description="Book a seat", category="travel", categories=CATEGORIES, classes=["Flight booking", "Hotel booking"])
+    item = ClassifyInput(
+        name="book_flight", description="Book a seat", category="travel", categories=CATEGORIES, classes=["Flight booking", "Hotel booking"]
+    )
     assert CLASSIFY_TOOL.offline(item).model_dump() == {"category": "travel", "tool_class": "Flight booking"}
     unfiled = ClassifyInput(name="getStockQuote", description="Latest price of a stock", categories=CATEGORIES)
     assert CLASSIFY_TOOL.offline(unfiled).model_dump() == {"category": "stock_trading", "tool_class": "Stock quote lookup"}
@@ -62,7 +67,10 @@ def test_classify_offline_heuristics():
 
 def test_classify_parser_explains_what_is_wrong():
     item = ClassifyInput(name="f", description="d", category="travel", categories=CATEGORIES)
-    assert CLASSIFY_TOOL.parse('```json\n{"category": "travel", "tool_class": " Flight booking ", "reason": "x"}\n```', item).tool_class == "Flight booking"
+    assert (
+        CLASSIFY_TOOL.parse('```json\n{"category": "travel", "tool_class": " Flight booking ", "reason": "x"}\n```', item).tool_class
+        == "Flight booking"
+    )
     with pytest.raises(ParseError, match="category 'cooking' is not one of the existing categories"):
         CLASSIFY_TOOL.parse('{"category": "cooking", "tool_class": "Recipes"}', item)
     with pytest.raises(ParseError, match="tool_class: Field required"):

@@ -44,7 +44,14 @@ def setup(tmp_path_factory):
         for p in ref.parameters():
             p.add_(0.05 * torch.randn_like(p))
     settings = load_settings(home=str(tmp_path_factory.mktemp("home")), train={"beta": BETA, "sft_weight": LAMBDA, "max_length": 4096})
-    args = mdpo_config(settings, tmp_path_factory.mktemp("out"), max_steps=1, per_device_train_batch_size=1, gradient_accumulation_steps=1, learning_rate=1e-3)
+    args = mdpo_config(
+        settings,
+        tmp_path_factory.mktemp("out"),
+        max_steps=1,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-3,
+    )
     trainer = MDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=preference_dataset([pair]), processing_class=tok)
     return pair, tok, trainer
 
@@ -62,7 +69,9 @@ def test_mask_is_exactly_the_assistant_tokens(setup):
     batch = trainer.data_collator([trainer.train_dataset[0]])
     for row, side in ((0, "chosen"), (1, "rejected")):
         ids, mask = batch["input_ids"][row], batch["completion_mask"][row]
-        full = tok.apply_chat_template(template_messages(pair["prompt"] + pair[side]), tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        full = tok.apply_chat_template(
+            template_messages(pair["prompt"] + pair[side]), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
         assert ids[: len(full["input_ids"])].tolist() == full["input_ids"]
         assert mask[: len(full["input_ids"])].tolist() == full["assistant_masks"]
         scored = tok.decode(ids[mask.bool()])
@@ -135,11 +144,15 @@ def test_train_mdpo_real_steps_full_and_lora(magnet_home, monkeypatch):
     pairs = [hand_pair(), hand_pair()]
     full = train_mdpo(settings, pairs)
     assert full.metrics["steps"] == 3 and full.metrics["pairs"] == 2 and (full.path / "loss_curve.json").exists()
-    lora = train_mdpo(load_settings(train={"lora_r": 4, "lora_alpha": 8, "max_steps": 3, "max_length": 1024}), pairs, output_dir=magnet_home / "lora")
+    lora = train_mdpo(
+        load_settings(train={"lora_r": 4, "lora_alpha": 8, "max_steps": 3, "max_length": 1024}), pairs, output_dir=magnet_home / "lora"
+    )
     for path in (full.path, lora.path):
         model = AutoModelForCausalLM.from_pretrained(path)
         tok = AutoTokenizer.from_pretrained(path)
         before = AutoModelForCausalLM.from_pretrained(sft.path)
         assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), before.state_dict().values()))
-        prompt = tok.apply_chat_template(template_messages(pairs[0]["prompt"]), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        prompt = tok.apply_chat_template(
+            template_messages(pairs[0]["prompt"]), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         assert model.generate(**prompt, max_new_tokens=3, do_sample=False).shape[1] > prompt["input_ids"].shape[1]

@@ -39,8 +39,9 @@ probabilities = st.floats(0, 1)
 @given(graphs(), st.integers(0, 10**6), probabilities, probabilities, probabilities, st.integers(1, 4))
 def test_operations_respect_the_rules(adjacency, seed, merge_p, short_share, miss_func_p, max_calls):
     short_p, long_p = short_share * 0.8, (1 - short_share) * 0.8
-    gs = GraphSettings(merge_p=merge_p, insert_short_p=short_p, insert_long_p=long_p, split_miss_func_p=miss_func_p,
-                       max_calls_per_turn=max_calls)
+    gs = GraphSettings(
+        merge_p=merge_p, insert_short_p=short_p, insert_long_p=long_p, split_miss_func_p=miss_func_p, max_calls_per_turn=max_calls
+    )
     nested = nested_neighbours(adjacency)
     required = {n: (["x"] if int(n[1:]) % 2 else []) for n in NAMES}
     for fsp in initial_fsps("cat", adjacency, walk_length=7, seed=seed):
@@ -52,8 +53,13 @@ def test_operations_respect_the_rules(adjacency, seed, merge_p, short_share, mis
         # every inserted function is a nested neighbour of the function it follows
         assert insert_violations([no_split, split], nested) == []
         # the walk's functions are all still there, in order
-        walked = [f for t in no_split.turns if t.op in ("walk", "merge", "insert_short") for f in t.functions
-                  if not (t.op == "insert_short" and f == t.functions[-1])]
+        walked = [
+            f
+            for t in no_split.turns
+            if t.op in ("walk", "merge", "insert_short")
+            for f in t.functions
+            if not (t.op == "insert_short" and f == t.functions[-1])
+        ]
         assert walked == fsp.path
         # split = no_split plus exactly one empty, labelled turn before a call turn holding its target
         empties = [i for i, t in enumerate(split.turns) if not t.functions]
@@ -64,7 +70,7 @@ def test_operations_respect_the_rules(adjacency, seed, merge_p, short_share, mis
         assert empty.target in split.turns[k + 1].functions
         if empty.label == "miss_params":
             assert required[empty.target]
-        assert split.turns[:k] + split.turns[k + 1:] == no_split.turns
+        assert split.turns[:k] + split.turns[k + 1 :] == no_split.turns
         assert all(t.label == "call" for t in no_split.turns)
         # same seed, same output
         assert augment_fsp(fsp, nested, gs, required) == [no_split, split]

@@ -14,10 +14,22 @@ from magnet_lib.settings import load_settings
 
 
 def _spec(name: str, description: str) -> str:
-    return json.dumps([{"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": {"harbour": {"type": "string", "description": "Harbour."}}, "required": ["harbour"]},
-    }}])
+    return json.dumps(
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": description,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"harbour": {"type": "string", "description": "Harbour."}},
+                        "required": ["harbour"],
+                    },
+                },
+            }
+        ]
+    )
 
 
 def test_observe_tool_sources_per_partition(dagster_harness):
@@ -58,9 +70,7 @@ def test_sensor_adds_a_partition_for_a_new_category(dagster_harness):
     (h.tools_dir / "marine" / "tides.json").write_text(_spec("get_tide", "Tide height in metres."))
     edited = category_sensor(dg.build_sensor_context(instance=h.instance, resources=resources, cursor=second.cursor))
     assert not edited.dynamic_partitions_requests
-    assert [(e.partition, e.tags["dagster/data_version"]) for e in edited.asset_events] == [
-        ("marine", json.loads(edited.cursor)["marine"])
-    ]
+    assert [(e.partition, e.tags["dagster/data_version"]) for e in edited.asset_events] == [("marine", json.loads(edited.cursor)["marine"])]
 
 
 def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeypatch):

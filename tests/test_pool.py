@@ -40,13 +40,24 @@ def test_openai_file_loads(tmp_path):
 
 def test_bfcl_jsonl_file_loads_with_type_names_converted(tmp_path):
     lines = [
-        {"name": "calc_area", "description": "Area of a circle.",
-         "parameters": {"type": "dict", "properties": {"radius": {"type": "float", "description": "Radius."},
-                                                       "dims": {"type": "tuple", "items": {"type": "integer"}, "description": "Dims."}},
-                        "required": ["radius"]}},
-        {"name": "get_radius", "description": "Radius of an object.",
-         "parameters": {"type": "dict", "properties": {"obj": {"type": "string", "description": "Object."}}, "required": ["obj"]},
-         "response": {"type": "dict", "properties": {"radius": {"type": "float"}}}},
+        {
+            "name": "calc_area",
+            "description": "Area of a circle.",
+            "parameters": {
+                "type": "dict",
+                "properties": {
+                    "radius": {"type": "float", "description": "Radius."},
+                    "dims": {"type": "tuple", "items": {"type": "integer"}, "description": "Dims."},
+                },
+                "required": ["radius"],
+            },
+        },
+        {
+            "name": "get_radius",
+            "description": "Radius of an object.",
+            "parameters": {"type": "dict", "properties": {"obj": {"type": "string", "description": "Object."}}, "required": ["obj"]},
+            "response": {"type": "dict", "properties": {"radius": {"type": "float"}}},
+        },
     ]
     path = tmp_path / "geometry.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines))
@@ -62,12 +73,24 @@ BAD_CASES = [
     # (entry, tool named in the reject, field named in the reject, words in the message)
     (_fn("no_desc", description=""), "no_desc", "description", "missing or empty"),
     ({"type": "function", "function": {"description": "x", "parameters": {"type": "object"}}}, "<index 1>", "name", "missing"),
-    (_fn("bad_required", parameters={"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}),
-     "bad_required", "parameters.required", "'b'"),
-    (_fn("bad_type", parameters={"type": "object", "properties": {"date": {"type": "datetime"}}}),
-     "bad_type", "parameters.properties.date.type", "datetime"),
-    (_fn("bad_schema", parameters={"type": "object", "properties": {"n": {"type": "integer", "minimum": "zero"}}}),
-     "bad_schema", "parameters.properties.n.minimum", "not valid JSON Schema"),
+    (
+        _fn("bad_required", parameters={"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}),
+        "bad_required",
+        "parameters.required",
+        "'b'",
+    ),
+    (
+        _fn("bad_type", parameters={"type": "object", "properties": {"date": {"type": "datetime"}}}),
+        "bad_type",
+        "parameters.properties.date.type",
+        "datetime",
+    ),
+    (
+        _fn("bad_schema", parameters={"type": "object", "properties": {"n": {"type": "integer", "minimum": "zero"}}}),
+        "bad_schema",
+        "parameters.properties.n.minimum",
+        "not valid JSON Schema",
+    ),
     (_fn("not_object", parameters={"type": "array"}), "not_object", "parameters.type", "must be 'object'"),
 ]
 
@@ -138,13 +161,38 @@ def test_category_version_changes_with_the_spec(tmp_path):
 
 def test_simulated_outputs_follow_schema_and_stay_consistent(tmp_path):
     path = tmp_path / "shop.json"
-    path.write_text(json.dumps([
-        _fn("find_order", parameters={"type": "object", "properties": {"customer": {"type": "string", "description": "Who."}}, "required": ["customer"]},
-            response={"type": "object", "properties": {"order_id": {"type": "string"}, "total": {"type": "number"},
-                                                       "paid": {"type": "boolean"}, "status": {"type": "string", "enum": ["open", "shipped"]}}}),
-        _fn("ship_order", parameters={"type": "object", "properties": {"order_id": {"type": "string", "description": "Order."}}, "required": ["order_id"]},
-            response={"type": "object", "properties": {"order_id": {"type": "string"}, "tracking_number": {"type": "string"}}}),
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                _fn(
+                    "find_order",
+                    parameters={
+                        "type": "object",
+                        "properties": {"customer": {"type": "string", "description": "Who."}},
+                        "required": ["customer"],
+                    },
+                    response={
+                        "type": "object",
+                        "properties": {
+                            "order_id": {"type": "string"},
+                            "total": {"type": "number"},
+                            "paid": {"type": "boolean"},
+                            "status": {"type": "string", "enum": ["open", "shipped"]},
+                        },
+                    },
+                ),
+                _fn(
+                    "ship_order",
+                    parameters={
+                        "type": "object",
+                        "properties": {"order_id": {"type": "string", "description": "Order."}},
+                        "required": ["order_id"],
+                    },
+                    response={"type": "object", "properties": {"order_id": {"type": "string"}, "tracking_number": {"type": "string"}}},
+                ),
+            ]
+        )
+    )
     tools = load_spec_file(path, "shop").tools
     a, b = SimulatedExecutor(tools, seed=5), SimulatedExecutor(tools, seed=5)
     first = a.call("find_order", {"customer": "Ada"})

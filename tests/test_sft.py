@@ -24,8 +24,15 @@ def test_collated_labels_cover_assistant_tokens_only(tmp_path):
     _, traj = navigation_episode()
     convs = conversations([traj])
     model, tok = build_tiny(convs)
-    args = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, max_length=4096, report_to=[], per_device_train_batch_size=1,
-                     bf16=False, gradient_checkpointing=False)
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        assistant_only_loss=True,
+        max_length=4096,
+        report_to=[],
+        per_device_train_batch_size=1,
+        bf16=False,
+        gradient_checkpointing=False,
+    )
     trainer = SFTTrainer(model=model, args=args, train_dataset=chat_dataset(convs), processing_class=tok)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     ids, labels = batch["input_ids"][0], batch["labels"][0]
@@ -63,7 +70,9 @@ def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch, capsys, ca
     assert run["effective_train"]["max_steps"] == 2 and "api_key" not in json.dumps(run["settings"]["llm"])
     model = AutoModelForCausalLM.from_pretrained(result.path)
     tok = AutoTokenizer.from_pretrained(result.path)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "Convert 3 miles to km."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Convert 3 miles to km."}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**prompt, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > prompt["input_ids"].shape[1]
 
@@ -71,7 +80,13 @@ def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch, capsys, ca
 def test_paper_defaults_without_the_cpu_profile(magnet_home, monkeypatch):
     monkeypatch.setenv("MAGNET_TRAIN_BASE_MODEL", "some/model")
     train = effective_train(load_settings())
-    assert (train.sft_learning_rate, train.warmup_ratio, train.sft_epochs, train.max_length, train.max_steps) == (1e-5, 0.1, 1.0, 8192, None)
+    assert (train.sft_learning_rate, train.warmup_ratio, train.sft_epochs, train.max_length, train.max_steps) == (
+        1e-5,
+        0.1,
+        1.0,
+        8192,
+        None,
+    )
 
 
 def test_a_real_base_model_path_gets_a_training_template(magnet_home, tmp_path, monkeypatch):

@@ -50,10 +50,14 @@ def test_the_mix_holds_the_ratios_of_the_settings(pool):
 def test_filters_and_duplicates_are_removed(pool):
     settings, items = pool
     original = next(t for t in items if t.kind == "single")
-    failing = original.model_copy(update={"traj_id": "zz-fail", "messages": [*original.messages[:-1], cf.assistant_text("Bad request: nothing found")]})
+    failing = original.model_copy(
+        update={"traj_id": "zz-fail", "messages": [*original.messages[:-1], cf.assistant_text("Bad request: nothing found")]}
+    )
     exact = original.model_copy(update={"traj_id": "zz-copy"})
     last = original.messages[-1]["content"]
-    near = original.model_copy(update={"traj_id": "zz-near", "messages": [*original.messages[:-1], cf.assistant_text(last + " Anything else?")]})
+    near = original.model_copy(
+        update={"traj_id": "zz-near", "messages": [*original.messages[:-1], cf.assistant_text(last + " Anything else?")]}
+    )
     rows, report = build_sft_set([*items, failing, exact, near], settings.distill)
     ids = {r.traj_id for r in rows}
     assert report.failure_keyword == 1 and report.exact_duplicates >= 1 and report.near_duplicates >= 1
@@ -88,7 +92,12 @@ def test_tool_order_is_shuffled_per_example_and_ids_are_kept(pool):
         assert sorted(names) == sorted(t["function"]["name"] for t in source.tools)
         assert row.messages[0] == cf.system(row.tools)
         assert row.messages[1:] == source.messages[1:]
-        assert (row.episode_id, row.fsp_id, row.parent_fsp_id, row.functions) == (source.episode_id, source.fsp_id, source.parent_fsp_id, source.functions)
+        assert (row.episode_id, row.fsp_id, row.parent_fsp_id, row.functions) == (
+            source.episode_id,
+            source.fsp_id,
+            source.parent_fsp_id,
+            source.functions,
+        )
         changed += names != [t["function"]["name"] for t in source.tools]
     assert changed > len(rows) / 3
 

@@ -39,8 +39,14 @@ def test_served_student_replays_the_episode_with_real_outputs(tmp_path):
             assert [r.output for r in got] == [r.output for r in want]  # executed for real, same world
     # each sample is its own cache entry: a rerun is served from the cache
     offline_server = LLMSettings(model="openai/student", api_base="http://127.0.0.1:9", api_key="x", max_retries=0)
-    again = sample_episode(ServedStudent(TaskRunner(offline_server, cache_dir=tmp_path), max_new_tokens=64),
-                           traj, navigation_tools(), episode.seed, 2, max_steps=4)
+    again = sample_episode(
+        ServedStudent(TaskRunner(offline_server, cache_dir=tmp_path), max_new_tokens=64),
+        traj,
+        navigation_tools(),
+        episode.seed,
+        2,
+        max_steps=4,
+    )
     assert [s.messages for s in again] == [s.messages for s in samples]
 
 
@@ -57,8 +63,16 @@ def test_hints_are_seen_but_not_recorded(tmp_path):
 
     with TestServer() as server:
         runner = TaskRunner(LLMSettings(model="openai/student", api_base=server.url, api_key="sk-test"), cache_dir=tmp_path)
-        s, = sample_episode(Recording(runner), traj, navigation_tools(), episode.seed, 1, hints={1: "[get_distance(origin_place_id='x')]"},
-                            replay_until=1, last_turn=1)
+        (s,) = sample_episode(
+            Recording(runner),
+            traj,
+            navigation_tools(),
+            episode.seed,
+            1,
+            hints={1: "[get_distance(origin_place_id='x')]"},
+            replay_until=1,
+            last_turn=1,
+        )
     assert [t.index for t in s.turns] == [1] and s.turns[0].hinted
     assert any(m["content"].endswith("[Hint]: [get_distance(origin_place_id='x')]") for view in seen for m in view if m["role"] == "user")
     assert not any("[Hint]" in (m.get("content") or "") for m in s.messages)
@@ -86,6 +100,14 @@ def test_load_student_picks_the_backend(magnet_home, monkeypatch):
     assert isinstance(student, ServedStudent) and student.name == "hosted_vllm/magnet-sft"
     assert student.runner.settings.api_base == "http://127.0.0.1:8000/v1"
     assert effective_train(load_settings()).student_max_new_tokens == 32  # CPU profile
-    assert StudentStepTask().parse('Ok.<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>', None).calls[0].arguments == {"a": 1}
-    assert json.loads(json.dumps(StudentStepTask().render(
-        StudentStepTask.input_model(messages=[{"role": "assistant", "content": None, "tool_calls": []}]))))[0]["content"] == ""
+    assert StudentStepTask().parse('Ok.<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>', None).calls[0].arguments == {
+        "a": 1
+    }
+    assert (
+        json.loads(
+            json.dumps(
+                StudentStepTask().render(StudentStepTask.input_model(messages=[{"role": "assistant", "content": None, "tool_calls": []}]))
+            )
+        )[0]["content"]
+        == ""
+    )

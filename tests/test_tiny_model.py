@@ -52,7 +52,9 @@ def test_generated_text_parses_back_into_calls(tiny):
     assert parsed.text == "" and parsed.malformed == []
     bad = parse_response('Sure.<tool_call>\n{"name": "x", "arguments": {oops}\n</tool_call><|im_end|>garbage')
     assert bad.text == "Sure." and bad.calls == [] and len(bad.malformed) == 1
-    assert json.loads(json.dumps(parsed.to_message(["c1"])))["tool_calls"][0]["function"]["name"] == msg["tool_calls"][0]["function"]["name"]
+    assert (
+        json.loads(json.dumps(parsed.to_message(["c1"])))["tool_calls"][0]["function"]["name"] == msg["tool_calls"][0]["function"]["name"]
+    )
 
 
 def test_tokenizer_round_trips_through_save(tiny, tmp_path):

@@ -77,7 +77,9 @@ def test_training_tail_materializes(dagster_harness, monkeypatch):
         run = json.loads((path / "run.json").read_text())
         assert run["stage"] == name and "api_key" not in json.dumps(run["settings"]["llm"])
         model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-        prompt = tok.apply_chat_template(template_messages(pairs_out[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        prompt = tok.apply_chat_template(
+            template_messages(pairs_out[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
         assert out.shape[1] > prompt["input_ids"].shape[1]
 
@@ -101,6 +103,8 @@ def test_magnet_run_from_a_fresh_home_trains_both_checkpoints(magnet_home):
     for name in ("sft", "mdpo"):
         path = magnet_home / "checkpoints" / name
         model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-        prompt = tok.apply_chat_template(template_messages(pairs[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        prompt = tok.apply_chat_template(
+            template_messages(pairs[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
     assert minutes < 10, f"the offline pipeline took {minutes:.1f} minutes"

@@ -46,14 +46,19 @@ def test_train_sft_and_mdpo_from_parquet(magnet_home, monkeypatch):
     to_frame(sft_rows(1, 2), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")
     episode, traj = navigation_episode()
     ref = Reference(traj, episode)
-    pairs = [assemble_pair(ref, i.hint, negative_turn(ref, i.hint, navigation_tools(), None)) for i in inject_errors(ref, navigation_tools())]
+    pairs = [
+        assemble_pair(ref, i.hint, negative_turn(ref, i.hint, navigation_tools(), None)) for i in inject_errors(ref, navigation_tools())
+    ]
     to_frame(pairs, PreferencePair).write_parquet(magnet_home / "pairs.parquet")
 
     runner = CliRunner()
     result = runner.invoke(app(), ["train", "sft", "--home", str(magnet_home)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output[result.output.rindex("{\n  \"path\""):])["steps"] == 2
-    result = runner.invoke(app(), ["train", "mdpo", "--home", str(magnet_home), "--data", str(magnet_home / "pairs.parquet"), "--output", str(magnet_home / "m")])
+    assert json.loads(result.output[result.output.rindex('{\n  "path"') :])["steps"] == 2
+    result = runner.invoke(
+        app(),
+        ["train", "mdpo", "--home", str(magnet_home), "--data", str(magnet_home / "pairs.parquet"), "--output", str(magnet_home / "m")],
+    )
     assert result.exit_code == 0, result.output
     assert (magnet_home / "m" / "model.safetensors").exists() and (magnet_home / "checkpoints" / "sft" / "run.json").exists()
     missing = runner.invoke(app(), ["train", "mdpo", "--home", str(magnet_home / "nowhere")])
@@ -81,8 +86,24 @@ def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
     storage.mkdir(parents=True)
     to_frame(sft_rows(1, 1), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")
     env = {**__import__("os").environ, "MAGNET_TRAIN_MAX_STEPS": "2", "MAGNET_TRAIN_MAX_LENGTH": "512"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "magnet_lib.training.sft", "--home", str(magnet_home)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "magnet_lib.training.sft",
+        "--home",
+        str(magnet_home),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (magnet_home / "checkpoints" / "sft" / "loss_curve.json").exists()

@@ -114,8 +114,14 @@ def test_miss_params_leaves_a_value_out_and_the_next_turn_gives_it(episodes):
 
 
 def test_a_turn_without_a_value_source_is_rejected_with_the_reason(settings):
-    fsp = AugmentedFSP(fsp_id="bad", parent_fsp_id="w", category="navigation", variant="no_split", seed=0,
-                       turns=[FSPTurn(functions=["get_route_details"], op="walk"), FSPTurn(functions=["start_navigation"], op="walk")])
+    fsp = AugmentedFSP(
+        fsp_id="bad",
+        parent_fsp_id="w",
+        category="navigation",
+        variant="no_split",
+        seed=0,
+        turns=[FSPTurn(functions=["get_route_details"], op="walk"), FSPTurn(functions=["start_navigation"], op="walk")],
+    )
     [episode] = translate([fsp], TOOLS, settings, TaskRunner(settings.llm))
     assert episode.status == "rejected"
     assert "route_id" in episode.reject_reason and episode.reject_reason.startswith("turn 0")
@@ -149,8 +155,11 @@ def test_a_failing_turn_is_retried_from_the_state_before_it(settings, episodes):
 def _request() -> BackTranslateInput:
     return BackTranslateInput(
         category="navigation",
-        requests=[FunctionRequest(function="search_places", description=BY_NAME["search_places"].description,
-                                  values={"query": "museum", "city": "Oakland"})],
+        requests=[
+            FunctionRequest(
+                function="search_places", description=BY_NAME["search_places"].description, values={"query": "museum", "city": "Oakland"}
+            )
+        ],
         avoid_names=sorted(BY_NAME),
         previous_queries=["Find me a museum in Oakland."],
     )
@@ -166,7 +175,9 @@ def test_back_translation_rules_are_enforced_on_any_answer():
     with pytest.raises(ParseError, match="repeats"):
         check_query("Find me a museum in Oakland!", item)
     assert parse_query('{"query": "Any museums in Oakland?"}', item).query == "Any museums in Oakland?"
-    split = item.model_copy(update={"mode": "split_miss_params", "missing": MissingValue(function="search_places", param="city", value="Oakland")})
+    split = item.model_copy(
+        update={"mode": "split_miss_params", "missing": MissingValue(function="search_places", param="city", value="Oakland")}
+    )
     with pytest.raises(ParseError, match="leave out"):
         check_query("Any museums in Oakland?", split)
     check_query("Any museums around here?", split)
@@ -174,9 +185,11 @@ def test_back_translation_rules_are_enforced_on_any_answer():
 
 def test_forth_translation_answers_are_parsed_and_validated():
     tool = BY_NAME["get_distance"]
-    item = ForthTranslateInput(queries=["q"], functions=[{"name": tool.name, "description": tool.description, "parameters": tool.parameters}])
+    item = ForthTranslateInput(
+        queries=["q"], functions=[{"name": tool.name, "description": tool.description, "parameters": tool.parameters}]
+    )
     args = {"origin_place_id": "PL-1", "destination_place_id": "PL-2"}
-    parsed = parse_answer(f"Thought: easy\nAnswer: [{{\"name\": \"get_distance\", \"arguments\": {json.dumps(args)}}}]", item)
+    parsed = parse_answer(f'Thought: easy\nAnswer: [{{"name": "get_distance", "arguments": {json.dumps(args)}}}]', item)
     assert parsed.calls == [Call(name="get_distance", arguments=args)] and parsed.thought == "easy"
     python_style = "Thought: t\nAnswer: [get_distance(origin_place_id='PL-1', destination_place_id='PL-2')]"
     assert parse_answer(python_style, item).calls[0].arguments == args

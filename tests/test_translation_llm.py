@@ -26,7 +26,9 @@ def _run(runner: TaskRunner):
     settings = load_settings()
     episodes = translate(navigation_fsps(), TOOLS, settings, runner)
     trajectories = [r.trajectory for r in distill(episodes, TOOLS, runner)]
-    singles, _ = make_single_turn(TOOLS, {"single": 2, "parallel": 1, "multiple": 1, "irrelevance_no_fit": 1, "irrelevance_missing_value": 1}, settings, runner)
+    singles, _ = make_single_turn(
+        TOOLS, {"single": 2, "parallel": 1, "multiple": 1, "irrelevance_no_fit": 1, "irrelevance_missing_value": 1}, settings, runner
+    )
     return episodes, trajectories, singles
 
 
@@ -106,4 +108,6 @@ def test_an_output_the_model_cannot_simulate_falls_back_to_the_schema_simulator_
     assert runner.stats["simulate_tool_output"].rejects == 2
     noted = [e for e in episodes if e.notes]
     assert len(noted) == 1 and "schema simulator answered" in noted[0].notes[0]
-    assert [e.model_dump(exclude={"generator", "notes"}) for e in episodes] == [e.model_dump(exclude={"generator", "notes"}) for e in offline]
+    assert [e.model_dump(exclude={"generator", "notes"}) for e in episodes] == [
+        e.model_dump(exclude={"generator", "notes"}) for e in offline
+    ]

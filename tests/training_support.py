@@ -46,28 +46,71 @@ def navigation_episode(seed: int = 7, episode_id: str = "ep-nav-1") -> tuple[Epi
             messages.append({"role": "tool", "tool_call_id": cid, "content": json.dumps(out)})
         text = summary(outputs) if callable(summary) else summary
         messages.append({"role": "assistant", "content": text})
-        turns.append(EpisodeTurn(index=index, query=query, functions=[c.name for c in calls], calls=calls,
-                                 outputs=outputs, op=op, label=label, target=target, missing=missing))
+        turns.append(
+            EpisodeTurn(
+                index=index,
+                query=query,
+                functions=[c.name for c in calls],
+                calls=calls,
+                outputs=outputs,
+                op=op,
+                label=label,
+                target=target,
+                missing=missing,
+            )
+        )
         return outputs
 
     dist_calls = [Call(name="get_distance", arguments={"origin_place_id": a.place_id, "destination_place_id": b.place_id})]
     d = EpisodeRuntime(tools, seed).execute(dist_calls[0])  # the distance the nested conversion is written with
-    run_turn(0, f"Find a {kind_a} in {a.city} for me.", [Call(name="search_places", arguments={"query": kind_a, "city": a.city})],
-             lambda o: f"I found {o[0]['places'][0]['name']} in {a.city} (id {o[0]['places'][0]['place_id']}).")
-    run_turn(1, f"How far is that place from {b.name}? Tell me in kilometres.",
-             dist_calls + [Call(name="convert_distance", arguments={"value": d["distance"], "from_unit": "miles", "to_unit": "km"})],
-             lambda o: f"{a.name} is {o[0]['distance']} miles from {b.name}, which is {o[1]['value']} km.",
-             op="insert_short")
-    run_turn(2, "Plan a route from there for me.", [], "Sure. Where should the route go, and how will you travel?",
-             op="split", label="miss_params", target="plan_route", missing="destination_place_id")
-    run_turn(3, f"To {b.name}, by bike.",
-             [Call(name="plan_route", arguments={"origin_place_id": a.place_id, "destination_place_id": b.place_id, "mode": "cycling"})],
-             lambda o: f"Your cycling route {o[0]['route_id']} is {o[0]['distance_miles']} miles and takes about {o[0]['duration_minutes']} minutes.",
-             op="insert_long")
-    episode = Episode(episode_id=episode_id, fsp_id="fsp-nav-1", category="navigation", variant="miss_params", seed=seed,
-                      turns=turns, tools=[t.name for t in tools])
-    traj = Trajectory(traj_id=f"traj-{episode_id}", kind="multi_turn", category="navigation", messages=list(messages),
-                      tools=specs, episode_id=episode_id, fsp_id="fsp-nav-1")
+    run_turn(
+        0,
+        f"Find a {kind_a} in {a.city} for me.",
+        [Call(name="search_places", arguments={"query": kind_a, "city": a.city})],
+        lambda o: f"I found {o[0]['places'][0]['name']} in {a.city} (id {o[0]['places'][0]['place_id']}).",
+    )
+    run_turn(
+        1,
+        f"How far is that place from {b.name}? Tell me in kilometres.",
+        dist_calls + [Call(name="convert_distance", arguments={"value": d["distance"], "from_unit": "miles", "to_unit": "km"})],
+        lambda o: f"{a.name} is {o[0]['distance']} miles from {b.name}, which is {o[1]['value']} km.",
+        op="insert_short",
+    )
+    run_turn(
+        2,
+        "Plan a route from there for me.",
+        [],
+        "Sure. Where should the route go, and how will you travel?",
+        op="split",
+        label="miss_params",
+        target="plan_route",
+        missing="destination_place_id",
+    )
+    run_turn(
+        3,
+        f"To {b.name}, by bike.",
+        [Call(name="plan_route", arguments={"origin_place_id": a.place_id, "destination_place_id": b.place_id, "mode": "cycling"})],
+        lambda o: f"Your cycling route {o[0]['route_id']} is {o[0]['distance_miles']} miles and takes about {o[0]['duration_minutes']} minutes.",
+        op="insert_long",
+    )
+    episode = Episode(
+        episode_id=episode_id,
+        fsp_id="fsp-nav-1",
+        category="navigation",
+        variant="miss_params",
+        seed=seed,
+        turns=turns,
+        tools=[t.name for t in tools],
+    )
+    traj = Trajectory(
+        traj_id=f"traj-{episode_id}",
+        kind="multi_turn",
+        category="navigation",
+        messages=list(messages),
+        tools=specs,
+        episode_id=episode_id,
+        fsp_id="fsp-nav-1",
+    )
     return episode, traj
 
 
@@ -82,8 +125,9 @@ def single_turn_trajectory(i: int = 0) -> Trajectory:
         {"role": "tool", "tool_call_id": "c0", "content": json.dumps(out)},
         {"role": "assistant", "content": f"{3.0 + i} miles is {out['value']} km."},
     ]
-    return Trajectory(traj_id=f"single-{i}", kind="single", category="navigation", messages=messages,
-                      tools=[t.openai_spec() for t in tools])
+    return Trajectory(
+        traj_id=f"single-{i}", kind="single", category="navigation", messages=messages, tools=[t.openai_spec() for t in tools]
+    )
 
 
 def sft_rows(n_multi: int = 3, n_single: int = 3) -> list[Trajectory]:

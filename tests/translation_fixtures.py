@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from magnet_lib.graph.dependency import judge_category
 from magnet_lib.graph.node_operations import augment_fsps
@@ -22,8 +22,9 @@ def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskR
     adjacency: dict[str, list[tuple[str, bool]]] = {t.name: [] for t in tools}
     for e in edges:
         adjacency[e.src].append((e.dst, e.nested))
-    walks = initial_fsps(category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node,
-                         min_turns=g.min_turns, seed=settings.seed)
+    walks = initial_fsps(
+        category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=settings.seed
+    )
     nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
     required = {t.name: t.required for t in tools}
     return augment_fsps(walks, nested, g, required, settings.seed)

@@ -20,8 +20,9 @@ Every format also gets ``report.md``, the data quality report.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from magnet_lib.distillation.mixing import SFTExample
 from magnet_lib.training import chat_format as cf
@@ -126,7 +127,11 @@ def sharegpt_record(row: SFTExample) -> dict[str, Any]:
             while i + 1 < len(messages) and messages[i + 1].get("role") == "tool":
                 i += 1
                 outputs.append(messages[i].get("content") or "")
-            value = outputs[0] if len(outputs) == 1 else json.dumps([json.loads(o) if o.startswith(("{", "[")) else o for o in outputs], ensure_ascii=False)
+            value = (
+                outputs[0]
+                if len(outputs) == 1
+                else json.dumps([json.loads(o) if o.startswith(("{", "[")) else o for o in outputs], ensure_ascii=False)
+            )
             conversations.append({"from": "observation", "value": value})
         elif role == "assistant":
             conversations.append({"from": "gpt", "value": m.get("content") or ""})

@@ -23,7 +23,8 @@ import json
 import random
 import re
 from collections import Counter
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,7 +36,13 @@ from magnet_lib.training import chat_format as cf
 NEAR_DUPLICATE_WINDOW = 400
 
 Bucket = Literal["single", "multi", "irrelevance"]
-BUCKET_OF: dict[str, Bucket] = {"single": "single", "parallel": "single", "multiple": "single", "multi_turn": "multi", "irrelevance": "irrelevance"}
+BUCKET_OF: dict[str, Bucket] = {
+    "single": "single",
+    "parallel": "single",
+    "multiple": "single",
+    "multi_turn": "multi",
+    "irrelevance": "irrelevance",
+}
 
 
 class SFTExample(Trajectory):

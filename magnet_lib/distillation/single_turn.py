@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import math
 import random
-from typing import Any, Generator, Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
 from magnet_lib.distillation.teacher import (
     TEACHER_TURN,
@@ -64,8 +65,15 @@ def item_counts(multi_turn_items: int, settings: MagnetSettings) -> dict[str, in
 class ItemMaker:
     """Makes one item of a kind for a category (:meth:`run` is the driver's generator)."""
 
-    def __init__(self, kind: str, index: int, tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task],
-                 runner: TaskRunner | None = None):
+    def __init__(
+        self,
+        kind: str,
+        index: int,
+        tools: Sequence[Tool],
+        settings: MagnetSettings,
+        tasks: dict[str, Task],
+        runner: TaskRunner | None = None,
+    ):
         self.kind = kind
         self.runner = runner  # simulates spec-only tools in LLM mode
         self.index = index
@@ -152,8 +160,12 @@ class ItemMaker:
         result = yield from self._ask(self.back, item)
         return result.value.query if result.ok else None
 
-    def _calls(self, plan: list[PlannedCall], offered: list[str], runtime: EpisodeRuntime) -> Generator[Request, TaskResult, Trajectory | None]:
-        query = yield from self._query(BackTranslateInput(category=self.category, requests=function_requests(plan, self.tools), avoid_names=sorted(self.tools)))
+    def _calls(
+        self, plan: list[PlannedCall], offered: list[str], runtime: EpisodeRuntime
+    ) -> Generator[Request, TaskResult, Trajectory | None]:
+        query = yield from self._query(
+            BackTranslateInput(category=self.category, requests=function_requests(plan, self.tools), avoid_names=sorted(self.tools))
+        )
         if query is None:
             return None
         calls: list[Call] = []
@@ -170,9 +182,15 @@ class ItemMaker:
         transcript = [
             {"role": "user", "content": f"{query}\n[Hint]: [{', '.join(c.to_python() for c in calls)}]"},
             {"role": "assistant", "content": "Answer: " + json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls])},
-            {"role": "user", "content": "\n".join(f"[Output of {c.name}]: {json.dumps(o, sort_keys=True)}" for c, o in zip(calls, outputs))},
+            {
+                "role": "user",
+                "content": "\n".join(f"[Output of {c.name}]: {json.dumps(o, sort_keys=True)}" for c, o in zip(calls, outputs)),
+            },
         ]
-        done = [{"function": c.name, "description": self.tools[c.name].description, "arguments": c.arguments, "output": o} for c, o in zip(calls, outputs)]
+        done = [
+            {"function": c.name, "description": self.tools[c.name].description, "arguments": c.arguments, "output": o}
+            for c, o in zip(calls, outputs)
+        ]
         result = yield from self._ask(self.teacher, TeacherStepInput(
             tools=[self.tools[n].openai_spec() for n in offered], transcript=transcript, expected="text", turn_outputs=done,
         ))  # fmt: skip
@@ -208,7 +226,9 @@ class ItemMaker:
         messages = [cf.system([self.tools[n].openai_spec() for n in offered]), cf.user(query), cf.assistant_text(result.value.content)]
         return self._trajectory("irr-nofit", "irrelevance", messages, offered, [function])
 
-    def _missing_value(self, plan: list[PlannedCall], offered: list[str], rng: random.Random) -> Generator[Request, TaskResult, Trajectory | None]:
+    def _missing_value(
+        self, plan: list[PlannedCall], offered: list[str], rng: random.Random
+    ) -> Generator[Request, TaskResult, Trajectory | None]:
         """A request that leaves out a required value the user must give."""
         planned = plan[0]
         target = self.tools[planned.name]
@@ -217,7 +237,9 @@ class ItemMaker:
             return None
         param = stated[rng.randrange(len(stated))]
         prop = target.properties.get(param, {})
-        missing = MissingValue(function=planned.name, param=param, value=planned.arguments[param].value, description=prop.get("description", ""))
+        missing = MissingValue(
+            function=planned.name, param=param, value=planned.arguments[param].value, description=prop.get("description", "")
+        )
         query = yield from self._query(BackTranslateInput(
             category=self.category, mode="split_miss_params", requests=function_requests(plan[:1], self.tools),
             missing=missing, avoid_names=sorted(self.tools),
@@ -236,7 +258,6 @@ class ItemMaker:
 
 
 def default_tasks() -> dict[str, Task]:
-
     return {"back_translate": BACK_TRANSLATE, "teacher_turn": TEACHER_TURN}
 
 

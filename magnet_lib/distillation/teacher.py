@@ -27,8 +27,9 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generator, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -68,7 +69,9 @@ class TeacherStepInput(BaseModel):
     label: TurnLabel = "call"
     hint: str = ""
     step_calls: list[Call] = Field(default_factory=list, description="The calls of the hint to make in this message.")
-    turn_outputs: list[dict[str, Any]] = Field(default_factory=list, description="This turn's calls: function, description, arguments, output.")
+    turn_outputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="This turn's calls: function, description, arguments, output."
+    )
     target_description: str | None = None
     missing_param: str | None = None
     missing_description: str | None = None
@@ -170,7 +173,7 @@ def offline_summary(item: TeacherStepInput) -> str:
     parts = []
     for o in item.turn_outputs:
         what = sentence(o.get("description", "")) or words(o["function"])
-        parts.append(f"For \"{what}\": {_facts(o['output'])}.")
+        parts.append(f'For "{what}": {_facts(o["output"])}.')
     return " ".join([rng.choice(_OPENERS), *parts])
 
 
@@ -271,10 +274,12 @@ class ConversationBuilder:
         self.transcript.append({"role": "assistant", "content": content})
 
 
-def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task, runner: TaskRunner | None = None) -> Generator[Request, TaskResult, DistillResult]:
+def distill_episode(
+    episode: Episode, tools: dict[str, Tool], teacher: Task, runner: TaskRunner | None = None
+) -> Generator[Request, TaskResult, DistillResult]:
     """The positive trajectory of one accepted episode (a generator for the driver); ``runner``
     simulates spec-only tools in LLM mode (its cache replays the outputs translation got)."""
-    rejected = lambda reason: DistillResult(reject_reason=reason, episode_id=episode.episode_id)  # noqa: E731
+    rejected = lambda reason: DistillResult(reject_reason=reason, episode_id=episode.episode_id)
     missing = sorted({n for n in episode.tools if n not in tools})
     if missing:
         return rejected(f"unknown function(s) {', '.join(missing)}")
@@ -299,7 +304,9 @@ def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task, run
             done: list[dict[str, Any]] = []
             for group in rounds_of(turn):
                 step = [turn.calls[k] for k in group]
-                result = yield from ask(TeacherStepInput(transcript=list(conv.transcript), expected="call", step_calls=step, turn_outputs=list(done), **base))
+                result = yield from ask(
+                    TeacherStepInput(transcript=list(conv.transcript), expected="call", step_calls=step, turn_outputs=list(done), **base)
+                )
                 if not result.ok:
                     return rejected(f"teacher_turn: {result.reject_reason}")
                 outputs, failure = conv.call_step(result.value.calls, turn.index, group[0], result.value.content)
@@ -312,7 +319,9 @@ def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task, run
             item = TeacherStepInput(transcript=list(conv.transcript), expected="text", turn_outputs=done, **base)
         elif turn.label == "miss_func":
             target = tools.get(turn.target or "")
-            item = TeacherStepInput(transcript=list(conv.transcript), expected="text", target_description=target.description if target else None, **base)
+            item = TeacherStepInput(
+                transcript=list(conv.transcript), expected="text", target_description=target.description if target else None, **base
+            )
         else:
             target = tools.get(turn.target or "")
             prop = target.properties.get(turn.missing or "", {}) if target else {}
@@ -342,13 +351,13 @@ def distill_episode(episode: Episode, tools: dict[str, Tool], teacher: Task, run
 
 
 def default_teacher() -> Task:
-
     return TEACHER_TURN
 
 
-def distill(episodes: Sequence[Episode], category_tools: Sequence[Tool], runner: TaskRunner, teacher: Task | None = None) -> list[DistillResult]:
+def distill(
+    episodes: Sequence[Episode], category_tools: Sequence[Tool], runner: TaskRunner, teacher: Task | None = None
+) -> list[DistillResult]:
     """Positive trajectories of every accepted episode (rejected episodes are skipped)."""
-
 
     teacher = teacher or default_teacher()
     tools = {t.name: t for t in category_tools}

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any
 
 import polars as pl
 
@@ -237,18 +238,26 @@ class EvalReport:
         return next((m.n for m in self.metrics if m.metric == metric and m.kind == kind), 0)
 
     def summary_table(self) -> str:
-        lines = ["| model | turn accuracy | episode success | progress rate | unusable turns | turns not reached |", "|---|---|---|---|---|---|"]
+        lines = [
+            "| model | turn accuracy | episode success | progress rate | unusable turns | turns not reached |",
+            "|---|---|---|---|---|---|",
+        ]
         for model in self.models:
             unusable, unreached = int(self.value(model, "unusable") or 0), int(self.value(model, "not_reached") or 0)
-            lines.append(f"| {model} | {self._cell(model, 'turn_accuracy', 'all')} | {self._cell(model, 'episode_success', 'all')} | "
-                         f"{self._cell(model, 'progress_rate', 'all')} | {unusable} | {unreached} |")
+            lines.append(
+                f"| {model} | {self._cell(model, 'turn_accuracy', 'all')} | {self._cell(model, 'episode_success', 'all')} | "
+                f"{self._cell(model, 'progress_rate', 'all')} | {unusable} | {unreached} |"
+            )
         return "\n".join(lines)
 
     def markdown(self) -> str:
         kinds = [k for k in KINDS if self._n("turn_accuracy", k)]
         n_turns = self._n("turn_accuracy", "all")
-        where = ("held-out multi-turn episodes (walks never trained on)" if self.split == "heldout"
-                 else "multi-turn episodes of the training data (no held-out ones)")
+        where = (
+            "held-out multi-turn episodes (walks never trained on)"
+            if self.split == "heldout"
+            else "multi-turn episodes of the training data (no held-out ones)"
+        )
         out = [
             "# Multi-turn evaluation",
             "",
@@ -271,15 +280,23 @@ class EvalReport:
             "",
             "| model | " + " | ".join(f"{k} (n={self._n('episode_success', k)})" for k in kinds) + " |",
             "|---|" + "---|" * len(kinds),
-            *[f"| {m} | " + " | ".join(f"{self._cell(m, 'episode_success', k)} / {self._cell(m, 'progress_rate', k)}" for k in kinds) + " |"
-              for m in self.models],
+            *[
+                f"| {m} | "
+                + " | ".join(f"{self._cell(m, 'episode_success', k)} / {self._cell(m, 'progress_rate', k)}" for k in kinds)
+                + " |"
+                for m in self.models
+            ],
             "",
             "## Wrong turns by error type",
             "",
             "| model | " + " | ".join(f"{t}: {ERROR_TYPES[t].split(':')[0]}" for t in ERROR_TYPES) + " | unusable |",
             "|---|" + "---|" * (len(ERROR_TYPES) + 1),
-            *[f"| {m} | " + " | ".join(str(int(self.value(m, f'error_type_{t}') or 0)) for t in ERROR_TYPES)
-              + f" | {int(self.value(m, 'unusable') or 0)} |" for m in self.models],
+            *[
+                f"| {m} | "
+                + " | ".join(str(int(self.value(m, f"error_type_{t}") or 0)) for t in ERROR_TYPES)
+                + f" | {int(self.value(m, 'unusable') or 0)} |"
+                for m in self.models
+            ],
         ]
         if "sft" in self.models and "mdpo" in self.models:
             pair = self.differing_turn("sft", "mdpo")
@@ -312,7 +329,9 @@ def _verdict(r: TurnResult) -> str:
 # --------------------------------------------------------------------------- choosing episodes
 
 
-def evaluation_references(sft_set: pl.DataFrame, episodes: Sequence[Episode], limit: int, seed: int = 0) -> tuple[list[Reference], str, list[str]]:
+def evaluation_references(
+    sft_set: pl.DataFrame, episodes: Sequence[Episode], limit: int, seed: int = 0
+) -> tuple[list[Reference], str, list[str]]:
     """The references to evaluate on: the held-out multi-turn rows of ``sft_set`` (walks never
     trained on); when there are none, multi-turn rows of the training split instead. At most
     ``limit``, chosen by a seeded hash (deterministic, spread over categories). Returns
@@ -324,8 +343,10 @@ def evaluation_references(sft_set: pl.DataFrame, episodes: Sequence[Episode], li
     if chosen.height == 0:
         split = "train"
         chosen = multi
-        notes.append("sft_set has no held-out multi-turn rows: evaluated on multi-turn rows of the training split, "
-                     "which the checkpoints were trained on (raise distill.heldout_fraction for a real held-out set)")
+        notes.append(
+            "sft_set has no held-out multi-turn rows: evaluated on multi-turn rows of the training split, "
+            "which the checkpoints were trained on (raise distill.heldout_fraction for a real held-out set)"
+        )
     keep = [c for c in chosen.columns if c in Trajectory.model_fields]
     trajectories = from_frame(chosen.select(keep), Trajectory)
     refs = match_references(episodes, trajectories)
@@ -341,7 +362,9 @@ def evaluation_references(sft_set: pl.DataFrame, episodes: Sequence[Episode], li
 # --------------------------------------------------------------------------- evaluating
 
 
-def judge_sample(sample: SampledTrajectory, ref: Reference, runner=None, judges: set[str] | None = None) -> list[tuple[int, JudgeVerdict, str]]:
+def judge_sample(
+    sample: SampledTrajectory, ref: Reference, runner=None, judges: set[str] | None = None
+) -> list[tuple[int, JudgeVerdict, str]]:
     """(turn index, verdict, judge) for every turn of a sample, against the reference; the
     judges that answered are added to ``judges``."""
 
@@ -360,7 +383,7 @@ def judge_sample(sample: SampledTrajectory, ref: Reference, runner=None, judges:
 
 #: A model to evaluate: a student, or a function that loads one (loaded when its turn comes
 #: and released after, so only one checkpoint is in memory at a time).
-ModelSource = Union[Student, Callable[[], Student]]
+ModelSource = Student | Callable[[], Student]
 
 
 def evaluate(
@@ -414,7 +437,9 @@ def evaluate(
                         reason=verdict.reason,
                         query=chat_turn.user.get("content") or "",
                         reference=describe_response(chat_turn.responses),
-                        response=describe_response(sample.turn_messages(index), turn.malformed, turn.truncated) if turn else "(not reached)",
+                        response=describe_response(sample.turn_messages(index), turn.malformed, turn.truncated)
+                        if turn
+                        else "(not reached)",
                         reached=turn is not None,
                     )
                 )

@@ -40,15 +40,15 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnet_lib.llm.task import ParseError, Task, extract_json
 from magnet_lib.models import OFFLINE, Edge, EdgeKind, JSONSchema, Tool, stable_hash
 from magnet_lib.vocabulary import (
-    WORD_PATTERN,
     ALIAS_GROUPS,
     CONVERSION_WORDS,
     GATE_ADJECTIVES,
@@ -61,6 +61,7 @@ from magnet_lib.vocabulary import (
     TARGET_SIDE_BASES,
     UNIT_WORDS,
     VERBS,
+    WORD_PATTERN,
     is_identifier_tokens,
     name_tokens,
     singular,
@@ -93,7 +94,12 @@ def _types(schema: JSONSchema) -> frozenset[str]:
         return frozenset({kind})
     if "enum" in schema or "const" in schema:
         values = schema.get("enum") or [schema.get("const")]
-        return frozenset({"number" if isinstance(v, (int, float)) and not isinstance(v, bool) else "boolean" if isinstance(v, bool) else "string" for v in values})
+        return frozenset(
+            {
+                "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else "boolean" if isinstance(v, bool) else "string"
+                for v in values
+            }
+        )
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list):
             out: set[str] = set()
@@ -164,8 +170,16 @@ def _enum(schema: JSONSchema) -> frozenset[str]:
     return frozenset(str(v) for v in values)
 
 
-def _flatten(schema: Any, prefix: str, parent: str, own_params: frozenset[str], owner_objects: frozenset[str],
-             in_array: bool, depth: int, out: list[OutputField]) -> None:
+def _flatten(
+    schema: Any,
+    prefix: str,
+    parent: str,
+    own_params: frozenset[str],
+    owner_objects: frozenset[str],
+    in_array: bool,
+    depth: int,
+    out: list[OutputField],
+) -> None:
     if not isinstance(schema, dict) or depth > 5:
         return
     props = schema.get("properties")
@@ -210,9 +224,21 @@ def _flatten(schema: Any, prefix: str, parent: str, own_params: frozenset[str], 
     if not prefix and _types(schema) and "object" not in _types(schema):  # a bare scalar/array response
         description = str(schema.get("description", ""))
         name = "_".join(sorted(owner_objects)) or "result"
-        out.append(OutputField(path="<response>", name=name, aliases=frozenset({name, "result"}), types=_types(schema),
-                               item_types=_item_types(schema), description=description, words=text_words(description),
-                               echo=False, in_array=False, enum=_enum(schema), const="const" in schema))
+        out.append(
+            OutputField(
+                path="<response>",
+                name=name,
+                aliases=frozenset({name, "result"}),
+                types=_types(schema),
+                item_types=_item_types(schema),
+                description=description,
+                words=text_words(description),
+                echo=False,
+                in_array=False,
+                enum=_enum(schema),
+                const="const" in schema,
+            )
+        )
 
 
 def profile(tool: Tool) -> SchemaProfile:
@@ -224,14 +250,24 @@ def profile(tool: Tool) -> SchemaProfile:
         sub = sub if isinstance(sub, dict) else {}
         description = str(sub.get("description", ""))
         params.append(
-            Param(name=snake_name(key), tokens=name_tokens(key), types=_types(sub), item_types=_item_types(sub),
-                  description=description, words=text_words(description), required=key in required, enum=_enum(sub))
+            Param(
+                name=snake_name(key),
+                tokens=name_tokens(key),
+                types=_types(sub),
+                item_types=_item_types(sub),
+                description=description,
+                words=text_words(description),
+                required=key in required,
+                enum=_enum(sub),
+            )
         )
     objects = object_words(tool.name)
     outputs: list[OutputField] = []
     _flatten(tool.response, "", "", frozenset(p.name for p in params), objects, False, 0, outputs)
     has_unit = any(
-        o.name in ("unit", "units", "currency") or (set(name_tokens(o.name)) & UNIT_WORDS) or (o.words & {"mile", "km", "kilometer", "meter", "usd", "minute"})
+        o.name in ("unit", "units", "currency")
+        or (set(name_tokens(o.name)) & UNIT_WORDS)
+        or (o.words & {"mile", "km", "kilometer", "meter", "usd", "minute"})
         for o in outputs
     )
     first_word = frozenset(WORD_PATTERN.findall(tool.description.lower())[:1])
@@ -247,8 +283,14 @@ def profile(tool: Tool) -> SchemaProfile:
         param_words=frozenset(singular(t) for p in params for t in p.tokens if t not in GENERIC and t not in VERBS),
         query=bool(tokens) and tokens[0] in QUERY_VERBS,
         subject=frozenset(objects - GATE_ADJECTIVES),
-        head=next((singular(t) for t in reversed(tokens)
-                   if t not in VERBS and t not in GENERIC and singular(t) not in GATE_ADJECTIVES and len(t) > 1), ""),
+        head=next(
+            (
+                singular(t)
+                for t in reversed(tokens)
+                if t not in VERBS and t not in GENERIC and singular(t) not in GATE_ADJECTIVES and len(t) > 1
+            ),
+            "",
+        ),
     )
 
 
@@ -283,7 +325,7 @@ def _types_compatible(param: Param, out: OutputField) -> float:
         return 1.0
     if (p & numeric) and (o & numeric):
         return 0.95
-    if "array" in o and not ("array" in p) and out.item_types and _scalar_ok(p, out.item_types):
+    if "array" in o and "array" not in p and out.item_types and _scalar_ok(p, out.item_types):
         return 0.9  # take one element
     if "array" in p and param.item_types and _scalar_ok(param.item_types, o):
         return 0.85  # wrap into a list
@@ -311,23 +353,26 @@ def name_match(param: Param, out: OutputField) -> tuple[float, str]:
                 best, how = score, "same name" if exact else "singular/plural"
             continue
         if param.name in _alias_set(alias) and param.name != alias:
-            if 0.85 > best:
+            if best < 0.85:
                 best, how = 0.85, "alias"
             continue
         atoks = name_tokens(alias)
         # role prefix: origin_place_id <- place_id; account_id <- from_account_id
-        if len(ptoks) > len(atoks) and ptoks[-len(atoks):] == atoks and all(t in ROLE_PREFIXES for t in ptoks[:-len(atoks)]):
-            if alias not in GENERIC_FIELDS and 0.85 > best:
+        if len(ptoks) > len(atoks) and ptoks[-len(atoks) :] == atoks and all(t in ROLE_PREFIXES for t in ptoks[: -len(atoks)]):
+            if alias not in GENERIC_FIELDS and best < 0.85:
                 best, how = 0.85, "role prefix"
-        elif len(atoks) > len(ptoks) and atoks[-len(ptoks):] == ptoks and all(t in ROLE_PREFIXES for t in atoks[:-len(ptoks)]):
-            if param.name not in GENERIC_FIELDS and 0.8 > best:
+        elif len(atoks) > len(ptoks) and atoks[-len(ptoks) :] == ptoks and all(t in ROLE_PREFIXES for t in atoks[: -len(ptoks)]):
+            if param.name not in GENERIC_FIELDS and best < 0.8:
                 best, how = 0.8, "role prefix"
         # unit suffix: distance <- distance_miles
-        elif len(atoks) > len(ptoks) and atoks[: len(ptoks)] == ptoks and all(t in UNIT_WORDS for t in atoks[len(ptoks):]):
-            if 0.8 > best:
-                best, how = 0.8, "unit suffix"
-    if best == 0.0 and param.description and not is_identifier_tokens(name_tokens(out.name), out.description) \
-            and not is_identifier_tokens(ptoks, param.description):
+        elif len(atoks) > len(ptoks) and atoks[: len(ptoks)] == ptoks and all(t in UNIT_WORDS for t in atoks[len(ptoks) :]) and best < 0.8:
+            best, how = 0.8, "unit suffix"
+    if (
+        best == 0.0
+        and param.description
+        and not is_identifier_tokens(name_tokens(out.name), out.description)
+        and not is_identifier_tokens(ptoks, param.description)
+    ):
         # the parameter's description names the field: value ('The distance to convert') <- distance
         # (never for identifiers: an id must be named, 'Identifier of a slot of this doctor' is no doctor_id)
         otoks = [singular(t) for t in name_tokens(out.name) if t not in GENERIC]
@@ -442,7 +487,9 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
         share = len(covered) / len(dst.required) if dst.required else 0.5
         score = mean if full else mean * (0.5 + 0.5 * share)
         evidence = "; ".join(f"{src.name}.{f.field} -> {dst.name}({f.param}) [{f.how}]" for f in useful)
-        return Verdict(kind="full_input" if full else "partial_input", score=round(min(score, 1.0), 3), evidence=evidence, feeds=tuple(useful))
+        return Verdict(
+            kind="full_input" if full else "partial_input", score=round(min(score, 1.0), 3), evidence=evidence, feeds=tuple(useful)
+        )
     gate = premise_signal(src, dst)
     if gate is not None:
         shared = sorted(_premise_shared(src, dst, gate))
@@ -480,8 +527,11 @@ def prefilter_keep(src: SchemaProfile, dst: SchemaProfile) -> bool:
             out_tokens = {singular(t) for alias in out.aliases for t in name_tokens(alias) if t not in GENERIC}
             for param in dst.params:
                 ptoks = {singular(t) for t in param.tokens if t not in GENERIC}
-                shares = bool(out_tokens & (ptoks | param.words)) or any(a == param.name for a in out.aliases) \
+                shares = (
+                    bool(out_tokens & (ptoks | param.words))
+                    or any(a == param.name for a in out.aliases)
                     or any(param.name in _alias_set(a) for a in out.aliases)
+                )
                 if shares and (_types_compatible(param, out) > 0):
                     return True
     return premise_signal(src, dst) is not None
@@ -549,8 +599,14 @@ class DependencyStats:
         }
 
 
-def judge_items(tools: Sequence[Tool], candidates: Mapping[str, Sequence[str]], batch: int, prefilter: bool,
-                profiles: ProfileCache | None = None, stats: DependencyStats | None = None) -> list:
+def judge_items(
+    tools: Sequence[Tool],
+    candidates: Mapping[str, Sequence[str]],
+    batch: int,
+    prefilter: bool,
+    profiles: ProfileCache | None = None,
+    stats: DependencyStats | None = None,
+) -> list:
     """The ``judge_dependencies`` items: one target with a batch of (pre-filtered) candidates."""
 
     profiles = profiles or ProfileCache()
@@ -567,13 +623,14 @@ def judge_items(tools: Sequence[Tool], candidates: Mapping[str, Sequence[str]], 
                 stats.prefiltered_pairs += len(names) - len(kept)
             names = kept
         for start in range(0, len(names), max(1, batch)):
-            chunk = names[start:start + batch]
+            chunk = names[start : start + batch]
             items.append(JudgeItem(target=target, candidates=[by_name[n] for n in chunk]))
     return items
 
 
-def judge_category(tools: Sequence[Tool], runner: Any, *, candidates: int = 30, batch: int = 30, prefilter: bool = True,
-                   seed: int = 0) -> tuple[list[Edge], DependencyStats]:
+def judge_category(
+    tools: Sequence[Tool], runner: Any, *, candidates: int = 30, batch: int = 30, prefilter: bool = True, seed: int = 0
+) -> tuple[list[Edge], DependencyStats]:
     """Judge the dependencies of one category's functions: sample candidates, pre-filter,
     ask ``judge_dependencies`` (one call per target and batch), then ``check_nested`` (one call
     per target with input edges). ``runner`` is a :class:`magnet_lib.llm.TaskRunner`: offline
@@ -612,8 +669,18 @@ def judge_category(tools: Sequence[Tool], runner: Any, *, candidates: int = 30, 
     for (src, dst), (rel, judge) in sorted(found.items()):
         is_nested, reason = nested.get((src, dst), (False, ""))
         evidence = rel.evidence + (f" | nested: {reason}" if is_nested and reason else "")
-        edges.append(Edge(src=src, dst=dst, category=by_name[src].category, kind=rel.kind, nested=is_nested,
-                          evidence=evidence, judge=judge or OFFLINE, score=rel.score))
+        edges.append(
+            Edge(
+                src=src,
+                dst=dst,
+                category=by_name[src].category,
+                kind=rel.kind,
+                nested=is_nested,
+                evidence=evidence,
+                judge=judge or OFFLINE,
+                score=rel.score,
+            )
+        )
         stats.edges_by_kind[rel.kind] += 1
         stats.nested_edges += is_nested
     return edges, stats
@@ -820,7 +887,13 @@ class CheckNestedTask(Task[NestedItem, NestedAnswer]):
             "target_description": t.description,
             "target_parameters": signature_text(t),
             "sources": [
-                {"name": s.tool.name, "description": s.tool.description, "outputs": outputs_text(s.tool), "kind": s.kind, "evidence": s.evidence}
+                {
+                    "name": s.tool.name,
+                    "description": s.tool.description,
+                    "outputs": outputs_text(s.tool),
+                    "kind": s.kind,
+                    "evidence": s.evidence,
+                }
                 for s in item.sources
             ],
         }
@@ -837,7 +910,7 @@ class CheckNestedTask(Task[NestedItem, NestedAnswer]):
         for name in expected:
             entry = data[name]
             if not isinstance(entry, dict):
-                raise ParseError(f"'{name}': expected {{\"answer\": \"yes\" or \"no\", \"reason\": \"...\"}}")
+                raise ParseError(f'\'{name}\': expected {{"answer": "yes" or "no", "reason": "..."}}')
             answer = str(entry.get("answer", "")).strip().lower()
             if answer not in _YES:
                 raise ParseError(f"'{name}': answer must be yes or no, got {entry.get('answer')!r}")
@@ -848,7 +921,9 @@ class CheckNestedTask(Task[NestedItem, NestedAnswer]):
         return NestedAnswer(target=item.target.name, verdicts=verdicts)
 
     def answer_text(self, output: NestedAnswer) -> str:
-        return json.dumps({v.source: {"answer": "yes" if v.nested else "no", "reason": v.reason} for v in output.verdicts}, ensure_ascii=False)
+        return json.dumps(
+            {v.source: {"answer": "yes" if v.nested else "no", "reason": v.reason} for v in output.verdicts}, ensure_ascii=False
+        )
 
     def offline(self, item: NestedItem) -> NestedAnswer:
         dst = self.profiles(item.target)
@@ -858,7 +933,10 @@ class CheckNestedTask(Task[NestedItem, NestedAnswer]):
             verdict = judge_pair(src, dst)
             reason = nested_reason(src, dst, verdict) if verdict is not None else None
             verdicts.append(
-                NestedVerdict(source=source.tool.name, nested=reason is not None,
-                              reason=reason or f"the values {item.target.name} needs are ones a user can state; they would name it")
+                NestedVerdict(
+                    source=source.tool.name,
+                    nested=reason is not None,
+                    reason=reason or f"the values {item.target.name} needs are ones a user can state; they would name it",
+                )
             )
         return NestedAnswer(target=item.target.name, verdicts=verdicts)

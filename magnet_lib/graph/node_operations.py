@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
@@ -155,15 +155,26 @@ def augment_fsp(
     s = settings or GraphSettings()
     seed = fsp.seed if seed is None else seed
     turns = merge_turns(initial_turns(fsp.path), op_rng(seed, fsp.fsp_id, "merge"), s.merge_p, s.max_calls_per_turn)
-    turns = insert_nested_calls(turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p,
-                                s.max_calls_per_turn)
+    turns = insert_nested_calls(turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p, s.max_calls_per_turn)
     split = split_turn(turns, op_rng(seed, fsp.fsp_id, "split"), s.split_miss_func_p, required, outputs)
     variant = next(t.label for t in split if t.op == "split")
     return [
-        AugmentedFSP(fsp_id=augmented_id(fsp.fsp_id, "no_split", seed), parent_fsp_id=fsp.fsp_id, category=fsp.category,
-                     variant="no_split", turns=turns, seed=seed),
-        AugmentedFSP(fsp_id=augmented_id(fsp.fsp_id, variant, seed), parent_fsp_id=fsp.fsp_id, category=fsp.category,
-                     variant=variant, turns=split, seed=seed),
+        AugmentedFSP(
+            fsp_id=augmented_id(fsp.fsp_id, "no_split", seed),
+            parent_fsp_id=fsp.fsp_id,
+            category=fsp.category,
+            variant="no_split",
+            turns=turns,
+            seed=seed,
+        ),
+        AugmentedFSP(
+            fsp_id=augmented_id(fsp.fsp_id, variant, seed),
+            parent_fsp_id=fsp.fsp_id,
+            category=fsp.category,
+            variant=variant,
+            turns=split,
+            seed=seed,
+        ),
     ]
 
 
@@ -190,7 +201,9 @@ def augment_fsps(
 def turn_limit_violations(augmented: Iterable[AugmentedFSP], max_calls: int = 3) -> list[str]:
     return [
         f"{a.fsp_id} turn {i}: {len(t.functions)} functions > {max_calls}"
-        for a in augmented for i, t in enumerate(a.turns) if len(t.functions) > max_calls
+        for a in augmented
+        for i, t in enumerate(a.turns)
+        if len(t.functions) > max_calls
     ]
 
 

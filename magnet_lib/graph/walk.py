@@ -15,7 +15,7 @@ hash of (category, path, seed).
 from __future__ import annotations
 
 import random
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from magnet_lib.models import FSP, stable_hash
 

@@ -99,9 +99,11 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> CachedAnswer | None:
-        row = self._connect().execute(
-            "SELECT text, prompt_tokens, completion_tokens, cost_usd FROM responses WHERE key = ?", (key,)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT text, prompt_tokens, completion_tokens, cost_usd FROM responses WHERE key = ?", (key,))
+            .fetchone()
+        )
         return CachedAnswer(*row) if row else None
 
     def put(
@@ -131,9 +133,7 @@ class ResponseCache:
 
     def prune(self, task: str, keep_version: str) -> int:
         """Delete a task's rows made by other template versions; returns how many went."""
-        cur = self._connect().execute(
-            "DELETE FROM responses WHERE task = ? AND task_version != ?", (task, keep_version)
-        )
+        cur = self._connect().execute("DELETE FROM responses WHERE task = ? AND task_version != ?", (task, keep_version))
         return cur.rowcount
 
     def close(self) -> None:

@@ -169,7 +169,9 @@ _CONNECTION = re.compile(
     r"Cannot connect to host|Connection error|Connect call failed|Connection refused|Server disconnected|"
     r"ConnectError|Connection reset|RemoteProtocolError"
 )
-_UNREADABLE = re.compile(r"Expecting value|Expecting property name|Unterminated string|JSONDecodeError|Extra data|Invalid control character")
+_UNREADABLE = re.compile(
+    r"Expecting value|Expecting property name|Unterminated string|JSONDecodeError|Extra data|Invalid control character"
+)
 
 
 def classify_failure(exc: BaseException) -> _Failure:
@@ -180,9 +182,7 @@ def classify_failure(exc: BaseException) -> _Failure:
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, litellm.Timeout, httpx.TimeoutException)):
         return _Failure("timeout", True, message)
-    if isinstance(exc, (MalformedResponse, json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(
-        str(exc)
-    ):
+    if isinstance(exc, (MalformedResponse, json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(str(exc)):
         # LiteLLM reports a body that is not JSON as a 500 or a connection error
         return _Failure("malformed_response", True, message)
     if isinstance(exc, litellm.RateLimitError):
@@ -341,9 +341,7 @@ class ModelClient:
             cost_usd=self._cost(model, response),
         )
 
-    async def complete(
-        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], budget: RetryBudget
-    ) -> Completion:
+    async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], budget: RetryBudget) -> Completion:
         """One answer, retrying transport failures within the per-request and per-item limits.
 
         Raises :class:`TransportError` (its message scrubbed of the key) when it gives up."""
@@ -382,4 +380,3 @@ class ModelClient:
             budget.retries += 1
             retry += 1
             await asyncio.sleep(wait)
-

@@ -8,7 +8,8 @@ independent requests, never one at a time.
 
 from __future__ import annotations
 
-from typing import Any, Generator, Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
 from pydantic import BaseModel
 

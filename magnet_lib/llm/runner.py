@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Coroutine, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -36,10 +37,7 @@ from magnet_lib.settings import LLMSettings
 T = TypeVar("T")
 O = TypeVar("O", bound=BaseModel)
 
-REASK = (
-    "Your answer could not be used: {error}\n"
-    "Answer the request above again, in exactly the format it asks for, and nothing else."
-)
+REASK = "Your answer could not be used: {error}\nAnswer the request above again, in exactly the format it asks for, and nothing else."
 
 
 class TaskResult(BaseModel, Generic[O]):
@@ -94,7 +92,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     """One event loop per process, in a daemon thread (recreated after a fork)."""
     global _LOOP, _LOOP_PID, _LOOP_THREAD
     with _LOOP_LOCK:
-        if _LOOP is None or _LOOP_PID != os.getpid() or _LOOP.is_closed():
+        if _LOOP is None or os.getpid() != _LOOP_PID or _LOOP.is_closed():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="magnet-llm-loop", daemon=True)
             thread.start()
@@ -159,9 +157,9 @@ class TaskRunner:
     def sampling_params(self, task: Task, item: Any, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
         """What is sent besides the messages (and is part of the cache key)."""
         params: dict[str, Any] = {
-            "temperature": temperature if temperature is not None else (
-                task.temperature if task.temperature is not None else self.settings.temperature
-            ),
+            "temperature": temperature
+            if temperature is not None
+            else (task.temperature if task.temperature is not None else self.settings.temperature),
             "max_tokens": max_tokens or task.max_tokens or self.settings.max_tokens,
         }
         params.update(task.request_params(item))
@@ -224,11 +222,7 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [self._offline(task, item, sample_index) for item in items]
-        return list(
-            await asyncio.gather(
-                *(self._safe_item(task, item, model, temperature, max_tokens, sample_index) for item in items)
-            )
-        )
+        return list(await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, sample_index) for item in items)))
 
     async def arun_samples(
         self,
@@ -242,9 +236,7 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [[self._offline(task, item, k) for k in range(n)] for item in items]
-        flat = await asyncio.gather(
-            *(self._safe_item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n))
-        )
+        flat = await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n)))
         return [list(flat[i * n : (i + 1) * n]) for i in range(len(items))]
 
     def metadata(self) -> dict[str, Any]:
@@ -370,4 +362,3 @@ class TaskRunner:
                 value=value, generator=model, cached=all_cached, sample_index=sample_index,
                 reasks=reasks, retries=budget.retries, answer=scrub(text),
             )  # fmt: skip
-

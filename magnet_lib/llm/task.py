@@ -80,11 +80,7 @@ class Task(Generic[I, O]):
     def render(self, item: I) -> list[dict[str, str]]:
         text = self._compiled.render(**self.variables(item))
         parts = _SECTION.split(text)
-        messages = [
-            {"role": role, "content": content.strip()}
-            for role, content in zip(parts[1::2], parts[2::2])
-            if content.strip()
-        ]
+        messages = [{"role": role, "content": content.strip()} for role, content in zip(parts[1::2], parts[2::2]) if content.strip()]
         if not messages:
             raise ValueError(f"template {self.template} has no '### system' / '### user' sections")
         return messages

@@ -78,7 +78,7 @@ class ClassifyInput(_Model):
     classes: list[str] = Field(default_factory=list, description="Classes of the tool's category so far.")
 
     @classmethod
-    def for_tool(cls, tool: Tool, categories: list[str], classes: list[str]) -> "ClassifyInput":
+    def for_tool(cls, tool: Tool, categories: list[str], classes: list[str]) -> ClassifyInput:
         return cls(
             name=tool.name,
             description=tool.description,
@@ -135,6 +135,7 @@ def offline_classification(item: ClassifyInput) -> ToolClassification:
     description_words = set(words(item.description))
     category = item.category
     if category.strip().lower() in UNFILED and item.categories:
+
         def category_score(c: str) -> int:
             expanded = set(words(c)) | _DOMAIN_WORDS.get(c.lower(), set())
             return 2 * len(expanded & name_words) + len(expanded & description_words)
@@ -169,14 +170,10 @@ class ClassifyToolTask(Task[ClassifyInput, ToolClassification]):
         if not isinstance(data, dict):
             raise ParseError('answer with a JSON object {"category": ..., "tool_class": ...}')
         # other keys (a reason, say) are ignored; the two labels are trimmed
-        out = self.validate_output(
-            {k: v.strip() if isinstance(v, str) else v for k, v in data.items() if k in ("category", "tool_class")}
-        )
+        out = self.validate_output({k: v.strip() if isinstance(v, str) else v for k, v in data.items() if k in ("category", "tool_class")})
         allowed = set(item.categories) | ({item.category} if item.category else set())
         if allowed and out.category not in allowed:
-            raise ParseError(
-                f"category '{out.category}' is not one of the existing categories: {', '.join(sorted(allowed))}"
-            )
+            raise ParseError(f"category '{out.category}' is not one of the existing categories: {', '.join(sorted(allowed))}")
         if not out.category:
             raise ParseError("category is empty")
         if not out.tool_class or len(out.tool_class) > 60 or len(out.tool_class.split()) > 6:

@@ -16,7 +16,8 @@ does not follow the response schema.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from magnet_lib.models import Call, Tool, stable_hash
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments, error_output
@@ -107,7 +108,7 @@ class EpisodeRuntime:
         self.simulated.append({"name": call.name, "arguments": arguments, "output": output, "response": tool.response})
         return output
 
-    def offline_copy(self) -> "EpisodeRuntime":
+    def offline_copy(self) -> EpisodeRuntime:
         """A deep copy whose spec-only tools use the schema simulator alone: for probing a
         plan without spending model calls."""
         simulate, self.simulate = self.simulate, None

@@ -17,9 +17,10 @@ import hashlib
 import inspect
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 
@@ -239,7 +240,9 @@ def _parse_spec_file(path: Path, category: str) -> PoolPart:
             continue
         if spec["name"] in seen:
             part.rejects.append(
-                ToolReject(category=category, file=str(path), tool=spec["name"], field="name", message="duplicate tool name in the same file")
+                ToolReject(
+                    category=category, file=str(path), tool=spec["name"], field="name", message="duplicate tool name in the same file"
+                )
             )
             continue
         seen.add(spec["name"])
@@ -297,8 +300,13 @@ def load_category(settings: MagnetSettings, category: str, sources: dict[str, Ca
     if not CATEGORY_PATTERN.match(category):
         return PoolPart(
             rejects=[
-                ToolReject(category=category, file=str(p), tool="<file>", field="category",
-                           message="category folder names use letters, digits, '_' and '-' only")
+                ToolReject(
+                    category=category,
+                    file=str(p),
+                    tool="<file>",
+                    field="category",
+                    message="category folder names use letters, digits, '_' and '-' only",
+                )
                 for p in source.spec_files
             ]
         )
@@ -310,8 +318,9 @@ def load_category(settings: MagnetSettings, category: str, sources: dict[str, Ca
         mine = f"builtin:{category}" if t.executable else t.source
         if owner is not None and owner != mine:
             part.rejects.append(
-                ToolReject(category=category, file=t.source, tool=t.name, field="name",
-                           message=f"duplicate tool name: already defined by {owner}")
+                ToolReject(
+                    category=category, file=t.source, tool=t.name, field="name", message=f"duplicate tool name: already defined by {owner}"
+                )
             )
         else:
             kept.append(t)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
@@ -153,7 +154,6 @@ class SimulatedExecutor:
             self._remember(field, value)
 
 
-
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -179,7 +179,8 @@ class PriorCall(_Model):
     arguments: dict[str, Any] = Field(default_factory=dict)
     output: Any = None
     response: dict[str, Any] | None = Field(
-        None, description="Response schema of the called function; lets the offline simulator replay the call exactly. Not shown to the model."
+        None,
+        description="Response schema of the called function; lets the offline simulator replay the call exactly. Not shown to the model.",
     )
 
 
@@ -268,12 +269,14 @@ class ModelSimulator:
     def __init__(self, runner: Any):
         self.runner = runner
 
-    def __call__(self, tool: Tool, arguments: dict[str, Any], history: list[dict[str, Any]], seed: int) -> tuple[dict[str, Any] | None, str | None]:
+    def __call__(
+        self, tool: Tool, arguments: dict[str, Any], history: list[dict[str, Any]], seed: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
         item = SimulateInput(tool=tool, arguments=arguments, history=[PriorCall(**h) for h in history], seed=seed)
         (result,) = self.runner.run(SIMULATE_TOOL_OUTPUT, [item])
         return (result.value.output, None) if result.ok else (None, result.reject_reason)
 
-    def __deepcopy__(self, memo: dict) -> "ModelSimulator":
+    def __deepcopy__(self, memo: dict) -> ModelSimulator:
         return self  # a runtime's snapshot shares the runner (and its cache and accounting)
 
 

@@ -36,8 +36,9 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -127,7 +128,7 @@ class TestServer:
             raise RuntimeError("the test server is not running; call start() first")
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "TestServer":
+    def start(self) -> TestServer:
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say TCP,
         # and without it every keep-alive request waits 40 ms for a delayed ACK
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -167,7 +168,7 @@ class TestServer:
             self._server = None
             registry.deactivate()
 
-    def __enter__(self) -> "TestServer":
+    def __enter__(self) -> TestServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -52,7 +53,7 @@ CHAT_TEMPLATE = "".join(
         "{{ message.content or '' }}",
         "{% for call in message.tool_calls or [] %}",
         "{% set fn = call.function if call.function is defined else call %}",
-        "{{ '<tool_call>\\n{\"name\": \"' + fn.name + '\", \"arguments\": ' }}",
+        '{{ \'<tool_call>\\n{"name": "\' + fn.name + \'", "arguments": \' }}',
         "{{ fn.arguments if fn.arguments is string else fn.arguments | tojson }}",
         "{{ '}\\n</tool_call>' }}",
         "{% endfor %}",
@@ -280,7 +281,9 @@ def training_chat_template(tokenizer, template_path: str | None = None) -> str:
     if template_path:
         text = Path(template_path).expanduser().read_text(encoding="utf-8")
         if not has_generation_markers(text):
-            raise ValueError(f"train.chat_template {template_path}: the template has no {{% generation %}} markers around assistant messages")
+            raise ValueError(
+                f"train.chat_template {template_path}: the template has no {{% generation %}} markers around assistant messages"
+            )
         return text
     current = tokenizer.chat_template
     if current and has_generation_markers(current):

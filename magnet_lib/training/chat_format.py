@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from magnet_lib.models import Call, Message
 
@@ -131,7 +132,7 @@ def render_markdown(messages: Sequence[Message], tools: Sequence[dict[str, Any]]
             content = str(m.get("content", ""))
             if content.startswith(TOOLS_ADDED_PREFIX):
                 head, _, rest = content.partition("\n\n")
-                added = [f["name"] for f in json.loads(head[len(TOOLS_ADDED_PREFIX):])]
+                added = [f["name"] for f in json.loads(head[len(TOOLS_ADDED_PREFIX) :])]
                 content = f"[functions added: {', '.join(added)}] {rest}"
             lines.append(f"**{role}**: {content}")
     return "\n\n".join(lines)

@@ -32,8 +32,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -191,7 +192,9 @@ def said_in(value: Any, texts: Sequence[str]) -> bool:
 Provenance = Literal["same_turn_output", "earlier_output", "earlier_user", "query", "unknown"]
 
 
-def provenance(value: Any, same_turn_outputs: Sequence[Any], earlier_outputs: Sequence[Any], earlier_user: Sequence[str], query: str) -> Provenance:
+def provenance(
+    value: Any, same_turn_outputs: Sequence[Any], earlier_outputs: Sequence[Any], earlier_user: Sequence[str], query: str
+) -> Provenance:
     """Where the reference got an argument value from: an output of an earlier call of the
     same turn, an earlier turn (an output or what the user said), this turn's query."""
     if found_in(value, same_turn_outputs):
@@ -286,8 +289,13 @@ def _wrong(error_type: int | None, reason: str) -> JudgeVerdict:
     return JudgeVerdict(correct=False, error_type=error_type, reason=reason)
 
 
-_ASKS = re.compile(r"\?|\b(which|what|please (provide|tell|give|share)|could you|can you (tell|give|share)|need (the|your|to know))\b", re.IGNORECASE)
-_MISSING = re.compile(r"\b(cannot|can't|can not|unable|no (function|tool)|not (available|offered|able|possible)|missing|don't have|do not have|isn't a|there is no)\b", re.IGNORECASE)
+_ASKS = re.compile(
+    r"\?|\b(which|what|please (provide|tell|give|share)|could you|can you (tell|give|share)|need (the|your|to know))\b", re.IGNORECASE
+)
+_MISSING = re.compile(
+    r"\b(cannot|can't|can not|unable|no (function|tool)|not (available|offered|able|possible)|missing|don't have|do not have|isn't a|there is no)\b",
+    re.IGNORECASE,
+)
 
 
 def asks(text: str | None) -> bool:
@@ -430,11 +438,17 @@ def judge_turn(item: JudgeItem) -> JudgeVerdict:
             source = provenance(rec.call.arguments[k], same_turn_outputs, earlier_outputs, earlier_user, item.query)
             got = best.call.arguments.get(k, "<missing>")
             if source == "same_turn_output":
-                return _wrong(2, f"{rec.call.name}({k}={got!r}): the value had to come from the output of an earlier call of this turn ({rec.call.arguments[k]!r})")
+                return _wrong(
+                    2,
+                    f"{rec.call.name}({k}={got!r}): the value had to come from the output of an earlier call of this turn ({rec.call.arguments[k]!r})",
+                )
             if source in ("earlier_output", "earlier_user"):
                 return _wrong(3, f"{rec.call.name}({k}={got!r}): the value from an earlier turn ({rec.call.arguments[k]!r}) is not used")
         k = problems[0]
-        return _wrong(5, f"{rec.call.name}: parameter {k} is {best.call.arguments.get(k, '<missing>')!r}, expected {rec.call.arguments.get(k, '<absent>')!r}")
+        return _wrong(
+            5,
+            f"{rec.call.name}: parameter {k} is {best.call.arguments.get(k, '<missing>')!r}, expected {rec.call.arguments.get(k, '<absent>')!r}",
+        )
     if unmatched:
         return _wrong(5, f"makes calls the turn does not need: {', '.join(r.call.name for r in unmatched)}")
     return judge_summary(item, ref_records, resp_records)

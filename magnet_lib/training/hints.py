@@ -36,8 +36,9 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from magnet_lib.models import (
     OFFLINE,
@@ -140,8 +141,17 @@ def runtime_tools(reference: Reference, pool: dict[str, Tool]) -> list[Tool]:
             out.append(pool[name])
         elif name in specs:
             fn = specs[name]
-            out.append(Tool(name=name, category=reference.trajectory.category, tool_class="", description=fn.get("description", ""),
-                            parameters=fn.get("parameters") or {"type": "object", "properties": {}}, source="spec", executable=False))
+            out.append(
+                Tool(
+                    name=name,
+                    category=reference.trajectory.category,
+                    tool_class="",
+                    description=fn.get("description", ""),
+                    parameters=fn.get("parameters") or {"type": "object", "properties": {}},
+                    source="spec",
+                    executable=False,
+                )
+            )
     return out
 
 
@@ -152,7 +162,9 @@ def offered_tools(trajectory: Trajectory, before_message: int) -> list[dict[str,
     return [*trajectory.tools, *added]
 
 
-def judge_item(ref: Reference, index: int, response: Sequence[Message], *, truncated: bool = False, malformed: Sequence[str] = ()) -> JudgeItem:
+def judge_item(
+    ref: Reference, index: int, response: Sequence[Message], *, truncated: bool = False, malformed: Sequence[str] = ()
+) -> JudgeItem:
     user_messages = [i for i, m in enumerate(ref.trajectory.messages) if m.get("role") == "user"]
     return JudgeItem(
         episode_id=ref.episode.episode_id,
@@ -330,7 +342,14 @@ def inject_nested_missing(ref: Reference, tools: Sequence[Tool], rng: random.Ran
             if before and any(found_in(v, before) for v in rec.call.arguments.values()):
                 calls = [r.call for r in records[:i]]
                 responses = play_calls(ref.world(tools, t.index), calls, None, f"neg{t.index}")
-                hint = _injected_hint(ref, t.index, 1, f"drops the nested call {rec.call.name} on the output of {records[0].call.name}", calls, final_text(responses))
+                hint = _injected_hint(
+                    ref,
+                    t.index,
+                    1,
+                    f"drops the nested call {rec.call.name} on the output of {records[0].call.name}",
+                    calls,
+                    final_text(responses),
+                )
                 return Injection(hint, responses)
     return None
 
@@ -344,7 +363,11 @@ def inject_short_dependency(ref: Reference, tools: Sequence[Tool], rng: random.R
             for k, v in rec.call.arguments.items():
                 if before and found_in(v, before):
                     wrong = _other_value(v, before, rng)
-                    calls = [r.call for r in records[:i]] + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})] + [r.call for r in records[i + 1 :]]
+                    calls = (
+                        [r.call for r in records[:i]]
+                        + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})]
+                        + [r.call for r in records[i + 1 :]]
+                    )
                     responses = play_calls(ref.world(tools, t.index), calls, None, f"neg{t.index}")
                     reason = f"{rec.call.name}({k}={wrong!r}) instead of {v!r} from the output of an earlier call of the turn"
                     return Injection(_injected_hint(ref, t.index, 2, reason, calls, final_text(responses)), responses)
@@ -361,7 +384,10 @@ def inject_long_dependency(ref: Reference, tools: Sequence[Tool], rng: random.Ra
             for k, v in rec.call.arguments.items():
                 if provenance(v, same, outputs, users, query) in ("earlier_output", "earlier_user"):
                     text = f"Could you tell me the {k.replace('_', ' ')} to use for this?"
-                    return Injection(_injected_hint(ref, t.index, 3, f"asks for {k} although an earlier turn gave {v!r}", [], text), [{"role": "assistant", "content": text}])
+                    return Injection(
+                        _injected_hint(ref, t.index, 3, f"asks for {k} although an earlier turn gave {v!r}", [], text),
+                        [{"role": "assistant", "content": text}],
+                    )
     return None
 
 
@@ -428,11 +454,20 @@ def inject_missed_params(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         if param is None:
             continue
         text = f"Which {param.replace('_', ' ')} would you like me to use?"
-        return Injection(_injected_hint(ref, t.index, 5, f"asks for {param} where it could call {first.name}", [], text), [{"role": "assistant", "content": text}])
+        return Injection(
+            _injected_hint(ref, t.index, 5, f"asks for {param} where it could call {first.name}", [], text),
+            [{"role": "assistant", "content": text}],
+        )
     return None
 
 
-INJECTORS = {1: inject_nested_missing, 2: inject_short_dependency, 3: inject_long_dependency, 4: inject_wrong_summary, 5: inject_missed_params}
+INJECTORS = {
+    1: inject_nested_missing,
+    2: inject_short_dependency,
+    3: inject_long_dependency,
+    4: inject_wrong_summary,
+    5: inject_missed_params,
+}
 
 
 def inject_errors(ref: Reference, tools: Sequence[Tool], types: Iterable[int] = (1, 2, 3, 4, 5)) -> list[Injection]:
@@ -477,14 +512,26 @@ class NegativeTurn:
     resampled: bool
 
 
-def negative_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool], student: Student | None, sample_index: int = 0) -> NegativeTurn:
+def negative_turn(
+    ref: Reference, hint: NegativeHint, tools: Sequence[Tool], student: Student | None, sample_index: int = 0
+) -> NegativeTurn:
     """The rejected version of the hinted turn: the student re-sampled with the misleading
     hint when it makes a typed error that way (judged by the offline rules: the re-sample
     only has to be wrong, its type is recorded), else the turn rebuilt from the hint."""
     text = misleading_hint(hint)
     if student is not None and hint.source == "student" and text is not None:
-        sample = sample_episode(student, ref.trajectory, tools, ref.seed, 1, hints={hint.turn_index: text}, replay_until=hint.turn_index,
-                                last_turn=hint.turn_index, first_sample=sample_index, runner=ref.runner)[0]
+        sample = sample_episode(
+            student,
+            ref.trajectory,
+            tools,
+            ref.seed,
+            1,
+            hints={hint.turn_index: text},
+            replay_until=hint.turn_index,
+            last_turn=hint.turn_index,
+            first_sample=sample_index,
+            runner=ref.runner,
+        )[0]
         turn = sample.turns[-1]
         responses = sample.turn_messages(hint.turn_index)
         verdict = judge_turn(judge_item(ref, hint.turn_index, responses, truncated=turn.truncated, malformed=turn.malformed))
@@ -542,12 +589,17 @@ class HintsReport:
 
 
 def tool_pool(settings) -> dict[str, Tool]:
-
     return {t.name: t for t in load_pool(settings).tools}
 
 
-def negative_hints(settings, episodes: Sequence[Episode], trajectories: Sequence[Trajectory], runner, student: Student | None = None,
-                   pool: dict[str, Tool] | None = None) -> tuple[list[NegativeHint], HintsReport]:
+def negative_hints(
+    settings,
+    episodes: Sequence[Episode],
+    trajectories: Sequence[Trajectory],
+    runner,
+    student: Student | None = None,
+    pool: dict[str, Tool] | None = None,
+) -> tuple[list[NegativeHint], HintsReport]:
     """The negative hints of one category: the student's judged errors on the first
     ``train.student_instances`` episodes, and injected errors wherever the student showed
     fewer than ``train.min_student_errors``."""
@@ -583,8 +635,15 @@ def negative_hints(settings, episodes: Sequence[Episode], trajectories: Sequence
     return hints, report
 
 
-def preference_pairs(settings, hints: Sequence[NegativeHint], episodes: Sequence[Episode], trajectories: Sequence[Trajectory],
-                     student: Student | None = None, pool: dict[str, Tool] | None = None, runner=None) -> tuple[list[PreferencePair], dict[str, Any]]:
+def preference_pairs(
+    settings,
+    hints: Sequence[NegativeHint],
+    episodes: Sequence[Episode],
+    trajectories: Sequence[Trajectory],
+    student: Student | None = None,
+    pool: dict[str, Tool] | None = None,
+    runner=None,
+) -> tuple[list[PreferencePair], dict[str, Any]]:
     """One mDPO pair per negative hint whose reference is known (``runner`` simulates
     spec-only tools in LLM mode)."""
     refs = {r.episode.episode_id: r for r in match_references(episodes, trajectories, runner)}

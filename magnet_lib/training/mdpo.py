@@ -35,9 +35,10 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import polars as pl
 import torch
@@ -69,7 +70,7 @@ def preference_rows(rows: pl.DataFrame | Iterable[Any]) -> list[dict[str, Any]]:
         records = rows.select("prompt", "chosen", "rejected", "tools").to_dicts()
     else:
         records = [r if isinstance(r, dict) else {k: getattr(r, k) for k in ("prompt", "chosen", "rejected", "tools")} for r in rows]
-    decode = lambda v: json.loads(v) if isinstance(v, str) else v  # noqa: E731
+    decode = lambda v: json.loads(v) if isinstance(v, str) else v
     return [{k: decode(r[k]) for k in ("prompt", "chosen", "rejected", "tools")} for r in records]
 
 
@@ -166,6 +167,7 @@ class MDPOTrainer(DPOTrainer):
             remove_columns=dataset.column_names,
             desc=f"Tokenizing {dataset_name} multi-turn pairs",
         )
+
         # a pair teaches nothing when a side has no assistant token, or when truncation to
         # max_length leaves both sides the same (the divergence lies beyond it)
         def keep(ex: dict[str, Any]) -> bool:
@@ -182,7 +184,15 @@ class MDPOTrainer(DPOTrainer):
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
-            self._signature_columns = ["prompt_ids", "chosen_ids", "rejected_ids", "chosen_mask", "rejected_mask", "ref_chosen_logps", "ref_rejected_logps"]
+            self._signature_columns = [
+                "prompt_ids",
+                "chosen_ids",
+                "rejected_ids",
+                "chosen_mask",
+                "rejected_mask",
+                "ref_chosen_logps",
+                "ref_rejected_logps",
+            ]
 
 
 # --------------------------------------------------------------------------- training
@@ -212,7 +222,9 @@ def lora_config(settings: MagnetSettings):
     return LoraConfig(r=train.lora_r, lora_alpha=train.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM", lora_dropout=0.0)
 
 
-def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft_path: Path | None = None, output_dir: Path | None = None) -> TrainResult:
+def train_mdpo(
+    settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft_path: Path | None = None, output_dir: Path | None = None
+) -> TrainResult:
     """Train the SFT checkpoint with mDPO on preference pairs; the SFT model is the
     reference. Saves a full model (LoRA merged) that loads with transformers, the tokenizer,
     the loss curve and the settings used to ``output_dir`` (default ``<checkpoints>/mdpo``)."""
@@ -232,14 +244,16 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     peft_config = lora_config(settings)
     ref_model = None if peft_config else AutoModelForCausalLM.from_pretrained(sft_path)
-    trainer = logged(MDPOTrainer(
-        model=model,
-        ref_model=ref_model,
-        args=mdpo_config(settings, out),
-        train_dataset=preference_dataset(pairs),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    ))
+    trainer = logged(
+        MDPOTrainer(
+            model=model,
+            ref_model=ref_model,
+            args=mdpo_config(settings, out),
+            train_dataset=preference_dataset(pairs),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
+    )
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
@@ -277,7 +291,9 @@ def train_mdpo(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], sft
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m magnet_lib.training.mdpo`` (also under ``accelerate launch``)."""
-    parser = argparse.ArgumentParser(prog="python -m magnet_lib.training.mdpo", description="mDPO on the mdpo_pairs table, outside Dagster.")
+    parser = argparse.ArgumentParser(
+        prog="python -m magnet_lib.training.mdpo", description="mDPO on the mdpo_pairs table, outside Dagster."
+    )
     parser.add_argument("--home", help="MAGNET_HOME (default: the environment's)")
     parser.add_argument("--config", help="settings file (magnet.toml)")
     parser.add_argument("--data", help="mdpo_pairs Parquet file (default: <home>/storage/mdpo_pairs.parquet)")

@@ -27,9 +27,10 @@ import random
 import sys
 import time
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -104,7 +105,6 @@ def chat_dataset(convs: Sequence[dict[str, Any]]):
     JSON, so tool-call arguments of any shape round-trip exactly) and ``tools`` (a JSON
     string, which TRL decodes)."""
     from datasets import Dataset, Features, Json, List, Value
-
 
     features = Features({"messages": List(Json()), "tools": Value("string")})
     return Dataset.from_dict(
@@ -239,7 +239,6 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
     Trajectory rows); saves model, tokenizer, loss curve and the settings used to
     ``output_dir`` (default ``<checkpoints>/sft``)."""
     from trl import SFTConfig, SFTTrainer
-
 
     train = effective_train(settings)
     convs = conversations(rows)

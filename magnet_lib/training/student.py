@@ -24,10 +24,11 @@ A misleading hint (see :mod:`magnet_lib.training.hints`) is appended to a user m
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,7 +77,16 @@ def reply_from_text(text: str, stopped: bool = True) -> StudentReply:
 class TransformersStudent:
     """The SFT checkpoint in process: left-padded batches, sampled with ``generate``."""
 
-    def __init__(self, path: str | Path | None = None, *, model=None, tokenizer=None, max_new_tokens: int = 512, temperature: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        model=None,
+        tokenizer=None,
+        max_new_tokens: int = 512,
+        temperature: float = 1.0,
+        seed: int = 0,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -92,7 +102,9 @@ class TransformersStudent:
         self.generated_tokens = 0
         eos = self.model.generation_config.eos_token_id
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
-        self.eos_ids = sorted({i for i in [*eos, self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids(IM_END)] if isinstance(i, int) and i >= 0})
+        self.eos_ids = sorted(
+            {i for i in [*eos, self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids(IM_END)] if isinstance(i, int) and i >= 0}
+        )
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
 
     def respond(self, requests: Sequence[StudentRequest]) -> list[StudentReply]:
@@ -101,7 +113,9 @@ class TransformersStudent:
         if not requests:
             return []
         texts = [
-            self.tokenizer.apply_chat_template(template_messages(r.messages), tools=r.tools or None, tokenize=False, add_generation_prompt=True)
+            self.tokenizer.apply_chat_template(
+                template_messages(r.messages), tools=r.tools or None, tokenize=False, add_generation_prompt=True
+            )
             for r in requests
         ]
         encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -173,7 +187,8 @@ class StudentStepTask(Task[StudentStepInput, StudentReply]):
 
     def answer_text(self, output: StudentReply) -> str:
         blocks = "".join(
-            '<tool_call>\n{"name": "%s", "arguments": %s}\n</tool_call>' % (c.name, json.dumps(c.arguments, ensure_ascii=False)) for c in output.calls
+            "<tool_call>\n" + json.dumps({"name": c.name, "arguments": c.arguments}, ensure_ascii=False) + "\n</tool_call>"
+            for c in output.calls
         )
         return output.text + blocks
 
@@ -199,7 +214,9 @@ class ServedStudent:
             items = [StudentStepInput(messages=requests[i].messages, tools=requests[i].tools, reference=requests[i].reference) for i in idx]
             results = self.runner.run(self.task, items, temperature=self.temperature, max_tokens=self.max_new_tokens, sample_index=k)
             for i, res in zip(idx, results):
-                replies[i] = res.value if res.ok else StudentReply(reject_reason=res.reject_reason, malformed=[f"no answer: {res.reject_reason}"])
+                replies[i] = (
+                    res.value if res.ok else StudentReply(reject_reason=res.reject_reason, malformed=[f"no answer: {res.reject_reason}"])
+                )
         return replies  # type: ignore[return-value]
 
 
@@ -209,9 +226,14 @@ def load_student(settings, path: Path | None = None, runner=None) -> Student:
 
     train = effective_train(settings)
     if train.student_model:
-
-        llm = settings.llm.model_copy(update={"model": train.student_model, "api_base": train.student_api_base or settings.llm.api_base, "task_models": {}})
-        return ServedStudent(runner or TaskRunner(llm, cache_dir=settings.cache_dir), max_new_tokens=train.student_max_new_tokens, temperature=train.student_temperature)
+        llm = settings.llm.model_copy(
+            update={"model": train.student_model, "api_base": train.student_api_base or settings.llm.api_base, "task_models": {}}
+        )
+        return ServedStudent(
+            runner or TaskRunner(llm, cache_dir=settings.cache_dir),
+            max_new_tokens=train.student_max_new_tokens,
+            temperature=train.student_temperature,
+        )
     path = Path(path or Path(settings.checkpoints_dir) / "sft")
     return TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=train.student_temperature, seed=settings.seed)
 
@@ -316,7 +338,9 @@ def sample_episode(
             if not live:
                 break
             ref_step = ref_steps[step] if step < len(ref_steps) else None
-            replies = student.respond([StudentRequest(messages=s["view"], tools=reference.tools, sample_index=s["k"], reference=ref_step) for s in live])
+            replies = student.respond(
+                [StudentRequest(messages=s["view"], tools=reference.tools, sample_index=s["k"], reference=ref_step) for s in live]
+            )
             still = []
             for s, reply in zip(live, replies):
                 turn: SampledTurn = s["turns"][-1]
@@ -344,6 +368,8 @@ def sample_episode(
         for s in active:
             s["turns"][-1].end = len(s["messages"])
     return [
-        SampledTrajectory(reference=reference, sample_index=s["k"], messages=s["messages"], turns=s["turns"], generator=getattr(student, "name", ""))
+        SampledTrajectory(
+            reference=reference, sample_index=s["k"], messages=s["messages"], turns=s["turns"], generator=getattr(student, "name", "")
+        )
         for s in samples
     ]

@@ -125,7 +125,12 @@ def check_query(query: str, item: BackTranslateInput) -> None:
     if item.mode in ("request", "split_miss_func", "split_miss_params"):
         for request in item.requests:
             for param, value in request.values.items():
-                if item.missing and item.mode == "split_miss_params" and request.function == item.missing.function and param == item.missing.param:
+                if (
+                    item.missing
+                    and item.mode == "split_miss_params"
+                    and request.function == item.missing.function
+                    and param == item.missing.param
+                ):
                     continue
                 if not mentions(query, value):
                     raise ParseError(f"the query must state the {words(param)}: {json.dumps(value, ensure_ascii=False)}")

@@ -32,8 +32,9 @@ import copy
 import json
 import random
 from collections import Counter
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Sequence
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -81,6 +82,7 @@ from magnet_lib.translation.planner import (
 HISTORY_CALLS = 12
 OUTPUT_CHARS = 1500
 
+
 def _cut(output: Any) -> Any:
     text = json.dumps(output, ensure_ascii=False, sort_keys=True)
     return output if len(text) <= OUTPUT_CHARS else text[:OUTPUT_CHARS] + "…"
@@ -104,8 +106,14 @@ def episode_id(fsp: AugmentedFSP) -> str:
 class EpisodeTranslator:
     """Translates one augmented FSP; :meth:`run` is the generator the driver advances."""
 
-    def __init__(self, fsp: AugmentedFSP, category_tools: Sequence[Tool], settings: MagnetSettings, tasks: dict[str, Task],
-                 runner: TaskRunner | None = None):
+    def __init__(
+        self,
+        fsp: AugmentedFSP,
+        category_tools: Sequence[Tool],
+        settings: MagnetSettings,
+        tasks: dict[str, Task],
+        runner: TaskRunner | None = None,
+    ):
         self.fsp = fsp
         self.runner = runner  # simulates spec-only tools in LLM mode
         self.tools = {t.name: t for t in category_tools}
@@ -129,7 +137,9 @@ class EpisodeTranslator:
             episode_id=episode_id(fsp), fsp_id=fsp.fsp_id, parent_fsp_id=fsp.parent_fsp_id, category=fsp.category, variant=fsp.variant,
             seed=fsp.seed, tools=offered,
         )  # fmt: skip
-        unknown = sorted({n for n in names if n not in self.tools} | {t.target for t in fsp.turns if t.target and t.target not in self.tools})
+        unknown = sorted(
+            {n for n in names if n not in self.tools} | {t.target for t in fsp.turns if t.target and t.target not in self.tools}
+        )
         if unknown:
             return self._reject(episode, f"unknown function(s) {', '.join(unknown)} (not in the category's pool)")
         runtime = make_runtime([self.tools[n] for n in offered], fsp.seed, self.runner)
@@ -190,8 +200,9 @@ class EpisodeTranslator:
             self._generator = result.generator
         return result
 
-    def _parallel(self, plan: list[PlannedCall], history: list[HistoryCall], runtime: EpisodeRuntime, split: FSPTurn | None,
-                  key: str) -> list[PlannedCall] | None:
+    def _parallel(
+        self, plan: list[PlannedCall], history: list[HistoryCall], runtime: EpisodeRuntime, split: FSPTurn | None, key: str
+    ) -> list[PlannedCall] | None:
         """With probability ``distill.parallel_p``, the plan with parallel calls (if a call
         has several values at hand); a ``miss_params`` target stays a single call."""
         rng = random.Random(f"parallel:{self.fsp.fsp_id}:{self.fsp.seed}:{key}")
@@ -220,8 +231,15 @@ class EpisodeTranslator:
         for probe_index in range(self.settings.distill.plan_probes):
             plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}:{probe_index}")
             try:
-                candidate = plan_turn(call_turn.functions, self.tools, history, runtime, plan_rng, attempt + probe_index,
-                                      optional_p=self.settings.distill.optional_p)
+                candidate = plan_turn(
+                    call_turn.functions,
+                    self.tools,
+                    history,
+                    runtime,
+                    plan_rng,
+                    attempt + probe_index,
+                    optional_p=self.settings.distill.optional_p,
+                )
             except PlanError as exc:
                 failure = f"plan: {exc}"
                 break
@@ -238,7 +256,9 @@ class EpisodeTranslator:
         requests = function_requests(plan, self.tools)
         last_turn = history[-1].turn if history else None
         last_outputs = [{"function": h.call.name, "output": _cut(h.output)} for h in history if h.turn == last_turn]
-        common = dict(category=fsp.category, requests=requests, last_outputs=last_outputs, avoid_names=self.avoid, attempt=attempt, feedback=feedback)
+        common = dict(
+            category=fsp.category, requests=requests, last_outputs=last_outputs, avoid_names=self.avoid, attempt=attempt, feedback=feedback
+        )
         missing: MissingValue | None = None
         unit = _Unit()
         if split is not None and split.label == "miss_params":
@@ -248,14 +268,30 @@ class EpisodeTranslator:
                 return _Unit(failure="miss_params: every required value of the target comes from earlier outputs", fatal=True)
             param = stated[rng.randrange(len(stated))]
             prop = self.tools[split.target].properties.get(param, {})
-            missing = MissingValue(function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", ""))
+            missing = MissingValue(
+                function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", "")
+            )
         if split is not None:
             withheld_desc = self.tools[split.target].description if split.label == "miss_func" else None
-            result = yield from self._ask(self.back, BackTranslateInput(mode=f"split_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=list(queries), **common))
+            result = yield from self._ask(
+                self.back,
+                BackTranslateInput(
+                    mode=f"split_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=list(queries), **common
+                ),
+            )
             if not result.ok:
                 return _Unit(failure=f"back_translate: {result.reject_reason}")
             split_query = result.value.query
-            result = yield from self._ask(self.back, BackTranslateInput(mode=f"resume_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=[*queries, split_query], **common))
+            result = yield from self._ask(
+                self.back,
+                BackTranslateInput(
+                    mode=f"resume_{split.label}",
+                    missing=missing,
+                    withheld=withheld_desc,
+                    previous_queries=[*queries, split_query],
+                    **common,
+                ),
+            )
             if not result.ok:
                 return _Unit(failure=f"back_translate: {result.reject_reason}")
             now = [split_query, result.value.query]
@@ -274,7 +310,10 @@ class EpisodeTranslator:
         still_withheld = withheld - ({split.target} if split is not None and split.label == "miss_func" else set())
         turn_offered = [n for n in offered if n not in still_withheld]
         specs = [tool_prompt_spec(self.tools[n]) for n in dict.fromkeys(call_turn.functions)]
-        history_prompt = [{"turn": h.turn, "function": h.call.name, "arguments": h.call.arguments, "output": _cut(h.output)} for h in history[-HISTORY_CALLS:]]
+        history_prompt = [
+            {"turn": h.turn, "function": h.call.name, "arguments": h.call.arguments, "output": _cut(h.output)}
+            for h in history[-HISTORY_CALLS:]
+        ]
         known = {k: v[:8] for k, v in runtime.user_values().items()}
         remaining = Counter(p.name for p in plan)
         done: list[dict[str, Any]] = []
@@ -308,7 +347,11 @@ class EpisodeTranslator:
                     return _Unit(failure=f"{call.name} returned an error: {err.get('code')}: {err.get('message')}")
                 open_calls = [k for k, p in enumerate(plan) if p.name == call.name and k not in made]
                 plan_index = next(  # the planned call with these values (parallel calls differ in one), else the first open one
-                    (k for k in open_calls if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())),
+                    (
+                        k
+                        for k in open_calls
+                        if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())
+                    ),
                     open_calls[0] if open_calls else None,
                 )
                 source = {}
@@ -318,7 +361,9 @@ class EpisodeTranslator:
                     for param, value in call.arguments.items():
                         ps = planned.get(param)
                         source[param] = ps.kind if ps is not None and (ps.kind == "same_turn" or ps.value == value) else "model"
-                done.append({"function": call.name, "arguments": call.arguments, "output": output, "plan_index": plan_index, "round": round_index})
+                done.append(
+                    {"function": call.name, "arguments": call.arguments, "output": output, "plan_index": plan_index, "round": round_index}
+                )
                 calls.append(call)
                 outputs.append(output)
                 rounds.append(round_index)
@@ -336,7 +381,6 @@ class EpisodeTranslator:
 
 
 def default_tasks() -> dict[str, Task]:
-
     return {"back_translate": BACK_TRANSLATE, "forth_translate": FORTH_TRANSLATE}
 
 

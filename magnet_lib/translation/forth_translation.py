@@ -22,8 +22,9 @@ import ast
 import json
 import random
 import re
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 import jsonschema
 from pydantic import BaseModel, Field
@@ -36,7 +37,22 @@ from magnet_lib.vocabulary import is_identifier, leaves, singular_name
 SourceKind = Literal["query", "same_turn", "previous_turn", "earlier_turn"]
 
 #: field names too generic to link two functions on a partial-name match alone
-GENERIC_KEYS = {"id", "name", "value", "type", "status", "message", "result", "success", "unit", "description", "title", "kind", "count", "total"}
+GENERIC_KEYS = {
+    "id",
+    "name",
+    "value",
+    "type",
+    "status",
+    "message",
+    "result",
+    "success",
+    "unit",
+    "description",
+    "title",
+    "kind",
+    "count",
+    "total",
+}
 
 
 # --------------------------------------------------------------------------- plan
@@ -58,7 +74,8 @@ class PlannedCall(BaseModel):
     name: str
     arguments: dict[str, ValueSource]
     parallel: str | None = Field(
-        None, exclude_if=lambda v: v is None,
+        None,
+        exclude_if=lambda v: v is None,
         description="Set on calls of one function made side by side in the turn: the parameter whose value differs between them.",
     )
 
@@ -283,8 +300,9 @@ def parse_calls(text: str) -> list[Call]:
         try:
             return _python_calls(text)
         except (SyntaxError, ValueError) as exc:
-            raise ParseError(f"could not read the calls ({exc}); write them as a JSON list of "
-                             '{"name": ..., "arguments": {...}} objects') from None
+            raise ParseError(
+                f'could not read the calls ({exc}); write them as a JSON list of {{"name": ..., "arguments": {{...}}}} objects'
+            ) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -307,8 +325,15 @@ def parse_calls(text: str) -> list[Call]:
 
 def spec_tool(spec: dict[str, Any]) -> Tool:
     """A Tool from a prompt spec, for argument validation."""
-    return Tool(name=spec["name"], category="", tool_class="", description=spec.get("description", ""),
-                parameters=spec.get("parameters", {"type": "object", "properties": {}}), source="", executable=False)
+    return Tool(
+        name=spec["name"],
+        category="",
+        tool_class="",
+        description=spec.get("description", ""),
+        parameters=spec.get("parameters", {"type": "object", "properties": {}}),
+        source="",
+        executable=False,
+    )
 
 
 def check_calls(calls: Sequence[Call], functions: Sequence[dict[str, Any]], max_calls: int) -> None:
@@ -364,8 +389,11 @@ def resolve_same_turn(planned: PlannedCall, done_outputs: dict[int, Any], schema
         schema = schemas.get(param, {})
         output = done_outputs[source.call]
         found = next(
-            ((k, v) for k, v in output_leaves(output)
-             if k == source.key and fits(v, schema) and (k, json.dumps(v, sort_keys=True)) not in used),
+            (
+                (k, v)
+                for k, v in output_leaves(output)
+                if k == source.key and fits(v, schema) and (k, json.dumps(v, sort_keys=True)) not in used
+            ),
             None,
         ) or find_in_outputs(param, schema, [output], used, allow_type_only=True)
         if found is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from magnet_lib.models import (
     Call,
@@ -21,7 +22,6 @@ from magnet_lib.models import (
 from magnet_lib.pool.envs import is_error
 from magnet_lib.pool.execution import EpisodeRuntime, schema_user_values
 from magnet_lib.pool.function_pool import validate_arguments
-from magnet_lib.vocabulary import is_identifier
 from magnet_lib.translation.back_translation import (
     FunctionRequest,
     ParallelValues,
@@ -37,6 +37,7 @@ from magnet_lib.translation.forth_translation import (
     resolve_same_turn,
     state_values,
 )
+from magnet_lib.vocabulary import is_identifier
 
 
 class PlanError(ValueError):
@@ -147,7 +148,9 @@ def plan_turn(
                 same_taken.add(same)
             # a retry varies the choice: another tied value (attempt 1), then values the user
             # states instead of earlier outputs where the user could know them (attempt 2+)
-            from_history = recent and not (attempt >= 2 and not is_identifier(param) and user_value(param, schema, runtime, tool, rng, taken, strict=True))
+            from_history = recent and not (
+                attempt >= 2 and not is_identifier(param) and user_value(param, schema, runtime, tool, rng, taken, strict=True)
+            )
             if source is None and from_history:
                 pick = rng if attempt >= 1 else None
                 found = find_in_outputs(param, schema, [h.output for h in recent], used, allow_type_only=False, rng=pick)
@@ -175,8 +178,9 @@ def plan_turn(
     return plan
 
 
-def parallel_values(planned: PlannedCall, param: str, tool: Tool, history: Sequence[HistoryCall], runtime: EpisodeRuntime,
-                    rng: random.Random) -> list[Any]:
+def parallel_values(
+    planned: PlannedCall, param: str, tool: Tool, history: Sequence[HistoryCall], runtime: EpisodeRuntime, rng: random.Random
+) -> list[Any]:
     """Up to 3 distinct values for ``param`` of a planned call, its planned value among them:
     from an earlier output, the first values of the planned value's field in that output (so
     the query can say "the first two results"); from the user, more values the user could
@@ -195,7 +199,9 @@ def parallel_values(planned: PlannedCall, param: str, tool: Tool, history: Seque
                 break
             values.append(extra.value)
         return values
-    output = next((h.output for h in reversed(history) if h.turn == source.call and (source.key, source.value) in output_leaves(h.output)), None)
+    output = next(
+        (h.output for h in reversed(history) if h.turn == source.call and (source.key, source.value) in output_leaves(h.output)), None
+    )
     values = []
     for key, value in output_leaves(output):
         if key != source.key or isinstance(value, list) or not fits(value, schema) or value in values:
@@ -238,15 +244,20 @@ def parallel_plan(
     count = min(len(values), room + 1, rng.choice((2, 3)))
     base = plan[k]
     copies = [
-        PlannedCall(name=base.name, arguments={**base.arguments, param: base.arguments[param].model_copy(update={"value": v})}, parallel=param)
+        PlannedCall(
+            name=base.name, arguments={**base.arguments, param: base.arguments[param].model_copy(update={"value": v})}, parallel=param
+        )
         for v in values[:count]
     ]
 
     def shifted(planned: PlannedCall) -> PlannedCall:  # same-turn references past the copies move with them
-        moved = {p: s.model_copy(update={"call": s.call + count - 1}) if s.kind == "same_turn" and s.call > k else s for p, s in planned.arguments.items()}
+        moved = {
+            p: s.model_copy(update={"call": s.call + count - 1}) if s.kind == "same_turn" and s.call > k else s
+            for p, s in planned.arguments.items()
+        }
         return planned.model_copy(update={"arguments": moved})
 
-    return [*plan[:k], *copies, *[shifted(p) for p in plan[k + 1:]]]
+    return [*plan[:k], *copies, *[shifted(p) for p in plan[k + 1 :]]]
 
 
 def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime) -> str | None:
@@ -296,7 +307,11 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> li
         parallel = None
         if each is not None:
             parallel = ParallelValues(param=each, values=[planned.arguments[each].value], source=_REF[planned.arguments[each].kind])
-        out.append(FunctionRequest(function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs, parallel=parallel))
+        out.append(
+            FunctionRequest(
+                function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs, parallel=parallel
+            )
+        )
     return out
 
 

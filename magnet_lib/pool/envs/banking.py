@@ -289,7 +289,9 @@ class BankingEnv(ToolEnvironment):
     @tool("Account management")
     def list_bank_accounts(self) -> AccountList:
         """List the user's bank accounts with their type and currency."""
-        return AccountList(accounts=[AccountSummary(**a.model_dump(include=set(AccountSummary.model_fields))) for a in self.accounts.values()])
+        return AccountList(
+            accounts=[AccountSummary(**a.model_dump(include=set(AccountSummary.model_fields))) for a in self.accounts.values()]
+        )
 
     @tool("Account management")
     def get_account_balance(self, account_id: str) -> Balance:
@@ -310,9 +312,7 @@ class BankingEnv(ToolEnvironment):
             month: Only transactions of this month, YYYY-MM.
         """
         a = self._account(account_id)
-        rows = [
-            t for t in self.transactions.values() if t.account_id == account_id and (month is None or t.date.startswith(month + "-"))
-        ]
+        rows = [t for t in self.transactions.values() if t.account_id == account_id and (month is None or t.date.startswith(month + "-"))]
         rows.sort(key=lambda t: t.date)
         return Statement(
             account_id=account_id,
@@ -421,7 +421,9 @@ class BankingEnv(ToolEnvironment):
         """
         transfer = self.get_transfer_status(transfer_id)
         if transfer.status != "scheduled":
-            raise ToolError("transfer_not_cancellable", f"transfer '{transfer_id}' is {transfer.status}; only scheduled transfers can be cancelled")
+            raise ToolError(
+                "transfer_not_cancellable", f"transfer '{transfer_id}' is {transfer.status}; only scheduled transfers can be cancelled"
+            )
         transfer.status = "cancelled"
         source = self.accounts[transfer.from_account_id]
         source.holds = round(source.holds - transfer.amount, 2)
@@ -479,10 +481,13 @@ class BankingEnv(ToolEnvironment):
             raise ToolError("overpayment", f"only {due} {b.currency} is due on bill '{bill_id}', asked to pay {amount}")
         if a.currency != b.currency:
             raise ToolError(
-                "currency_mismatch", f"bill '{bill_id}' is in {b.currency} but account '{account_id}' is in {a.currency}; pay from a {b.currency} account"
+                "currency_mismatch",
+                f"bill '{bill_id}' is in {b.currency} but account '{account_id}' is in {a.currency}; pay from a {b.currency} account",
             )
         if amount > self._available(a):
-            raise ToolError("insufficient_funds", f"account '{account_id}' has {self._available(a)} {a.currency} available, {amount} needed")
+            raise ToolError(
+                "insufficient_funds", f"account '{account_id}' has {self._available(a)} {a.currency} available, {amount} needed"
+            )
         a.balance = round(a.balance - amount, 2)
         b.amount_paid = round(b.amount_paid + amount, 2)
         tid = self._record(account_id, f"Bill payment {b.biller_name}", -amount, "bill", b.biller_name)

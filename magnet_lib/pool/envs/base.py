@@ -20,9 +20,10 @@ import copy
 import inspect
 import random
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -102,7 +103,7 @@ def clean_schema(schema: dict[str, Any], collapse_optional: bool = True) -> dict
 class ToolSpec:
     """Schemas and validator of one tool method, derived from its signature and docstring."""
 
-    def __init__(self, env_cls: type["ToolEnvironment"], fn: Callable):
+    def __init__(self, env_cls: type[ToolEnvironment], fn: Callable):
         self.fn = fn
         self.name = fn.__name__
         where = f"{env_cls.__module__}.{env_cls.__name__}.{self.name}"
@@ -123,9 +124,7 @@ class ToolSpec:
                 raise TypeError(f"{where}: parameter '{pname}' needs a description in 'Args:'")
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[pname] = (hints[pname], Field(default, description=param_docs[pname]))
-        self.arguments_model = create_model(
-            f"{self.name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        self.arguments_model = create_model(f"{self.name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
         returns = hints.get("return")
         if not (isinstance(returns, type) and issubclass(returns, BaseModel)):
             raise TypeError(f"{where}: return annotation must be a pydantic model (the response schema)")
@@ -221,9 +220,7 @@ class ToolEnvironment:
         try:
             args = spec.arguments_model.model_validate(arguments or {})
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
             return error_output("invalid_arguments", f"{name}: {problems}")
         try:
             result = spec.fn(self, **{k: getattr(args, k) for k in type(args).model_fields})

@@ -18,9 +18,7 @@ from pydantic import BaseModel, Field
 
 from magnet_lib.pool.envs.base import ToolEnvironment, ToolError, tool
 
-TimeZone = Literal[
-    "America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "UTC"
-]
+TimeZone = Literal["America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "UTC"]
 # UTC offsets in hours during the world's week (July, so daylight-saving time where it applies)
 _OFFSET_HOURS = {
     "America/Los_Angeles": -7.0,
@@ -200,7 +198,12 @@ class CalendarEnv(ToolEnvironment):
                 start = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
                 eid = self.new_id("EV")
                 self.events[eid] = _Event(
-                    event_id=eid, title=title, start=start, end=start + timedelta(minutes=length), location=rng.choice(_LOCATIONS), description=notes
+                    event_id=eid,
+                    title=title,
+                    start=start,
+                    end=start + timedelta(minutes=length),
+                    location=rng.choice(_LOCATIONS),
+                    description=notes,
                 )
                 minute += length + rng.choice((30, 60, 120))
         self.contacts = [

@@ -56,14 +56,30 @@ _SHARED_POOL = [
 ]
 _USERS = ["alex", "sam", "jordan", "riley", "morgan", "casey", "taylor"]
 _CATALOGUE = [
-    ("https://downloads.example.com/reports/annual_report_2023.pdf", "annual_report_2023.pdf", "Annual report 2023 with audited financial statements."),
-    ("https://downloads.example.com/templates/invoice_template.docx", "invoice_template.docx", "Invoice template with company header and payment terms."),
+    (
+        "https://downloads.example.com/reports/annual_report_2023.pdf",
+        "annual_report_2023.pdf",
+        "Annual report 2023 with audited financial statements.",
+    ),
+    (
+        "https://downloads.example.com/templates/invoice_template.docx",
+        "invoice_template.docx",
+        "Invoice template with company header and payment terms.",
+    ),
     ("https://downloads.example.com/data/city_temperatures.csv", "city_temperatures.csv", "city,avg_temp\nLisbon,17\nOslo,6\nCairo,22"),
-    ("https://downloads.example.com/ebooks/python_basics.pdf", "python_basics.pdf", "Python basics e-book: variables, loops, functions, classes."),
+    (
+        "https://downloads.example.com/ebooks/python_basics.pdf",
+        "python_basics.pdf",
+        "Python basics e-book: variables, loops, functions, classes.",
+    ),
     ("https://downloads.example.com/music/lofi_mix.mp3", "lofi_mix.mp3", "MP3 audio, 42 minutes of lo-fi beats."),
     ("https://downloads.example.com/images/world_map.png", "world_map.png", "PNG image of a political world map, 8000x4000."),
     ("https://downloads.example.com/software/photo_editor_setup.exe", "photo_editor_setup.exe", "Setup program for Photo Editor 5."),
-    ("https://downloads.example.com/reports/meeting_minutes_june.txt", "meeting_minutes.txt", "Minutes of the June board meeting: budget approved."),
+    (
+        "https://downloads.example.com/reports/meeting_minutes_june.txt",
+        "meeting_minutes.txt",
+        "Minutes of the June board meeting: budget approved.",
+    ),
 ]
 
 
@@ -183,7 +199,9 @@ class FilesEnv(ToolEnvironment):
         for directory, pool in _FILE_POOL.items():
             for name, template in self.rng.sample(pool, min(3, len(pool))):
                 n = self.rng.randint(2, 9)
-                self._put(f"{directory}/{name.format(n=n)}", template.format(n=n), self.username, self.rng.choice(["private", "read_write"]))
+                self._put(
+                    f"{directory}/{name.format(n=n)}", template.format(n=n), self.username, self.rng.choice(["private", "read_write"])
+                )
         # teammates' files in /shared: at least one of each mode, so every permission path exists
         modes: list[PermissionMode] = ["private", "read_only", "read_write", self.rng.choice(["read_only", "read_write"])]
         self.rng.shuffle(modes)

@@ -21,11 +21,26 @@ from magnet_lib.pool.envs.base import ToolEnvironment, ToolError, tool
 
 # cuisine -> (restaurant name stems, dishes with a typical price in USD)
 _CUISINES = {
-    "italian": (["Trattoria Lume", "Nonna Vera"], [("Margherita Pizza", 14.0), ("Lasagna", 16.5), ("Tiramisu", 7.0), ("Caprese Salad", 9.5), ("Penne Arrabbiata", 13.0)]),
-    "japanese": (["Kumo Sushi", "Ramen Hoshi"], [("Salmon Nigiri", 8.0), ("Tonkotsu Ramen", 15.0), ("Gyoza", 6.5), ("Miso Soup", 4.0), ("Chicken Katsu", 14.0)]),
-    "mexican": (["Casa Amarilla", "Taqueria Sol"], [("Carnitas Tacos", 11.0), ("Chicken Burrito", 12.5), ("Guacamole", 6.0), ("Churros", 5.5), ("Veggie Quesadilla", 10.0)]),
-    "indian": (["Saffron House", "Masala Gate"], [("Butter Chicken", 16.0), ("Chana Masala", 12.0), ("Garlic Naan", 3.5), ("Lamb Biryani", 18.0), ("Mango Lassi", 4.5)]),
-    "thai": (["Baan Siam", "Lotus Thai"], [("Pad Thai", 13.0), ("Green Curry", 14.5), ("Tom Yum Soup", 9.0), ("Spring Rolls", 6.0), ("Sticky Rice Mango", 7.0)]),
+    "italian": (
+        ["Trattoria Lume", "Nonna Vera"],
+        [("Margherita Pizza", 14.0), ("Lasagna", 16.5), ("Tiramisu", 7.0), ("Caprese Salad", 9.5), ("Penne Arrabbiata", 13.0)],
+    ),
+    "japanese": (
+        ["Kumo Sushi", "Ramen Hoshi"],
+        [("Salmon Nigiri", 8.0), ("Tonkotsu Ramen", 15.0), ("Gyoza", 6.5), ("Miso Soup", 4.0), ("Chicken Katsu", 14.0)],
+    ),
+    "mexican": (
+        ["Casa Amarilla", "Taqueria Sol"],
+        [("Carnitas Tacos", 11.0), ("Chicken Burrito", 12.5), ("Guacamole", 6.0), ("Churros", 5.5), ("Veggie Quesadilla", 10.0)],
+    ),
+    "indian": (
+        ["Saffron House", "Masala Gate"],
+        [("Butter Chicken", 16.0), ("Chana Masala", 12.0), ("Garlic Naan", 3.5), ("Lamb Biryani", 18.0), ("Mango Lassi", 4.5)],
+    ),
+    "thai": (
+        ["Baan Siam", "Lotus Thai"],
+        [("Pad Thai", 13.0), ("Green Curry", 14.5), ("Tom Yum Soup", 9.0), ("Spring Rolls", 6.0), ("Sticky Rice Mango", 7.0)],
+    ),
     "vegan": (["Green Fork"], [("Buddha Bowl", 13.5), ("Lentil Burger", 12.0), ("Kale Caesar", 10.0), ("Vegan Brownie", 5.0)]),
 }
 # city -> (latitude, longitude, streets the user may live on)
@@ -215,15 +230,26 @@ class FoodDeliveryEnv(ToolEnvironment):
                 lat, lon, _ = _CITIES[city]
                 rid = self.new_id("RS")
                 restaurant = _Restaurant(
-                    restaurant_id=rid, name=name, cuisine=cuisine, city=city,
-                    latitude=lat + rng.uniform(-0.03, 0.03), longitude=lon + rng.uniform(-0.03, 0.03),
-                    is_open=rng.random() < 0.8, item_ids=[],
+                    restaurant_id=rid,
+                    name=name,
+                    cuisine=cuisine,
+                    city=city,
+                    latitude=lat + rng.uniform(-0.03, 0.03),
+                    longitude=lon + rng.uniform(-0.03, 0.03),
+                    is_open=rng.random() < 0.8,
+                    item_ids=[],
                     reviews=[Review(stars=rng.randint(3, 5), comment=rng.choice(comments)) for _ in range(rng.randint(1, 3))],
                 )
                 for dish, price in rng.sample(dishes, 4):
                     iid = self.new_id("IT")
                     portions = 0 if rng.random() < 0.15 else rng.randint(3, 20)
-                    self.items[iid] = _Item(item_id=iid, restaurant_id=rid, name=dish, price=round(price * rng.uniform(0.9, 1.15), 2), remaining_portions=portions)
+                    self.items[iid] = _Item(
+                        item_id=iid,
+                        restaurant_id=rid,
+                        name=dish,
+                        price=round(price * rng.uniform(0.9, 1.15), 2),
+                        remaining_portions=portions,
+                    )
                     restaurant.item_ids.append(iid)
                 self.restaurants[rid] = restaurant
         self.cart: dict[str, int] = {}
@@ -264,14 +290,19 @@ class FoodDeliveryEnv(ToolEnvironment):
 
     def _estimate(self, restaurant: _Restaurant, delivery_address: str) -> DeliveryEstimate:
         if delivery_address not in self.addresses:
-            raise ToolError("address_not_served", f"'{delivery_address}' is not in the delivery area; give a street address in {', '.join(_CITIES)}")
+            raise ToolError(
+                "address_not_served", f"'{delivery_address}' is not in the delivery area; give a street address in {', '.join(_CITIES)}"
+            )
         lat, lon = self.addresses[delivery_address]
         miles = round(math.hypot((lat - restaurant.latitude) * 69.0, (lon - restaurant.longitude) * 54.6), 2)
         if miles > _MAX_DELIVERY_MILES:
             raise ToolError("out_of_range", f"{restaurant.name} does not deliver {miles} miles away (limit {_MAX_DELIVERY_MILES})")
         return DeliveryEstimate(
-            restaurant_id=restaurant.restaurant_id, delivery_address=delivery_address, distance_miles=miles,
-            delivery_fee=round(1.99 + 0.75 * miles, 2), estimated_minutes=20 + round(miles * 4),
+            restaurant_id=restaurant.restaurant_id,
+            delivery_address=delivery_address,
+            distance_miles=miles,
+            delivery_fee=round(1.99 + 0.75 * miles, 2),
+            estimated_minutes=20 + round(miles * 4),
         )
 
     # ------------------------------------------------------------------ restaurant search
@@ -285,7 +316,14 @@ class FoodDeliveryEnv(ToolEnvironment):
             open_now: Only restaurants that accept orders right now.
         """
         hits = [
-            RestaurantSummary(restaurant_id=r.restaurant_id, name=r.name, cuisine=r.cuisine, city=r.city, average_rating=self._rating(r), is_open=r.is_open)
+            RestaurantSummary(
+                restaurant_id=r.restaurant_id,
+                name=r.name,
+                cuisine=r.cuisine,
+                city=r.city,
+                average_rating=self._rating(r),
+                is_open=r.is_open,
+            )
             for r in self.restaurants.values()
             if cuisine.lower() in r.cuisine and (city is None or r.city.lower() == city.lower()) and (r.is_open or not open_now)
         ]
@@ -320,7 +358,9 @@ class FoodDeliveryEnv(ToolEnvironment):
             restaurant_id: Identifier of the restaurant.
         """
         restaurant = self._restaurant(restaurant_id)
-        return RestaurantReviews(restaurant_id=restaurant_id, average_rating=self._rating(restaurant), reviews=list(reversed(restaurant.reviews)))
+        return RestaurantReviews(
+            restaurant_id=restaurant_id, average_rating=self._rating(restaurant), reviews=list(reversed(restaurant.reviews))
+        )
 
     # ------------------------------------------------------------------ cart and ordering
     @tool("Cart and ordering")
@@ -395,10 +435,21 @@ class FoodDeliveryEnv(ToolEnvironment):
         self.cart = {}
         order_id = self.new_id("FO")
         self.orders[order_id] = _Order(
-            order_id=order_id, restaurant_id=restaurant.restaurant_id, total=total, payment_method=payment_method,
-            stage="placed", courier_name=self.rng.choice(_COURIERS), estimated_minutes=estimate.estimated_minutes,
+            order_id=order_id,
+            restaurant_id=restaurant.restaurant_id,
+            total=total,
+            payment_method=payment_method,
+            stage="placed",
+            courier_name=self.rng.choice(_COURIERS),
+            estimated_minutes=estimate.estimated_minutes,
         )
-        return FoodOrder(order_id=order_id, restaurant_id=restaurant.restaurant_id, total=total, status="placed", estimated_minutes=estimate.estimated_minutes)
+        return FoodOrder(
+            order_id=order_id,
+            restaurant_id=restaurant.restaurant_id,
+            total=total,
+            status="placed",
+            estimated_minutes=estimate.estimated_minutes,
+        )
 
     @tool("Delivery tracking")
     def track_food_order(self, order_id: str) -> OrderTracking:
@@ -412,7 +463,9 @@ class FoodDeliveryEnv(ToolEnvironment):
             order.stage = _STAGES[_STAGES.index(order.stage) + 1]
         left = {"placed": 1.0, "preparing": 0.75, "out_for_delivery": 0.35}.get(order.stage, 0.0)
         courier = order.courier_name if order.stage in ("out_for_delivery", "delivered") else ""
-        return OrderTracking(order_id=order_id, status=order.stage, courier_name=courier, minutes_remaining=round(order.estimated_minutes * left))
+        return OrderTracking(
+            order_id=order_id, status=order.stage, courier_name=courier, minutes_remaining=round(order.estimated_minutes * left)
+        )
 
     @tool("Delivery tracking")
     def cancel_food_order(self, order_id: str) -> FoodOrderCancellation:

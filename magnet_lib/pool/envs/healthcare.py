@@ -180,9 +180,14 @@ class HealthcareEnv(ToolEnvironment):
                     slots[self.new_id("SL")] = (day, start)
             self.doctors[doctor_id] = _Doctor(
                 profile=DoctorProfile(
-                    doctor_id=doctor_id, name=name, specialty=_SPECIALTIES[i % len(_SPECIALTIES)],
-                    clinic=f"{rng.choice(['Riverside', 'Beacon', 'Harborview', 'Elm Street'])} Clinic", city=city,
-                    years_experience=rng.randint(3, 35), in_network=rng.random() < 0.75, accepting_new_patients=rng.random() < 0.85,
+                    doctor_id=doctor_id,
+                    name=name,
+                    specialty=_SPECIALTIES[i % len(_SPECIALTIES)],
+                    clinic=f"{rng.choice(['Riverside', 'Beacon', 'Harborview', 'Elm Street'])} Clinic",
+                    city=city,
+                    years_experience=rng.randint(3, 35),
+                    in_network=rng.random() < 0.75,
+                    accepting_new_patients=rng.random() < 0.85,
                 ),
                 slots=slots,
             )
@@ -196,11 +201,17 @@ class HealthcareEnv(ToolEnvironment):
         for k, medication in enumerate(rng.sample(sorted(_FORMULARY), 4)):
             dosage, supply, *_ = _FORMULARY[medication]
             pid = self.new_id("RX")
-            self.prescriptions[pid] = _Prescription(details=PrescriptionDetails(
-                prescription_id=pid, medication_name=medication, dosage=dosage, days_supply=supply,
-                refills_remaining=0 if k == 3 else rng.randint(1, 5), doctor_id=rng.choice(sorted(self.doctors)),
-                last_filled=(_FIRST_DAY - dt.timedelta(days=rng.randint(10, 40))).isoformat(),
-            ))
+            self.prescriptions[pid] = _Prescription(
+                details=PrescriptionDetails(
+                    prescription_id=pid,
+                    medication_name=medication,
+                    dosage=dosage,
+                    days_supply=supply,
+                    refills_remaining=0 if k == 3 else rng.randint(1, 5),
+                    doctor_id=rng.choice(sorted(self.doctors)),
+                    last_filled=(_FIRST_DAY - dt.timedelta(days=rng.randint(10, 40))).isoformat(),
+                )
+            )
         self.pharmacies: dict[str, Pharmacy] = {}
         for city in _CITIES:
             for chain in rng.sample(["CareWell Pharmacy", "Corner Drug", "MedPoint", "GreenCross Pharmacy"], 2):
@@ -240,8 +251,14 @@ class HealthcareEnv(ToolEnvironment):
         appointment_id = self.new_id("AP")
         p = doctor.profile
         self.appointments[appointment_id] = Appointment(
-            appointment_id=appointment_id, doctor_id=p.doctor_id, doctor_name=p.name, clinic=f"{p.clinic}, {p.city}",
-            date=day, start_time=start, reason=reason, status="scheduled",
+            appointment_id=appointment_id,
+            doctor_id=p.doctor_id,
+            doctor_name=p.name,
+            clinic=f"{p.clinic}, {p.city}",
+            date=day,
+            start_time=start,
+            reason=reason,
+            status="scheduled",
         )
         self.booked_slots[slot_id] = appointment_id
         return self.appointments[appointment_id]
@@ -291,9 +308,7 @@ class HealthcareEnv(ToolEnvironment):
         except ValueError:
             raise ToolError("invalid_date", f"'{date}' is not a date in YYYY-MM-DD form") from None
         slots = [
-            Slot(slot_id=sid, start_time=start)
-            for sid, (d, start) in doctor.slots.items()
-            if d == day and sid not in self.booked_slots
+            Slot(slot_id=sid, start_time=start) for sid, (d, start) in doctor.slots.items() if d == day and sid not in self.booked_slots
         ]
         return DoctorAvailability(doctor_id=doctor_id, date=day, slots=sorted(slots, key=lambda s: s.start_time))
 
@@ -371,10 +386,16 @@ class HealthcareEnv(ToolEnvironment):
     @tool("Prescriptions and insurance")
     def list_prescriptions(self) -> PrescriptionList:
         """The patient's active prescriptions and refills left on each."""
-        return PrescriptionList(prescriptions=[
-            PrescriptionSummary(prescription_id=p.details.prescription_id, medication_name=p.details.medication_name, refills_remaining=p.details.refills_remaining)
-            for p in self.prescriptions.values()
-        ])
+        return PrescriptionList(
+            prescriptions=[
+                PrescriptionSummary(
+                    prescription_id=p.details.prescription_id,
+                    medication_name=p.details.medication_name,
+                    refills_remaining=p.details.refills_remaining,
+                )
+                for p in self.prescriptions.values()
+            ]
+        )
 
     @tool("Prescriptions and insurance")
     def get_prescription_details(self, prescription_id: str) -> PrescriptionDetails:
@@ -429,7 +450,9 @@ class HealthcareEnv(ToolEnvironment):
             raise ToolError("refill_in_progress", f"a refill of '{prescription_id}' is already being processed")
         details.refills_remaining -= 1
         refill_id = self.new_id("RF")
-        self.refills[refill_id] = Refill(refill_id=refill_id, prescription_id=prescription_id, pharmacy_id=pharmacy_id, status="processing", copay=copay)
+        self.refills[refill_id] = Refill(
+            refill_id=refill_id, prescription_id=prescription_id, pharmacy_id=pharmacy_id, status="processing", copay=copay
+        )
         return self.refills[refill_id]
 
     @tool("Prescriptions and insurance")

@@ -16,9 +16,20 @@ from pydantic import BaseModel, Field
 from magnet_lib.pool.envs.base import ToolEnvironment, ToolError, tool
 
 _NAMES = [
-    "Ava Thompson", "Ben Carter", "Chloe Nguyen", "Daniel Kim", "Emma Rossi", "Felix Wagner",
-    "Grace Okafor", "Hugo Martin", "Isla Patel", "Jack Murphy", "Kira Sato", "Liam O'Brien",
-    "Maya Cohen", "Noah Silva",
+    "Ava Thompson",
+    "Ben Carter",
+    "Chloe Nguyen",
+    "Daniel Kim",
+    "Emma Rossi",
+    "Felix Wagner",
+    "Grace Okafor",
+    "Hugo Martin",
+    "Isla Patel",
+    "Jack Murphy",
+    "Kira Sato",
+    "Liam O'Brien",
+    "Maya Cohen",
+    "Noah Silva",
 ]
 _INCOMING = [
     "Are we still on for lunch tomorrow at {n}?",

@@ -191,7 +191,9 @@ class NavigationEnv(ToolEnvironment):
         return Distance(distance=miles, unit="miles")
 
     @tool("Unit conversion")
-    def convert_distance(self, value: float, from_unit: Literal["miles", "km", "meters", "feet"], to_unit: Literal["miles", "km", "meters", "feet"]) -> ConvertedDistance:
+    def convert_distance(
+        self, value: float, from_unit: Literal["miles", "km", "meters", "feet"], to_unit: Literal["miles", "km", "meters", "feet"]
+    ) -> ConvertedDistance:
         """Convert a distance between miles, kilometres, metres and feet.
 
         Args:
@@ -203,7 +205,9 @@ class NavigationEnv(ToolEnvironment):
         return ConvertedDistance(value=round(value * meters[from_unit] / meters[to_unit], 3), unit=to_unit)
 
     @tool("Route planning")
-    def plan_route(self, origin_place_id: str, destination_place_id: str, mode: Literal["driving", "cycling", "walking"] = "driving") -> Route:
+    def plan_route(
+        self, origin_place_id: str, destination_place_id: str, mode: Literal["driving", "cycling", "walking"] = "driving"
+    ) -> Route:
         """Plan a route between two places for a travel mode.
 
         Args:

@@ -243,7 +243,9 @@ class ShoppingEnv(ToolEnvironment):
 
     def user_values(self) -> dict[str, list]:
         return {
-            "query": sorted({p.product_category for p in self.products.values()} | {p.name.split()[-1].lower() for p in self.products.values()}),
+            "query": sorted(
+                {p.product_category for p in self.products.values()} | {p.name.split()[-1].lower() for p in self.products.values()}
+            ),
             "shipping_address": [self.address, "42 Elm Road, Portland, OR"],
         }
 
@@ -389,10 +391,15 @@ class ShoppingEnv(ToolEnvironment):
                 raise ToolError("insufficient_stock", f"{line.name} no longer has {line.quantity} units in stock")
         if payment_method == "gift_card":
             if self.gift_card_balance < cart.total:
-                raise ToolError("insufficient_funds", f"gift card balance ${self.gift_card_balance:.2f} is below the total ${cart.total:.2f}")
+                raise ToolError(
+                    "insufficient_funds", f"gift card balance ${self.gift_card_balance:.2f} is below the total ${cart.total:.2f}"
+                )
             self.gift_card_balance = round(self.gift_card_balance - cart.total, 2)
         factor = cart.total / cart.subtotal
-        lines = [OrderLine(product_id=line.product_id, name=line.name, quantity=line.quantity, unit_price=round(line.unit_price * factor, 2)) for line in cart.items]
+        lines = [
+            OrderLine(product_id=line.product_id, name=line.name, quantity=line.quantity, unit_price=round(line.unit_price * factor, 2))
+            for line in cart.items
+        ]
         for line in cart.items:
             self.products[line.product_id].stock -= line.quantity
         order = self._create_order(lines, payment_method, shipping_address, "processing", _TODAY)
@@ -431,9 +438,17 @@ class ShoppingEnv(ToolEnvironment):
         o = next((o for o in self.orders.values() if o.tracking_number == tracking_number), None)
         if o is None:
             raise ToolError("unknown_tracking_number", f"no shipment with tracking number '{tracking_number}'")
-        state, days = {"processing": ("label_created", 5), "shipped": ("in_transit", 2), "delivered": ("delivered", 0)}.get(o.status, ("cancelled", None))
+        state, days = {"processing": ("label_created", 5), "shipped": ("in_transit", 2), "delivered": ("delivered", 0)}.get(
+            o.status, ("cancelled", None)
+        )
         eta = "" if days is None else (o.placed_on + timedelta(days=days + (3 if o.status != "processing" else 0))).isoformat()
-        return Shipment(tracking_number=tracking_number, order_id=o.order_id, shipment_status=state, current_location=o.shipment_location, estimated_delivery=eta)
+        return Shipment(
+            tracking_number=tracking_number,
+            order_id=o.order_id,
+            shipment_status=state,
+            current_location=o.shipment_location,
+            estimated_delivery=eta,
+        )
 
     @tool("Orders and tracking")
     def cancel_shop_order(self, order_id: str) -> CancelledOrder:

@@ -193,8 +193,12 @@ class SmartHomeEnv(ToolEnvironment):
                 number = f" {chosen[: n + 1].count(kind)}" if chosen.count(kind) > 1 else ""
                 device = _Device(
                     status=DeviceStatus(
-                        device_id=device_id, name=f"{room} {kind.upper() if kind == 'tv' else kind.title()}{number}",
-                        device_type=kind, room_id=room_id, online=rng.random() < 0.85, power=power,
+                        device_id=device_id,
+                        name=f"{room} {kind.upper() if kind == 'tv' else kind.title()}{number}",
+                        device_type=kind,
+                        room_id=room_id,
+                        online=rng.random() < 0.85,
+                        power=power,
                     ),
                     daily_kwh=[round(_WATTS[kind] * rng.uniform(0.5, 8.0) / 1000, 3) for _ in range(30)],
                 )
@@ -257,12 +261,17 @@ class SmartHomeEnv(ToolEnvironment):
 
     def _reading(self, device: _Device) -> ThermostatReading:
         return ThermostatReading(
-            device_id=device.status.device_id, temperature=device.temperature, target_temperature=device.target_temperature,
-            mode=device.mode, humidity_percent=device.humidity_percent,
+            device_id=device.status.device_id,
+            temperature=device.temperature,
+            target_temperature=device.target_temperature,
+            mode=device.mode,
+            humidity_percent=device.humidity_percent,
         )
 
     def _light(self, device: _Device) -> LightState:
-        return LightState(device_id=device.status.device_id, power=device.status.power, brightness_percent=device.brightness_percent, color=device.color)
+        return LightState(
+            device_id=device.status.device_id, power=device.status.power, brightness_percent=device.brightness_percent, color=device.color
+        )
 
     def _set_power(self, device: _Device, power: str) -> None:
         device.status.power = power

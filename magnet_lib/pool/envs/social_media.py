@@ -388,9 +388,7 @@ class SocialMediaEnv(ToolEnvironment):
         """
         p = self._post(post_id)
         s = self._summary(p)
-        return PostDetails(
-            **s.model_dump(exclude={"comment_count"}), liked_by_me=self.me in p.likes, comments=list(p.comments)
-        )
+        return PostDetails(**s.model_dump(exclude={"comment_count"}), liked_by_me=self.me in p.likes, comments=list(p.comments))
 
     # ------------------------------------------------------------------ engagement
     @tool("Engagement")

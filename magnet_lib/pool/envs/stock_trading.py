@@ -182,8 +182,13 @@ class StockTradingEnv(ToolEnvironment):
         for symbol, lot in self.holdings.items():  # the history that built the holdings
             oid = self.new_id("ORD")
             self.orders[oid] = StockOrder(
-                order_id=oid, symbol=symbol, side="buy", quantity=lot.quantity, order_type="market",
-                status="filled", filled_price=lot.average_cost,
+                order_id=oid,
+                symbol=symbol,
+                side="buy",
+                quantity=lot.quantity,
+                order_type="market",
+                status="filled",
+                filled_price=lot.average_cost,
             )
         self.watchlist: list[str] = rng.sample([s for s in sorted(self.quotes) if s not in self.holdings], 2)
 
@@ -338,9 +343,7 @@ class StockTradingEnv(ToolEnvironment):
         is_open = quote.exchange in self.open_exchanges
         if order_type == "market" and not is_open:
             raise ToolError("market_closed", f"{quote.exchange} is closed; place a limit order or wait until {_NEXT_OPEN[quote.exchange]}")
-        crosses = order_type == "market" or (
-            is_open and (limit_price >= quote.price if side == "buy" else limit_price <= quote.price)
-        )
+        crosses = order_type == "market" or (is_open and (limit_price >= quote.price if side == "buy" else limit_price <= quote.price))
         if side == "buy":
             needed = quantity * (quote.price if crosses else limit_price)
             available = self.cash_balance - self._reserved_cash()
@@ -353,8 +356,13 @@ class StockTradingEnv(ToolEnvironment):
                 raise ToolError("insufficient_shares", f"cannot sell {quantity} {quote.symbol}: only {free} shares free")
         order_id = self.new_id("ORD")
         order = StockOrder(
-            order_id=order_id, symbol=quote.symbol, side=side, quantity=quantity, order_type=order_type,
-            limit_price=limit_price if order_type == "limit" else 0.0, status="open",
+            order_id=order_id,
+            symbol=quote.symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price if order_type == "limit" else 0.0,
+            status="open",
         )
         self.orders[order_id] = order
         if crosses:

@@ -521,7 +521,13 @@ class TravelEnv(ToolEnvironment):
             if left > 0:
                 rate = hotel.rates[room_type]
                 offers.append(
-                    RoomOffer(room_type=room_type, nightly_rate=rate, total_price=round(rate * nights, 2), currency=hotel.currency, rooms_left=left)
+                    RoomOffer(
+                        room_type=room_type,
+                        nightly_rate=rate,
+                        total_price=round(rate * nights, 2),
+                        currency=hotel.currency,
+                        rooms_left=left,
+                    )
                 )
         return HotelAvailability(hotel_id=hotel_id, check_in_date=check_in.isoformat(), nights=nights, rooms=offers)
 

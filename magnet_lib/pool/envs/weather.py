@@ -306,7 +306,9 @@ class WeatherEnv(ToolEnvironment):
             query: City or country name, e.g. 'Berlin' or 'Japan'.
         """
         text = query.strip().lower()
-        hits = [p.location for p in self.places.values() if text and (text in p.location.name.lower() or text in p.location.country.lower())]
+        hits = [
+            p.location for p in self.places.values() if text and (text in p.location.name.lower() or text in p.location.country.lower())
+        ]
         return LocationList(locations=hits)
 
     @tool("Weather conditions")
@@ -424,9 +426,7 @@ class WeatherEnv(ToolEnvironment):
             location_id: Identifier of the weather location.
         """
         self._place(location_id)
-        found = sorted(
-            (a for a in self.alerts.values() if a.location_id == location_id), key=lambda a: -_SEVERITY.index(a.severity)
-        )
+        found = sorted((a for a in self.alerts.values() if a.location_id == location_id), key=lambda a: -_SEVERITY.index(a.severity))
         return AlertList(
             location_id=location_id,
             alerts=[AlertSummary(alert_id=a.alert_id, event=a.event, severity=a.severity, headline=a.headline) for a in found],
