@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("home_b", type=Path)
     parser.add_argument("--all", action="store_true", help="also every per-category table")
     parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--note", default="", help="how the two homes were made (kept in the JSON)")
     args = parser.parse_args()
     report = compare(args.home_a, args.home_b, args.all)
     for name, r in report.items():
@@ -60,7 +61,7 @@ def main() -> None:
             f"{'same' if r['same'] else 'DIFFERENT':9} {name}: {r['rows_a']} / {r['rows_b']} rows, only in A {r['only_a']}, only in B {r['only_b']}"
         )
     if args.json:
-        args.json.write_text(json.dumps({"command": " ".join(sys.argv), "tables": report}, indent=2))
+        args.json.write_text(json.dumps({"command": " ".join(sys.argv), "note": args.note, "tables": report}, indent=2))
     sys.exit(0 if all(r["same"] for r in report.values()) else 1)
 
 
