@@ -291,6 +291,16 @@ def test_mcp_isolation_by_reset_and_replay_and_a_server_that_dies(tools_dir):
     _kill(server)
     output = one.execute(Call(name="find_notes", arguments={"topic": "trip"}))
     assert output["error"]["code"] == "tool_server_unavailable"
+    # ... and the category's episodes are rejected with the reason
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.translation.episodes import translate
+    from tests.translation_fixtures import augmented_for
+
+    s = settings()
+    runner = TaskRunner(s.llm)
+    episodes = translate(augmented_for(tools, s, runner), tools, s, runner)
+    assert episodes and all(e.status == "rejected" for e in episodes)
+    assert any("tool_server_unavailable" in e.reject_reason and "not running" in e.reject_reason for e in episodes)
 
 
 def _configs(tools_dir: Path, category: str):
