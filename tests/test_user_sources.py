@@ -76,49 +76,31 @@ def outputs_by_call(episode: Episode) -> list[tuple[Call, dict]]:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_python_class_and_mcp_server_reach_query_call_pairs(dagster_harness):
-    h = dagster_harness
-    add_library(h.tools_dir)
-    add_notes(h.tools_dir)
-    categories = ("library", "notebook")
-    h.add_categories(*categories)
-    for category in categories:
-        assert h.materialize("function_pool", "tool_rejects", "dependency_edges", partition=category).success
-    assert h.materialize("dependency_graph").success
-    for category in categories:
-        assert h.materialize("fsps", "augmented_fsps", "query_call_pairs", partition=category).success
-
-    pool = {t.name: t for c in categories for t in from_frame(h.table("function_pool", c), Tool)}
-    assert all(t.executable for t in pool.values())
-    assert pool["lend_book"].source.endswith("library/source.toml#python")
-    assert pool["write_note"].source.endswith("notebook/source.toml#mcp") and "reset" not in pool
-
-    # the library: every accepted episode's outputs are what the real class returns when its
-    # calls are replayed on a fresh instance with the episode's seed
+def check_library(episodes: list[Episode]) -> None:
+    """Accepted episodes whose outputs are what the real class returns when their calls are
+    replayed on a fresh instance with the episode's seed, and state carried across turns."""
     from tests.user_tools.library import Library
 
-    library = [e for e in from_frame(h.table("query_call_pairs", "library"), Episode) if e.status == "ok"]
+    library = [e for e in episodes if e.status == "ok"]
     assert library
     for episode in library:
         replay = Library(seed=episode.seed, opening_books=3)
         for call, output in outputs_by_call(episode):
             result = getattr(replay, call.name)(**call.arguments)
             assert output == (result if isinstance(result, dict) else {"result": result})
-    # state carried across turns: a loan made in one turn is closed in a later one
-    carried = [
-        e
+    # a loan made in one turn is closed in a later one
+    assert any(
+        c.name == "return_book" and any(c.arguments["loan_id"] == o.get("loan_id") for t in e.turns[:k] for o in t.outputs)
         for e in library
-        if any(
-            c.name == "return_book" and any(c.arguments["loan_id"] == o.get("loan_id") for t in e.turns[:k] for o in t.outputs)
-            for k, turn in enumerate(e.turns)
-            for c in turn.calls
-        )
-    ]
-    assert carried, "no episode used a loan from an earlier turn"
+        for k, turn in enumerate(e.turns)
+        for c in turn.calls
+    ), "no episode used a loan from an earlier turn"
 
-    # the notebook: outputs came from the server (its seeded ids), and a note written in one
-    # turn is read, appended to or found in a later turn
-    notebook = [e for e in from_frame(h.table("query_call_pairs", "notebook"), Episode) if e.status == "ok"]
+
+def check_notebook(episodes: list[Episode]) -> None:
+    """Outputs came from the server (its seeded ids), and a note written in one turn is read
+    or appended to in a later turn."""
+    notebook = [e for e in episodes if e.status == "ok"]
     assert notebook
     for episode in notebook:
         written: dict[str, str] = {}
@@ -130,8 +112,45 @@ def test_python_class_and_mcp_server_reach_query_call_pairs(dagster_harness):
             if call.name == "read_note":
                 assert output["text"].startswith(written[call.arguments["note_id"]])
     assert any(
-        any(c.name in ("read_note", "append_to_note") for c in turn.calls) and k > 0 for e in notebook for k, turn in enumerate(e.turns)
+        k > 0 and any(c.name in ("read_note", "append_to_note") for c in turn.calls) for e in notebook for k, turn in enumerate(e.turns)
     )
+
+
+def test_python_class_and_mcp_server_reach_query_call_pairs(tools_dir):
+    """The library path of the assets: function_pool -> edges -> walks -> augmented FSPs ->
+    query_call_pairs (the Dagster path is the slow test below)."""
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.translation.episodes import translate
+    from tests.translation_fixtures import augmented_for
+
+    add_library(tools_dir)
+    add_notes(tools_dir)
+    s = settings()
+    runner = TaskRunner(s.llm)
+    for category, check in (("library", check_library), ("notebook", check_notebook)):
+        part = load_category(s, category)
+        assert part.tools and not part.rejects and all(t.executable for t in part.tools)
+        check(translate(augmented_for(part.tools, s, runner), part.tools, s, runner))
+
+
+@pytest.mark.slow
+def test_user_sources_through_the_dagster_assets(dagster_harness):
+    h = dagster_harness
+    add_library(h.tools_dir)
+    add_notes(h.tools_dir)
+    categories = ("library", "notebook")
+    h.add_categories(*categories)
+    for category in categories:
+        assert h.materialize("function_pool", "tool_rejects", "dependency_edges", partition=category).success
+    assert h.materialize("dependency_graph").success
+    for category in categories:
+        assert h.materialize("fsps", "augmented_fsps", "query_call_pairs", partition=category).success
+    pool = {t.name: t for c in categories for t in from_frame(h.table("function_pool", c), Tool)}
+    assert all(t.executable for t in pool.values())
+    assert pool["lend_book"].source.endswith("library/source.toml#python")
+    assert pool["write_note"].source.endswith("notebook/source.toml#mcp") and "reset" not in pool
+    check_library(from_frame(h.table("query_call_pairs", "library"), Episode))
+    check_notebook(from_frame(h.table("query_call_pairs", "notebook"), Episode))
 
 
 # --------------------------------------------------------------------------- rejects

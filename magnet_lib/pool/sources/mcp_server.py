@@ -92,6 +92,8 @@ class McpServer:
         self.tools: list[Any] = []
         #: the calls the server has seen since its last reset (see the module docstring)
         self.applied: list[tuple[str, dict[str, Any]]] | None = None
+        #: one episode at a time resyncs and calls (episodes may run in several threads)
+        self.lock = threading.RLock()
         self._client: Any = None
         self._stop: asyncio.Event | None = None
         self._main: concurrent.futures.Future | None = None
@@ -356,7 +358,8 @@ class McpEnvironment:
         except (ServerUnavailable, KeyError) as exc:
             self.unavailable = f"MCP server '{_label(config)}' is unavailable: {exc}"
             return
-        self._reset()
+        with self.server.lock:
+            self._reset()
 
     def _reset(self) -> bool:
         reset = self.config.mcp.reset_tool
@@ -375,14 +378,15 @@ class McpEnvironment:
         if self.server is None:
             return error_output("tool_server_unavailable", self.unavailable or "no server")
         arguments = dict(arguments or {})
-        resync = self.server.applied != self.log and self.config.mcp.reset_tool and not self.server.dead
-        if resync and self._reset():
-            for earlier_name, earlier_arguments in self.log:
-                self.server.call(earlier_name, earlier_arguments)
+        with self.server.lock:
+            resync = self.server.applied != self.log and self.config.mcp.reset_tool and not self.server.dead
+            if resync and self._reset():
+                for earlier_name, earlier_arguments in self.log:
+                    self.server.call(earlier_name, earlier_arguments)
+                self.server.applied = list(self.log)
+            output = self.server.call(name, arguments)
+            self.log.append((name, arguments))
             self.server.applied = list(self.log)
-        output = self.server.call(name, arguments)
-        self.log.append((name, arguments))
-        self.server.applied = list(self.log)
         return output
 
     def state(self) -> dict[str, Any]:
