@@ -169,6 +169,13 @@ def test_broken_sources_are_rejects_and_the_pool_loads(tools_dir):
     keys = tools_dir / "keys"
     keys.mkdir()
     (keys / "source.toml").write_text('[mcp]\nurl = "http://127.0.0.1:9/mcp"\nheaders = { Authorization = "Bearer sk-123" }\n')
+    hanging = tools_dir / "hanging"
+    hanging.mkdir()
+    (hanging / "hang.py").write_text("import time\ntime.sleep(120)\n")
+    (hanging / "source.toml").write_text('[mcp]\ncommand = ["python", "hang.py"]\nstart_timeout = 1\n')
+    userinfo = tools_dir / "userinfo"
+    userinfo.mkdir()
+    (userinfo / "source.toml").write_text('[mcp]\nurl = "http://me:hunter2@127.0.0.1:9/mcp"\n')
     escape = tools_dir / "escape"
     escape.mkdir()
     (escape / "source.toml").write_text('[python]\nfile = "../library/library.py"\nclass = "Library"\n')
@@ -180,7 +187,7 @@ def test_broken_sources_are_rejects_and_the_pool_loads(tools_dir):
     by_category: dict[str, list[ToolReject]] = {}
     for r in pool.rejects:
         by_category.setdefault(r.category, []).append(r)
-    assert set(by_category) == {"broken", "missing_class", "crashing", "keys", "escape", "bad_init"}
+    assert set(by_category) == {"broken", "missing_class", "crashing", "hanging", "keys", "userinfo", "escape", "bad_init"}
 
     (reject,) = by_category["broken"]
     assert reject.file.endswith("broken/source.toml") and reject.field == "toml" and "malformed TOML" in reject.message
@@ -192,6 +199,10 @@ def test_broken_sources_are_rejects_and_the_pool_loads(tools_dir):
     assert "cannot open the database file" in reject.message  # the server's stderr says why
     (reject,) = by_category["keys"]
     assert reject.field == "mcp" and "environment variable" in reject.message and "sk-123" not in reject.message
+    (reject,) = by_category["hanging"]
+    assert reject.field == "mcp.command" and "did not start and list its tools within 1 s" in reject.message
+    (reject,) = by_category["userinfo"]
+    assert reject.field == "mcp" and "password" in reject.message and "hunter2" not in reject.message
     (reject,) = by_category["escape"]
     assert reject.field == "python.file" and "outside the category folder" in reject.message
     (reject,) = by_category["bad_init"]

@@ -28,6 +28,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -79,6 +80,8 @@ class McpSection(BaseModel):
             raise ValueError("give exactly one of 'command' and 'url'")
         if self.command is not None and not self.command:
             raise ValueError("'command' is empty")
+        if self.url is not None and urlsplit(self.url).password:
+            raise ValueError("url holds a password: put the key in an environment variable and write ${NAME}")
         for name, value in self.headers.items():
             if not _VAR.search(value):
                 raise ValueError(f"header '{name}' holds a literal value: put the key in an environment variable and write ${{NAME}}")
@@ -128,6 +131,10 @@ class SourceConfig:
             for name in (self.python.file, self.python.docs):
                 if name:
                     files.append(self.folder / name)
+        if self.python is not None and self.python.module:
+            origin = _module_file(self.python.module)
+            if origin is not None:
+                files.append(origin)
         if self.mcp is not None and self.mcp.command:
             for arg in self.mcp.command[1:]:
                 candidate = self.folder / arg
@@ -141,6 +148,17 @@ class SourceConfig:
             digest.update(path.name.encode())
             digest.update(path.read_bytes() if path.is_file() else b"<missing>")
         return digest.hexdigest()[:16]
+
+
+def _module_file(module: str) -> Path | None:
+    """The file of an importable module, without importing it (its parents may be imported)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and Path(spec.origin).is_file() else None
 
 
 def expand_vars(value: str, environ: dict[str, str]) -> str:

@@ -123,13 +123,14 @@ class McpServer:
             from mcp.client.stdio import stdio_client
 
             return stdio_client(self._target(), errlog=self._errlog)
+        url = expand_vars(s.url, dict(os.environ))
         if not s.headers:
-            return s.url
+            return url
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
 
         headers = {k: expand_vars(v, dict(os.environ)) for k, v in s.headers.items()}
-        return streamable_http_client(s.url, http_client=create_mcp_http_client(headers=headers))
+        return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
 
     async def _serve(self, ready: concurrent.futures.Future) -> None:
         from mcp import Client
@@ -163,7 +164,8 @@ class McpServer:
         try:
             self.tools = ready.result(timeout=self.section.start_timeout)
         except concurrent.futures.TimeoutError:
-            self.close()
+            self._main.cancel()  # the SDK's stdio shutdown then stops the process (bounded waits)
+            self.dead = "did not start"
             why = f"did not start and list its tools within {self.section.start_timeout:g} s"
         except ServerUnavailable as exc:
             self.close()

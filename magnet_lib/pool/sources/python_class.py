@@ -217,7 +217,7 @@ def _load_class(config: SourceConfig) -> LoadedClass | list[ToolReject]:
     try:
         loaded.construct(seed=0)
     except BaseException as exc:
-        return reject("python.init", f"{section.class_name}(**init) failed: {type(exc).__name__}: {exc}")
+        return reject("python.init", f"{where}: {section.class_name}(**init) failed: {type(exc).__name__}: {exc}")
     methods = _public_methods(cls, set(section.exclude))
     tool_class = section.tool_class or section.class_name
     ref = source_ref(config)
