@@ -302,10 +302,13 @@ def test_editing_a_named_file_changes_only_that_categorys_version(tools_dir):
 
 
 def test_mcp_isolation_by_reset_and_replay_and_a_server_that_dies(tools_dir):
-    add_notes(tools_dir)
-    tools = load_category(settings(), "notebook").tools
+    add_notes(tools_dir, "jottings")
+    tools = load_category(settings(), "jottings").tools
     assert {t.name for t in tools} == {"write_note", "read_note", "append_to_note", "find_notes"}
-    assert tools[0].response  # outputSchema
+    write = next(t for t in tools if t.name == "write_note")
+    assert set(write.response["properties"]) == {"note_id", "topic", "text"}  # outputSchema
+    assert write.description == "Write a new note in the notebook." and write.tool_class == "notebook"  # the server's name
+    assert write.parameters["properties"]["topic"]["description"] == "What the note is about, e.g. 'groceries'."
     one = make_runtime(tools, seed=1)
     note = one.execute(Call(name="write_note", arguments={"topic": "trip", "text": "pack"}))
     assert note["note_id"] == "NT-1-001"
@@ -317,7 +320,7 @@ def test_mcp_isolation_by_reset_and_replay_and_a_server_that_dies(tools_dir):
     assert one.execute(Call(name="write_note", arguments={"topic": "trip"}))["error"]["code"] == "invalid_arguments"
 
     # the server dies mid-run: calls become error outputs with the reason, nothing raises
-    server = server_for(next(iter(_configs(tools_dir, "notebook"))))
+    server = server_for(next(iter(_configs(tools_dir, "jottings"))))
     _kill(server)
     output = one.execute(Call(name="find_notes", arguments={"topic": "trip"}))
     assert output["error"]["code"] == "tool_server_unavailable"

@@ -90,6 +90,8 @@ class McpServer:
         self.version = config.version()
         self.dead: str | None = None
         self.tools: list[Any] = []
+        #: the name the server gives itself (the default tool_class)
+        self.name: str | None = None
         #: the calls the server has seen since its last reset (see the module docstring)
         self.applied: list[tuple[str, dict[str, Any]]] | None = None
         #: one episode at a time resyncs and calls (episodes may run in several threads)
@@ -144,6 +146,8 @@ class McpServer:
                     listing = await client.list_tools(cursor=listing.next_cursor)
                     tools.extend(listing.tools)
                 self._client = client
+                info = client.server_info
+                self.name = info.name if info is not None and info.name else None
                 ready.set_result(tools)
                 await self._stop.wait()
         except BaseException as exc:  # the SDK raises ExceptionGroups, OSError, MCPError ...
@@ -295,14 +299,15 @@ def server_tools(config: SourceConfig) -> tuple[list[Tool], list[ToolReject]]:
         rejects.append(
             source_reject(config.path, config.category, "mcp.reset_tool", f"the server has no tool '{config.mcp.reset_tool}'", label)
         )
-    tool_class = config.mcp.tool_class or config.category
+    tool_class = config.mcp.tool_class or server.name or config.category
     for index, listed in enumerate(server.tools):
         if listed.name in hidden:
             continue
+        description, parameters = _split_docstring(listed.description or listed.title or "", _plain_schema(listed.input_schema))
         entry = {
             "name": listed.name,
-            "description": listed.description or listed.title or "",
-            "parameters": _plain_schema(listed.input_schema),
+            "description": description,
+            "parameters": parameters,
             "response": _plain_schema(listed.output_schema or {}),
         }
         checked, problems = validate_entry(entry, index)
@@ -325,6 +330,27 @@ def server_tools(config: SourceConfig) -> tuple[list[Tool], list[ToolReject]]:
 
 def _label(config: SourceConfig) -> str:
     return " ".join(config.mcp.command) if config.mcp.command else str(config.mcp.url)
+
+
+def _split_docstring(description: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Servers made from Python functions (FastMCP/MCPServer) send the whole docstring as
+    the description: its ``Args:`` go to the parameters that have no description."""
+    import docstring_parser
+
+    try:
+        doc = docstring_parser.parse(description)
+    except Exception:
+        return description, parameters
+    if not doc.params:
+        return description, parameters
+    properties = parameters.get("properties")
+    if isinstance(properties, dict):
+        for param in doc.params:
+            prop = properties.get(param.arg_name)
+            if isinstance(prop, dict) and not prop.get("description") and param.description:
+                prop["description"] = param.description
+    text = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
+    return text or description, parameters
 
 
 def _plain_schema(schema: dict[str, Any]) -> dict[str, Any]:
