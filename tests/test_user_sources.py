@@ -31,6 +31,7 @@ NOTES_TOML = """
 [mcp]
 command = ["python", "notes_server.py"]
 reset_tool = "reset"
+exclude = ["server_pid"]
 start_timeout = 60
 """
 
@@ -344,15 +345,11 @@ def _configs(tools_dir: Path, category: str):
 
 
 def _kill(server) -> None:
-    """End the server process the way a crash would (SIGKILL its children)."""
+    """End the server process the way a crash would."""
     import os
     import signal
-    import subprocess
 
-    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "notes_server.py"], capture_output=True, text=True).stdout.split()
-    assert out, "the server process was not found"
-    for pid in out:
-        os.kill(int(pid), signal.SIGKILL)
+    os.kill(server.call("server_pid", {})["result"], signal.SIGKILL)
 
 
 def test_mcp_streamable_http_url(tools_dir, tmp_path):
@@ -395,3 +392,18 @@ def test_mcp_streamable_http_url(tools_dir, tmp_path):
         close_servers()
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_python_module_source(tools_dir):
+    folder = tools_dir / "lending"
+    folder.mkdir()
+    (folder / "source.toml").write_text('[python]\nmodule = "tests.user_tools.library"\nclass = "Library"\nexclude = ["count_available"]\n')
+    part = load_category(settings(), "lending")
+    assert {t.name for t in part.tools} == {"add_book", "lend_book", "return_book"} and not part.rejects
+    (source,) = [s for c, s in discover_categories(settings()).items() if c == "lending"]
+    from magnet_lib.pool.sources import read_source
+
+    config, _ = read_source(source.source_file, "lending")
+    assert [p.name for p in config.named_files()] == ["library.py"]  # the module's file is in the data version
+    runtime = make_runtime(part.tools, seed=0)
+    assert runtime.execute(Call(name="add_book", arguments={"title": "Emma", "author": "Jane Austen"}))["book_id"] == "BK-1002"

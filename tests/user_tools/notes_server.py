@@ -28,6 +28,14 @@ def reset(seed: int = 0) -> dict:
 
 
 @app.tool()
+def server_pid() -> int:
+    """The server's process id (the tests end the process with it; excluded from the pool)."""
+    import os
+
+    return os.getpid()
+
+
+@app.tool()
 def write_note(topic: str, text: str) -> Note:
     """Write a new note in the notebook.
 
