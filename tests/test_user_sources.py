@@ -14,6 +14,7 @@ import pytest
 from magnet_lib.models import Call, Episode, Tool, ToolReject
 from magnet_lib.pool.execution import make_runtime
 from magnet_lib.pool.function_pool import discover_categories, load_category, load_pool
+from magnet_lib.pool.sources.config import read_source
 from magnet_lib.pool.sources.mcp_server import close_servers, server_for
 from magnet_lib.settings import MagnetSettings
 from magnet_lib.tables import from_frame
@@ -338,8 +339,6 @@ def test_mcp_isolation_by_reset_and_replay_and_a_server_that_dies(tools_dir):
 
 
 def _configs(tools_dir: Path, category: str):
-    from magnet_lib.pool.sources import read_source
-
     config, _ = read_source(tools_dir / category / "source.toml", category)
     yield config
 
@@ -401,8 +400,6 @@ def test_python_module_source(tools_dir):
     part = load_category(settings(), "lending")
     assert {t.name for t in part.tools} == {"add_book", "lend_book", "return_book"} and not part.rejects
     (source,) = [s for c, s in discover_categories(settings()).items() if c == "lending"]
-    from magnet_lib.pool.sources import read_source
-
     config, _ = read_source(source.source_file, "lending")
     assert [p.name for p in config.named_files()] == ["library.py"]  # the module's file is in the data version
     runtime = make_runtime(part.tools, seed=0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from magnet_lib.models import Call, Tool, stable_hash
@@ -28,7 +29,10 @@ from magnet_lib.pool.simulate import (
     SimulatedExecutor,
     model_simulator,
 )
-from magnet_lib.pool.sources import is_source_ref, open_environment
+from magnet_lib.pool.sources import UnavailableEnvironment
+from magnet_lib.pool.sources.config import is_source_ref, read_source
+from magnet_lib.pool.sources.mcp_server import McpEnvironment
+from magnet_lib.pool.sources.python_class import PythonEnvironment, load_class
 from magnet_lib.vocabulary import is_identifier
 
 #: Asks a model for a spec-only tool's output: ``(tool, arguments, earlier simulated calls,
@@ -40,6 +44,23 @@ OutputSimulator = Callable[[Tool, dict[str, Any], list[dict[str, Any]], int], tu
 def environment_key(tool: Tool) -> str:
     """Which of an episode's environments runs an executable tool."""
     return f"{tool.category}#{tool.source.rpartition('#')[2]}" if is_source_ref(tool.source) else tool.category
+
+
+def open_environment(tool: Tool, seed: int, notes: list[str]) -> Any:
+    """The environment one episode runs a user source's tool in: a fresh instance of the
+    Python class, or a view of the MCP server (``notes`` collects remarks for the episode)."""
+    path, _, kind = tool.source.rpartition("#")
+    config, rejects = read_source(Path(path), tool.category)
+    if config is None:
+        return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in rejects))
+    if kind == "python" and config.python is not None:
+        loaded = load_class(config)
+        if isinstance(loaded, list):
+            return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in loaded))
+        return PythonEnvironment(loaded, seed)
+    if kind == "mcp" and config.mcp is not None:
+        return McpEnvironment(config, seed, notes)
+    return UnavailableEnvironment(f"{path} has no [{kind}] table any more")
 
 
 def schema_user_values(tool: Tool) -> dict[str, list[Any]]:

@@ -30,7 +30,10 @@ import jsonschema
 
 from magnet_lib.models import Tool, ToolReject
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments
-from magnet_lib.pool.sources.config import SOURCE_FILE
+from magnet_lib.pool.sources.config import SOURCE_FILE, SourceConfig, read_source, source_version
+from magnet_lib.pool.sources.mcp_server import server_entries
+from magnet_lib.pool.sources.python_class import documented_tools, load_class
+from magnet_lib.pool.sources.python_class import source_ref as python_ref
 from magnet_lib.pool.toolbench import toolbench_entries
 from magnet_lib.settings import MagnetSettings
 
@@ -60,8 +63,6 @@ class CategorySource:
         if self.environment is not None:
             digest.update(inspect.getsource(inspect.getmodule(self.environment)).encode())
         if self.source_file is not None:
-            from magnet_lib.pool.sources import source_version
-
             digest.update(source_version(self.source_file).encode())
         for path in self.spec_files:
             digest.update(path.name.encode())
@@ -98,8 +99,6 @@ def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
 
 
 def _named_by(source_file: Path) -> set[Path]:
-    from magnet_lib.pool.sources import read_source
-
     config, _ = read_source(source_file, "")
     return {p.resolve() for p in config.named_files()} if config is not None else set()
 
@@ -291,6 +290,57 @@ def _parse_spec_file(path: Path, category: str) -> PoolPart:
     return part
 
 
+# --------------------------------------------------------------------------- source.toml (executable)
+
+
+def load_source_file(path: Path, category: str) -> PoolPart:
+    """The executable tools of a category's ``source.toml`` (its Python class, its MCP
+    server) and the rejects: a broken file, a class that does not load, a server that does not
+    start, and any tool whose schema fails the same validation as a spec file's."""
+    config, rejects = read_source(path, category)
+    part = PoolPart(rejects=list(rejects))
+    if config is None:
+        return part
+    if config.python is not None:
+        loaded = load_class(config)
+        if isinstance(loaded, list):
+            part.rejects.extend(loaded)
+        elif config.python.docs:
+            docs_path = config.inside(config.python.docs)
+            docs = load_spec_file(docs_path, category)
+            tools, problems = documented_tools(loaded, docs_path, docs.tools)
+            part.tools.extend(tools)
+            part.rejects.extend([*docs.rejects, *problems])
+        else:
+            part.rejects.extend(loaded.rejects)
+            _add_entries(part, config, loaded.entries, python_ref(config))
+    if config.mcp is not None:
+        entries, problems = server_entries(config)
+        part.rejects.extend(problems)
+        _add_entries(part, config, entries, f"{config.path}#mcp")
+    return part
+
+
+def _add_entries(part: PoolPart, config: SourceConfig, entries: list[dict[str, Any]], ref: str) -> None:
+    for index, entry in enumerate(entries):
+        spec, problems = validate_entry(entry, index)
+        for tool, fld, message in problems:
+            part.rejects.append(ToolReject(category=config.category, file=str(config.path), tool=tool, field=fld, message=message))
+        if spec is not None:
+            part.tools.append(
+                Tool(
+                    name=spec["name"],
+                    category=config.category,
+                    tool_class=spec["tool_class"] or config.category,
+                    description=spec["description"],
+                    parameters=spec["parameters"],
+                    response=spec["response"],
+                    source=ref,
+                    executable=True,
+                )  # fmt: skip
+            )
+
+
 # --------------------------------------------------------------------------- categories
 
 
@@ -303,11 +353,9 @@ def _load_source(source: CategorySource) -> PoolPart:
         part.tools.extend(loaded.tools)
         part.rejects.extend(loaded.rejects)
     if source.source_file is not None:
-        from magnet_lib.pool.sources import source_tools
-
-        tools, rejects = source_tools(source.source_file, source.category)
-        part.tools.extend(tools)
-        part.rejects.extend(rejects)
+        loaded = load_source_file(source.source_file, source.category)
+        part.tools.extend(loaded.tools)
+        part.rejects.extend(loaded.rejects)
     return part
 
 
@@ -329,9 +377,7 @@ def _owners(sources: dict[str, CategorySource]) -> dict[str, str]:
             for t in load_spec_file(path, source.category).tools:
                 owners.setdefault(t.name, str(path))
         if source.source_file is not None:
-            from magnet_lib.pool.sources import source_tools
-
-            for t in source_tools(source.source_file, source.category)[0]:
+            for t in load_source_file(source.source_file, source.category).tools:
                 owners.setdefault(t.name, t.source)
     return owners
 

@@ -1,62 +1,17 @@
 """Users' own executable tools: a category folder's ``source.toml`` names a Python class
 (:mod:`.python_class`) or an MCP server (:mod:`.mcp_server`) that runs them.
 
-The pool reads their tools with :func:`source_tools`; an episode's runtime opens one
-environment per source with :func:`open_environment` (a fresh class instance, or a
-connection to the running server). A ``Tool.source`` of such a tool is
-``<path of source.toml>#python`` or ``#mcp``.
+The pool (:func:`magnet_lib.pool.function_pool.load_source_file`) validates their tools like
+any spec; an episode's runtime (:class:`magnet_lib.pool.execution.EpisodeRuntime`) opens one
+environment per source: a fresh class instance, or its view of the running server. The
+``Tool.source`` of such a tool is ``<path of source.toml>#python`` or ``#mcp``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from magnet_lib.models import Tool, ToolReject
 from magnet_lib.pool.envs.base import error_output
-from magnet_lib.pool.sources.config import SOURCE_FILE, SourceConfig, read_source
-
-__all__ = ["SOURCE_FILE", "SourceConfig", "is_source_ref", "open_environment", "read_source", "source_tools", "source_version"]
-
-
-def is_source_ref(source: str) -> bool:
-    return source.endswith(("#python", "#mcp"))
-
-
-def source_version(path: Path) -> str:
-    """The data version part of a ``source.toml``: its bytes and those of the files it names
-    (a file that does not parse still has a version: its bytes)."""
-    config, _ = read_source(path, "")
-    if config is not None:
-        return config.version()
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def source_tools(path: Path, category: str) -> tuple[list[Tool], list[ToolReject]]:
-    """The tools of a ``source.toml`` and the rejects (a broken file, a class that does not
-    load, a server that does not start: the rejects say which and why)."""
-    config, rejects = read_source(path, category)
-    if config is None:
-        return [], rejects
-    tools: list[Tool] = []
-    if config.python is not None:
-        from magnet_lib.pool.sources.python_class import load_class
-
-        loaded = load_class(config)
-        if isinstance(loaded, list):
-            rejects.extend(loaded)
-        else:
-            tools.extend(loaded.tools)
-            rejects.extend(loaded.rejects)
-    if config.mcp is not None:
-        from magnet_lib.pool.sources.mcp_server import server_tools
-
-        found, problems = server_tools(config)
-        tools.extend(found)
-        rejects.extend(problems)
-    return tools, rejects
 
 
 class UnavailableEnvironment:
@@ -74,23 +29,3 @@ class UnavailableEnvironment:
 
     def user_values(self) -> dict[str, list[Any]]:
         return {}
-
-
-def open_environment(tool: Tool, seed: int, notes: list[str]) -> Any:
-    """The environment one episode runs ``tool``'s source in (``notes`` collects remarks)."""
-    path, _, kind = tool.source.rpartition("#")
-    config, rejects = read_source(Path(path), tool.category)
-    if config is None:
-        return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in rejects))
-    if kind == "python" and config.python is not None:
-        from magnet_lib.pool.sources.python_class import PythonEnvironment, load_class
-
-        loaded = load_class(config)
-        if isinstance(loaded, list):
-            return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in loaded))
-        return PythonEnvironment(loaded, seed)
-    if kind == "mcp" and config.mcp is not None:
-        from magnet_lib.pool.sources.mcp_server import McpEnvironment
-
-        return McpEnvironment(config, seed, notes)
-    return UnavailableEnvironment(f"{path} has no [{kind}] table any more")

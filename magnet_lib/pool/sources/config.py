@@ -150,6 +150,18 @@ class SourceConfig:
         return digest.hexdigest()[:16]
 
 
+def source_version(path: Path) -> str:
+    """The data version part of a ``source.toml``: its bytes and those of the files it names
+    (a file that does not parse still has a version: its bytes)."""
+    config, _ = read_source(path, "")
+    return config.version() if config is not None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def is_source_ref(source: str) -> bool:
+    """Whether a ``Tool.source`` names a ``source.toml`` section (``<path>#python`` / ``#mcp``)."""
+    return source.endswith(("#python", "#mcp"))
+
+
 def _module_file(module: str) -> Path | None:
     """The file of an importable module, without importing it (its parents may be imported)."""
     import importlib.util

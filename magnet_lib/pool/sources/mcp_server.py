@@ -40,7 +40,7 @@ import tempfile
 import threading
 from typing import Any
 
-from magnet_lib.models import Tool, ToolReject
+from magnet_lib.models import ToolReject
 from magnet_lib.pool.envs.base import error_output
 from magnet_lib.pool.sources.config import SourceConfig, expand_vars, source_reject
 
@@ -277,10 +277,9 @@ def source_ref(config: SourceConfig) -> str:
     return f"{config.path}#mcp"
 
 
-def server_tools(config: SourceConfig) -> tuple[list[Tool], list[ToolReject]]:
-    """The server's tools as pool tools, or the rejects saying why there are none."""
-    from magnet_lib.pool.function_pool import validate_entry
-
+def server_entries(config: SourceConfig) -> tuple[list[dict[str, Any]], list[ToolReject]]:
+    """The server's tools in the pool's entry form (name, description, parameters, response,
+    tool_class), or the rejects saying why there are none (the pool validates the entries)."""
     label = "<mcp server>"
     try:
         import mcp  # noqa: F401
@@ -291,41 +290,23 @@ def server_tools(config: SourceConfig) -> tuple[list[Tool], list[ToolReject]]:
         server = server_for(config)
     except (ServerUnavailable, KeyError) as exc:
         return [], [source_reject(config.path, config.category, fld, f"server '{_label(config)}' is unavailable: {exc}", tool=label)]
-    tools: list[Tool] = []
     rejects: list[ToolReject] = []
     hidden = {*config.mcp.exclude, *([config.mcp.reset_tool] if config.mcp.reset_tool else [])}
-    names = {t.name for t in server.tools}
-    if config.mcp.reset_tool and config.mcp.reset_tool not in names:
+    if config.mcp.reset_tool and config.mcp.reset_tool not in {t.name for t in server.tools}:
         rejects.append(
             source_reject(config.path, config.category, "mcp.reset_tool", f"the server has no tool '{config.mcp.reset_tool}'", label)
         )
     tool_class = config.mcp.tool_class or server.name or config.category
-    for index, listed in enumerate(server.tools):
+    entries = []
+    for listed in server.tools:
         if listed.name in hidden:
             continue
         description, parameters = _split_docstring(listed.description or listed.title or "", _plain_schema(listed.input_schema))
-        entry = {
-            "name": listed.name,
-            "description": description,
-            "parameters": parameters,
-            "response": _plain_schema(listed.output_schema or {}),
-        }
-        checked, problems = validate_entry(entry, index)
-        rejects.extend(source_reject(config.path, config.category, f, m, tool=t) for t, f, m in problems)
-        if checked is not None:
-            tools.append(
-                Tool(
-                    name=checked["name"],
-                    category=config.category,
-                    tool_class=tool_class,
-                    description=checked["description"],
-                    parameters=checked["parameters"],
-                    response=checked["response"],
-                    source=source_ref(config),
-                    executable=True,
-                )  # fmt: skip
-            )
-    return tools, rejects
+        entries.append(
+            {"name": listed.name, "description": description, "parameters": parameters,
+             "response": _plain_schema(listed.output_schema or {}), "tool_class": tool_class}
+        )  # fmt: skip
+    return entries, rejects
 
 
 def _label(config: SourceConfig) -> str:

@@ -30,6 +30,7 @@ import threading
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docstring_parser
@@ -122,9 +123,17 @@ class LoadedClass:
 
     config: SourceConfig
     cls: type
+    #: the tools' methods: public methods not excluded (with ``docs``: those it documents)
+    methods: dict[str, Callable] = field(default_factory=dict)
+    #: schemas and argument models derived from the signatures (empty with ``docs``)
     specs: dict[str, MethodSpec] = field(default_factory=dict)
-    tools: list[Tool] = field(default_factory=list)
+    #: what the signatures say, in the pool's entry form (name, description, parameters, ...)
+    entries: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[ToolReject] = field(default_factory=list)
+
+    @property
+    def tool_class(self) -> str:
+        return self.section.tool_class or self.section.class_name
 
     @property
     def section(self):
@@ -218,88 +227,41 @@ def _load_class(config: SourceConfig) -> LoadedClass | list[ToolReject]:
         loaded.construct(seed=0)
     except BaseException as exc:
         return reject("python.init", f"{where}: {section.class_name}(**init) failed: {type(exc).__name__}: {exc}")
-    methods = _public_methods(cls, set(section.exclude))
-    tool_class = section.tool_class or section.class_name
-    ref = source_ref(config)
+    loaded.methods = _public_methods(cls, set(section.exclude))
     if section.docs:
-        _from_docs(loaded, methods, tool_class, ref)
-    else:
-        for name, fn in methods.items():
-            try:
-                spec = method_spec(cls, fn)
-            except Exception as exc:  # a hint pydantic cannot describe, ...
-                message = str(exc).split("\n\n")[0]
-                loaded.rejects.append(source_reject(config.path, config.category, "parameters", f"{where}: {message}", tool=name))
-                continue
-            _add(loaded, spec, tool_class, ref)
+        return loaded  # the tools are the documented methods: see documented_tools
+    for name, fn in loaded.methods.items():
+        try:
+            spec = method_spec(cls, fn)
+        except Exception as exc:  # a hint pydantic cannot describe, ...
+            message = str(exc).split("\n\n")[0]
+            loaded.rejects.append(source_reject(config.path, config.category, "parameters", f"{where}: {message}", tool=name))
+            continue
+        loaded.specs[name] = spec
+        loaded.entries.append(
+            {"name": name, "description": spec.description, "parameters": spec.parameters, "response": spec.response,
+             "tool_class": loaded.tool_class}
+        )  # fmt: skip
     return loaded
 
 
-def _add(loaded: LoadedClass, spec: MethodSpec, tool_class: str, ref: str) -> None:
-    from magnet_lib.pool.function_pool import validate_entry
-
-    entry = {"name": spec.name, "description": spec.description, "parameters": spec.parameters, "response": spec.response}
-    checked, problems = validate_entry(entry, len(loaded.tools))
-    for tool, fld, message in problems:
-        loaded.rejects.append(source_reject(loaded.config.path, loaded.config.category, fld, message, tool=tool))
-    if checked is None:
-        return
-    loaded.specs[spec.name] = spec
-    loaded.tools.append(
-        Tool(
-            name=spec.name,
-            category=loaded.config.category,
-            tool_class=tool_class,
-            description=checked["description"],
-            parameters=checked["parameters"],
-            response=checked["response"],
-            source=ref,
-            executable=True,
-        )  # fmt: skip
-    )
-
-
-def _from_docs(loaded: LoadedClass, methods: dict[str, Callable], tool_class: str, ref: str) -> None:
-    """Tools from the docs file; each entry must name a public method. Calls are validated
-    against the documented schema (arguments pass to the method as given)."""
-    from magnet_lib.pool.function_pool import load_spec_file
-
+def documented_tools(loaded: LoadedClass, docs_path: Path, docs: list[Tool]) -> tuple[list[Tool], list[ToolReject]]:
+    """The tools of a ``docs`` file (already validated) that name a public method, as this
+    class's executable tools; an entry naming no method is a reject. BFCL docs may name
+    ``Class.method``. Arguments reach the method as documented (the runtime checks them
+    against the documented schema first)."""
     config = loaded.config
-    docs_path = config.inside(config.python.docs)
-    part = load_spec_file(docs_path, config.category)
-    loaded.rejects.extend(part.rejects)
-    for tool in part.tools:
-        short = tool.name.rsplit(".", 1)[-1]  # BFCL docs may name 'Class.method'
-        if short not in methods:
-            loaded.rejects.append(
-                source_reject(
-                    docs_path,
-                    config.category,
-                    "name",
-                    f"names '{short}', which is not a public method of {config.python.class_name}",
-                    tool.name,
-                )
-            )
+    tools: list[Tool] = []
+    rejects: list[ToolReject] = []
+    for tool in docs:
+        short = tool.name.rsplit(".", 1)[-1]
+        if short not in loaded.methods:
+            message = f"names '{short}', which is not a public method of {config.python.class_name}"
+            rejects.append(source_reject(docs_path, config.category, "name", message, tool.name))
             continue
-        model = _documented_model(loaded.cls, short, tool.parameters)
-        loaded.specs[short] = MethodSpec(short, model, tool.description, tool.parameters, tool.response)
-        loaded.tools.append(
-            tool.model_copy(
-                update={
-                    "name": short,
-                    "tool_class": tool.tool_class if tool.tool_class != config.category else tool_class,
-                    "source": ref,
-                    "executable": True,
-                }
-            )
-        )
-
-
-def _documented_model(cls: type, name: str, parameters: dict[str, Any]) -> type[BaseModel]:
-    """An arguments model that accepts what the docs describe (the JSON Schema is checked by
-    the runtime before the call) and passes it through unchanged."""
-    fields = {p: (Any, ... if p in parameters.get("required", []) else None) for p in parameters.get("properties", {})}
-    return create_model(f"{cls.__name__}_{name}_documented", __config__=ConfigDict(extra="forbid"), **fields)
+        tool_class = tool.tool_class if tool.tool_class != config.category else loaded.tool_class
+        tools.append(tool.model_copy(update={"name": short, "tool_class": tool_class, "source": source_ref(config), "executable": True}))
+    return tools, rejects
 
 
 class PythonEnvironment:
@@ -319,15 +281,17 @@ class PythonEnvironment:
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.broken:
             return error_output("environment_unavailable", self.broken)
-        spec = self.loaded.specs.get(name)
-        if spec is None:
+        if name not in self.loaded.methods:
             return error_output("unknown_function", f"{self.loaded.section.class_name} has no tool '{name}'")
-        try:
-            args = spec.arguments_model.model_validate(arguments or {})
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            return error_output("invalid_arguments", f"{name}: {problems}")
-        given = {k: getattr(args, k) for k in type(args).model_fields if k in (arguments or {}) or type(args).model_fields[k].is_required()}
+        given = dict(arguments or {})
+        spec = self.loaded.specs.get(name)
+        if spec is not None:  # from the signature: arguments converted as the hints say
+            try:
+                args = spec.arguments_model.model_validate(given)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
+                return error_output("invalid_arguments", f"{name}: {problems}")
+            given = {k: getattr(args, k) for k in given}
         method = getattr(self.instance, name)
         self.log.append((name, dict(arguments or {})))
         try:
