@@ -41,7 +41,7 @@ import threading
 from typing import Any
 
 from magnet_lib.models import ToolReject
-from magnet_lib.pool.envs.base import error_output
+from magnet_lib.pool.envs.base import clean_schema, error_output
 from magnet_lib.pool.sources.config import SourceConfig, expand_vars, source_reject
 
 _LOOP: asyncio.AbstractEventLoop | None = None
@@ -301,10 +301,10 @@ def server_entries(config: SourceConfig) -> tuple[list[dict[str, Any]], list[Too
     for listed in server.tools:
         if listed.name in hidden:
             continue
-        description, parameters = _split_docstring(listed.description or listed.title or "", _plain_schema(listed.input_schema))
+        description, parameters = _split_docstring(listed.description or listed.title or "", _plain_schema(listed.input_schema, True))
         entries.append(
             {"name": listed.name, "description": description, "parameters": parameters,
-             "response": _plain_schema(listed.output_schema or {}), "tool_class": tool_class}
+             "response": _plain_schema(listed.output_schema, False), "tool_class": tool_class}
         )  # fmt: skip
     return entries, rejects
 
@@ -334,21 +334,15 @@ def _split_docstring(description: str, parameters: dict[str, Any]) -> tuple[str,
     return text or description, parameters
 
 
-def _plain_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A listed schema without the titles pydantic-made servers add everywhere."""
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(n) for n in node]
-        if not isinstance(node, dict):
-            return node
-        return {
-            k: ({n: walk(s) for n, s in v.items()} if k == "properties" and isinstance(v, dict) else walk(v))
-            for k, v in node.items()
-            if k != "title"
-        }
-
-    return walk(dict(schema))
+def _plain_schema(schema: dict[str, Any] | None, collapse_optional: bool) -> dict[str, Any]:
+    """A listed schema as the pool keeps schemas: ``$ref``s inlined, no titles (servers made
+    from Python functions add them everywhere), ``Optional[X]`` parameters as ``X``."""
+    if not schema:
+        return {}
+    try:
+        return clean_schema(dict(schema), collapse_optional=collapse_optional)
+    except (KeyError, TypeError, AttributeError):  # a $ref the schema does not define: the pool's validation says so
+        return dict(schema)
 
 
 class McpEnvironment:
