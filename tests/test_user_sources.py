@@ -121,6 +121,8 @@ def check_notebook(episodes: list[Episode]) -> None:
 def test_python_class_and_mcp_server_reach_query_call_pairs(tools_dir):
     """The library path of the assets: function_pool -> edges -> walks -> augmented FSPs ->
     query_call_pairs (the Dagster path is the slow test below)."""
+    from magnet_lib.distillation.quality import executability
+    from magnet_lib.distillation.teacher import distill
     from magnet_lib.llm.runner import TaskRunner
     from magnet_lib.translation.episodes import translate
     from tests.translation_fixtures import augmented_for
@@ -132,7 +134,13 @@ def test_python_class_and_mcp_server_reach_query_call_pairs(tools_dir):
     for category, check in (("library", check_library), ("notebook", check_notebook)):
         part = load_category(s, category)
         assert part.tools and not part.rejects and all(t.executable for t in part.tools)
-        check(translate(augmented_for(part.tools, s, runner), part.tools, s, runner))
+        episodes = translate(augmented_for(part.tools, s, runner), part.tools, s, runner)
+        check(episodes)
+        # distillation executes the calls again, in fresh worlds: every one works
+        trajectories = [r.trajectory for r in distill(episodes, part.tools, runner) if r.trajectory is not None]
+        assert trajectories
+        ok, total = executability(trajectories)
+        assert total and ok == total
 
 
 @pytest.mark.slow
