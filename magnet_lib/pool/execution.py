@@ -1,7 +1,8 @@
 """Executing calls inside one episode.
 
 An :class:`EpisodeRuntime` holds a fresh, seeded instance of every built-in environment the
-episode's tools belong to, and a :class:`SimulatedExecutor` for spec-only tools (imported
+episode's tools belong to (and of a user's Python class, or a connection to a user's MCP
+server: :mod:`magnet_lib.pool.sources`), and a :class:`SimulatedExecutor` for spec-only tools (imported
 JSON), whose outputs follow the tool's response schema, are deterministic for a seed and stay
 consistent inside the episode: an identifier returned once is recognised later, and a value
 the caller passes in comes back under the same field name. Execution errors are outputs
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from magnet_lib.models import Call, Tool, stable_hash
@@ -27,12 +29,38 @@ from magnet_lib.pool.simulate import (
     SimulatedExecutor,
     model_simulator,
 )
+from magnet_lib.pool.sources import UnavailableEnvironment
+from magnet_lib.pool.sources.config import is_source_ref, read_source
+from magnet_lib.pool.sources.mcp_server import McpEnvironment
+from magnet_lib.pool.sources.python_class import PythonEnvironment, load_class
 from magnet_lib.vocabulary import is_identifier
 
 #: Asks a model for a spec-only tool's output: ``(tool, arguments, earlier simulated calls,
 #: seed) -> (output, None)``, or ``(None, why)`` when no usable output came back. Earlier
 #: calls are ``{"name", "arguments", "output", "response"}`` dicts, oldest first.
 OutputSimulator = Callable[[Tool, dict[str, Any], list[dict[str, Any]], int], tuple[dict[str, Any] | None, str | None]]
+
+
+def environment_key(tool: Tool) -> str:
+    """Which of an episode's environments runs an executable tool."""
+    return f"{tool.category}#{tool.source.rpartition('#')[2]}" if is_source_ref(tool.source) else tool.category
+
+
+def open_environment(tool: Tool, seed: int, notes: list[str]) -> Any:
+    """The environment one episode runs a user source's tool in: a fresh instance of the
+    Python class, or a view of the MCP server (``notes`` collects remarks for the episode)."""
+    path, _, kind = tool.source.rpartition("#")
+    config, rejects = read_source(Path(path), tool.category)
+    if config is None:
+        return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in rejects))
+    if kind == "python" and config.python is not None:
+        loaded = load_class(config)
+        if isinstance(loaded, list):
+            return UnavailableEnvironment("; ".join(f"{r.field}: {r.message}" for r in loaded))
+        return PythonEnvironment(loaded, seed)
+    if kind == "mcp" and config.mcp is not None:
+        return McpEnvironment(config, seed, notes)
+    return UnavailableEnvironment(f"{path} has no [{kind}] table any more")
 
 
 def schema_user_values(tool: Tool) -> dict[str, list[Any]]:
@@ -80,12 +108,19 @@ class EpisodeRuntime:
         self.notes: list[str] = []
         self.tools = {t.name: t for t in tools}
         registry = builtin_environments()
+        #: one environment per source: a built-in's key is its category, a user source's
+        #: (``source.toml``'s Python class or MCP server) is ``category#python`` / ``category#mcp``
         self.environments: dict[str, ToolEnvironment] = {}
         for t in tools:
-            if t.executable and t.category not in self.environments:
-                if t.category not in registry:
-                    raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
-                self.environments[t.category] = registry[t.category](seed=seed)
+            key = environment_key(t)
+            if not t.executable or key in self.environments:
+                continue
+            if is_source_ref(t.source):
+                self.environments[key] = open_environment(t, seed, self.notes)
+            elif t.category in registry:
+                self.environments[key] = registry[t.category](seed=seed)
+            else:
+                raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
         self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
         self._initial_state = self.state()
 
@@ -95,7 +130,11 @@ class EpisodeRuntime:
         if tool is None:
             return error_output("unknown_function", f"function '{call.name}' is not available")
         if tool.executable:
-            return self.environments[tool.category].call(call.name, call.arguments)
+            if is_source_ref(tool.source):  # user code: the schema is checked here, before it runs
+                problems = validate_arguments(tool, call.arguments)
+                if problems:
+                    return error_output("invalid_arguments", "; ".join(problems))
+            return self.environments[environment_key(tool)].call(call.name, call.arguments)
         if self.simulate is None or validate_arguments(tool, call.arguments):
             return self.simulator.call(call.name, call.arguments)  # offline, or a call that cannot run
         arguments = dict(call.arguments)

@@ -5,7 +5,11 @@ Sources of a category (the partition key):
 - ``MAGNET_TOOLS_DIR/<category>/`` holding OpenAI-format tool lists
   (``[{"type": "function", "function": {...}}]``, one JSON file) or BFCL-format function docs
   (JSON lines, ``"type": "dict"`` parameters). Both may add ``response`` (JSON Schema of the
-  output) and ``tool_class`` to a function.
+  output) and ``tool_class`` to a function;
+- the same folder's ``source.toml`` naming a Python class or an MCP server that runs the
+  category's tools (executable; :mod:`magnet_lib.pool.sources`);
+- ToolBench / StableToolBench tool files (RapidAPI JSON with ``api_list``) among the spec files
+  (:mod:`magnet_lib.pool.toolbench`).
 
 Every bad tool becomes a :class:`ToolReject` naming the file, the tool and the field; the good
 tools of the same file still load. Nothing fails silently.
@@ -26,6 +30,11 @@ import jsonschema
 
 from magnet_lib.models import Tool, ToolReject
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments
+from magnet_lib.pool.sources.config import SOURCE_FILE, SourceConfig, read_source, source_version
+from magnet_lib.pool.sources.mcp_server import server_entries
+from magnet_lib.pool.sources.python_class import documented_tools, load_class
+from magnet_lib.pool.sources.python_class import source_ref as python_ref
+from magnet_lib.pool.toolbench import toolbench_entries
 from magnet_lib.settings import MagnetSettings
 
 SPEC_SUFFIXES = (".json", ".jsonl")
@@ -43,13 +52,18 @@ class CategorySource:
     category: str
     environment: type[ToolEnvironment] | None = None
     spec_files: list[Path] = field(default_factory=list)
+    #: the folder's ``source.toml`` (a Python class or an MCP server), if any
+    source_file: Path | None = None
 
     def version(self) -> str:
         """Hash of everything that defines the category's tools (code of the built-in
-        environment, bytes of every spec file): the data version of ``tool_sources``."""
+        environment, bytes of every spec file, ``source.toml`` and the files it names): the
+        data version of ``tool_sources``."""
         digest = hashlib.sha256()
         if self.environment is not None:
             digest.update(inspect.getsource(inspect.getmodule(self.environment)).encode())
+        if self.source_file is not None:
+            digest.update(source_version(self.source_file).encode())
         for path in self.spec_files:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -71,10 +85,22 @@ def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
     tools_dir = settings.tools_dir
     if tools_dir is not None and Path(tools_dir).is_dir():
         for folder in sorted(p for p in Path(tools_dir).iterdir() if p.is_dir()):
+            source_file = folder / SOURCE_FILE
+            source_file = source_file if source_file.is_file() else None
             files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SPEC_SUFFIXES)
-            if files:
-                sources.setdefault(folder.name, CategorySource(folder.name)).spec_files = files
+            if source_file is not None:  # a [python] docs file is read by its source, not as specs
+                named = _named_by(source_file)
+                files = [p for p in files if p.resolve() not in named]
+            if files or source_file is not None:
+                found = sources.setdefault(folder.name, CategorySource(folder.name))
+                found.spec_files = files
+                found.source_file = source_file
     return sources
+
+
+def _named_by(source_file: Path) -> set[Path]:
+    config, _ = read_source(source_file, "")
+    return {p.resolve() for p in config.named_files()} if config is not None else set()
 
 
 # --------------------------------------------------------------------------- reading spec files
@@ -231,6 +257,9 @@ def _parse_spec_file(path: Path, category: str) -> PoolPart:
         return PoolPart(rejects=[ToolReject(category=category, file=str(path), tool="<file>", field="file", message=str(exc))])
     for message in parse_errors:
         part.rejects.append(ToolReject(category=category, file=str(path), tool="<file>", field="json", message=message))
+    entries, toolbench_problems = toolbench_entries(entries)
+    for tool, fld, message in toolbench_problems:
+        part.rejects.append(ToolReject(category=category, file=str(path), tool=tool, field=fld, message=message))
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         spec, problems = validate_entry(entry, index)
@@ -261,6 +290,57 @@ def _parse_spec_file(path: Path, category: str) -> PoolPart:
     return part
 
 
+# --------------------------------------------------------------------------- source.toml (executable)
+
+
+def load_source_file(path: Path, category: str) -> PoolPart:
+    """The executable tools of a category's ``source.toml`` (its Python class, its MCP
+    server) and the rejects: a broken file, a class that does not load, a server that does not
+    start, and any tool whose schema fails the same validation as a spec file's."""
+    config, rejects = read_source(path, category)
+    part = PoolPart(rejects=list(rejects))
+    if config is None:
+        return part
+    if config.python is not None:
+        loaded = load_class(config)
+        if isinstance(loaded, list):
+            part.rejects.extend(loaded)
+        elif config.python.docs:
+            docs_path = config.inside(config.python.docs)
+            docs = load_spec_file(docs_path, category)
+            tools, problems = documented_tools(loaded, docs_path, docs.tools)
+            part.tools.extend(tools)
+            part.rejects.extend([*docs.rejects, *problems])
+        else:
+            part.rejects.extend(loaded.rejects)
+            _add_entries(part, config, loaded.entries, python_ref(config))
+    if config.mcp is not None:
+        entries, problems = server_entries(config)
+        part.rejects.extend(problems)
+        _add_entries(part, config, entries, f"{config.path}#mcp")
+    return part
+
+
+def _add_entries(part: PoolPart, config: SourceConfig, entries: list[dict[str, Any]], ref: str) -> None:
+    for index, entry in enumerate(entries):
+        spec, problems = validate_entry(entry, index)
+        for tool, fld, message in problems:
+            part.rejects.append(ToolReject(category=config.category, file=str(config.path), tool=tool, field=fld, message=message))
+        if spec is not None:
+            part.tools.append(
+                Tool(
+                    name=spec["name"],
+                    category=config.category,
+                    tool_class=spec["tool_class"] or config.category,
+                    description=spec["description"],
+                    parameters=spec["parameters"],
+                    response=spec["response"],
+                    source=ref,
+                    executable=True,
+                )  # fmt: skip
+            )
+
+
 # --------------------------------------------------------------------------- categories
 
 
@@ -272,7 +352,15 @@ def _load_source(source: CategorySource) -> PoolPart:
         loaded = load_spec_file(path, source.category)
         part.tools.extend(loaded.tools)
         part.rejects.extend(loaded.rejects)
+    if source.source_file is not None:
+        loaded = load_source_file(source.source_file, source.category)
+        part.tools.extend(loaded.tools)
+        part.rejects.extend(loaded.rejects)
     return part
+
+
+def _owner_key(tool: Tool, category: str) -> str:
+    return f"builtin:{category}" if tool.source.startswith("builtin:") else tool.source
 
 
 def _owners(sources: dict[str, CategorySource]) -> dict[str, str]:
@@ -288,6 +376,9 @@ def _owners(sources: dict[str, CategorySource]) -> dict[str, str]:
         for path in source.spec_files:
             for t in load_spec_file(path, source.category).tools:
                 owners.setdefault(t.name, str(path))
+        if source.source_file is not None:
+            for t in load_source_file(source.source_file, source.category).tools:
+                owners.setdefault(t.name, t.source)
     return owners
 
 
@@ -307,7 +398,7 @@ def load_category(settings: MagnetSettings, category: str, sources: dict[str, Ca
                     field="category",
                     message="category folder names use letters, digits, '_' and '-' only",
                 )
-                for p in source.spec_files
+                for p in [*source.spec_files, *([source.source_file] if source.source_file else [])]
             ]
         )
     part = _load_source(source)
@@ -315,7 +406,7 @@ def load_category(settings: MagnetSettings, category: str, sources: dict[str, Ca
     kept: list[Tool] = []
     for t in part.tools:
         owner = owners.get(t.name)
-        mine = f"builtin:{category}" if t.executable else t.source
+        mine = _owner_key(t, category)
         if owner is not None and owner != mine:
             part.rejects.append(
                 ToolReject(
