@@ -258,6 +258,8 @@ def read_json_lines(text: str) -> tuple[list[tuple[str, Any]], list[tuple[str, s
             problems.append(("json", f"line {lineno}: {exc if isinstance(exc, ValueError) else 'nested too deeply to read'}"))
             continue
         found, shape_problems = document_entries(value)
+        if not found and not shape_problems:
+            shape_problems = [("json", "holds no tool (an empty list)")]
         entries.extend((f"<line {lineno}>", e) for e in found)
         problems.extend((f, f"line {lineno}: {m}") for f, m in shape_problems)
     return entries, problems
