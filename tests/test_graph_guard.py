@@ -12,6 +12,9 @@ import threading
 
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import graph_db
@@ -223,3 +226,45 @@ def test_show_help_matches_the_drawing(app):
     help_text = " ".join(CliRunner().invoke(app, ["graph", "show", "--help"], env={"COLUMNS": "200"}).output.split())
     assert not re.search(r"\bred\b", help_text)
     assert "thick and solid" in help_text and all(kind in help_text for kind in KIND_COLOURS)
+
+
+# ------------------------------------------------------------------------- property-based
+
+_READ_PREFIXES = [
+    "MATCH (f:Function) WITH f LIMIT 1",
+    "UNWIND [1] AS x WITH x LIMIT 1",
+    "WITH 'a' AS s WITH s",
+    "WITH `x` AS y",
+    "RETURN 1;",
+]
+_GLUE = ["", " ", "\n", "\t", "/**/", "/* DROP */", "// c\n", "\r\n"]
+_KEYWORDS = [w for w in graph_db.store.WRITE_CLAUSES]
+
+
+@hyp_settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(_READ_PREFIXES),
+    st.sampled_from(_GLUE),
+    st.sampled_from(_KEYWORDS),
+    st.lists(st.booleans(), min_size=12, max_size=12),
+    st.text(alphabet=" ()'\"`/*-$0123456789abcXYZ\n", max_size=20),
+)
+def test_a_keyword_glued_anywhere_is_refused(prefix, glue, keyword, upper, suffix):
+    word = "".join(c.upper() if u else c.lower() for c, u in zip(keyword, upper + [True] * len(keyword)))
+    if not glue and prefix[-1].isalpha():
+        glue = " "  # 'WITH screate' is one name, in Kuzu too
+    cypher = prefix + glue + word + (" " + suffix if suffix[:1].isalnum() else suffix)
+    assert graph_db.write_clause(cypher), cypher
+
+
+@hyp_settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40), st.sampled_from(["string", "comment", "escaped"]))
+def test_anything_inside_strings_comments_and_backticks_is_a_read(text, where):
+    if where == "string":
+        inner = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        cypher = f"RETURN {inner} AS s"
+    elif where == "comment":
+        cypher = "MATCH (f:Function) /* " + text.replace("*/", "* /") + " */ RETURN f.name"
+    else:
+        cypher = "WITH 1 AS `" + text.replace("`", "``") + "` RETURN 1"
+    assert graph_db.write_clause(cypher) is None, cypher
