@@ -368,6 +368,16 @@ def test_fuzz_one_file_of_anything(content):
             assert all(r.file == str(path) and r.tool and r.field and r.message for r in part.rejects)
 
 
+def test_an_unused_file_changes_the_category_version(tmp_path):
+    (tmp_path / "tools" / "marine").mkdir(parents=True)
+    (tmp_path / "tools" / "marine" / "a.json").write_text(json.dumps([_fn("get_tide")]))
+    settings = load_settings(home=tmp_path / "home", tools_dir=tmp_path / "tools")
+    before = discover_categories(settings)["marine"].version()
+    (tmp_path / "tools" / "marine" / "more.yaml").write_text("- name: get_wind\n")
+    assert discover_categories(settings)["marine"].version() != before
+    assert any(r.file.endswith("more.yaml") and "YAML" in r.message for r in load_category(settings, "marine").rejects)
+
+
 def test_layout_rejects_without_a_tools_dir(tmp_path):
     assert layout_rejects(load_settings(home=tmp_path)) == []
     missing = layout_rejects(load_settings(home=tmp_path, tools_dir=tmp_path / "nope"))

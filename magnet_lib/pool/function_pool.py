@@ -71,6 +71,8 @@ class CategorySource:
                 digest.update(path.read_bytes())
             except OSError as exc:  # unreadable: its reject says so; the version still changes when it does
                 digest.update(f"{type(exc).__name__}: {exc.strerror}".encode())
+        for path, why in self.unused:  # a new unused file changes the category's rejects
+            digest.update(f"unused {path.name}: {why}".encode())
         return digest.hexdigest()[:16]
 
 
