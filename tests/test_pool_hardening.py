@@ -125,6 +125,22 @@ def test_a_bad_tool_is_rejected_by_field_and_its_neighbours_load(tmp_path, entry
     assert words in reject.message
 
 
+def test_property_names_are_checked_where_they_are_names(tmp_path):
+    odd = {
+        "type": "object",
+        "properties": {
+            "properties": {"type": "object", "properties": {"$ref": {"type": "string"}}, "x-note": "kept"},
+            "choice": {"anyOf": [{"type": "object", "properties": {"bad name": {"type": "string"}}}, {"type": "string"}]},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"ok_name": {"type": "string"}}}},
+        },
+    }
+    _, part = _load(tmp_path, "odd.json", json.dumps([_fn("odd_tool", parameters=odd)]))
+    assert sorted((r.field, r.message.split(" must")[0]) for r in part.rejects) == [
+        ("parameters.properties.choice.anyOf.0.properties", "property name 'bad name'"),
+        ("parameters.properties.properties.properties", "property name '$ref'"),
+    ]
+
+
 def test_limits_are_settings(tmp_path):
     limits = PoolSettings(max_description_chars=10, max_depth=4, max_file_bytes=10_000)
     _, part = _load(tmp_path, "a.json", json.dumps([_fn("short", description="Short."), _fn("long_one")]), limits)

@@ -301,14 +301,37 @@ SPEC_READERS: dict[str, Callable[[str], tuple[list[tuple[str, Any]], list[tuple[
 }
 
 
+_SCHEMA_KEYS = {"items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames"}
+_SCHEMA_LIST_KEYS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+
+
+def _child_role(role: str, key: Any) -> str:
+    """What a value is inside a JSON Schema: a 'schema', a 'properties' map of names to
+    schemas, a list of 'schemas', or 'other' (enum values, defaults, examples...)."""
+    if role == "props":
+        return "schema"
+    if role == "schemas":
+        return "schema"
+    if role == "schema":
+        if key == "properties":
+            return "props"
+        if key in _SCHEMA_KEYS:
+            return "schema"
+        if key in _SCHEMA_LIST_KEYS:
+            return "schemas"
+    return "other"
+
+
 def _schema_problems(entry: dict[str, Any], limits: PoolSettings) -> list[tuple[str, str]]:
     """Depth, description length, NaN/Infinity and property names anywhere in a function entry,
     walked without recursion so that no nesting can overflow the stack."""
     problems: list[tuple[str, str]] = []
     deepest: dict[str, int] = {}
-    stack: list[tuple[Any, tuple[str, ...], int]] = [(v, (k,), 1) for k, v in entry.items()]
+    stack: list[tuple[Any, tuple[str, ...], int, str]] = [
+        (v, (k,), 1, "schema" if k in ("parameters", "response", "returns") else "other") for k, v in entry.items()
+    ]
     while stack:
-        value, path, depth = stack.pop()
+        value, path, depth, role = stack.pop()
         where = ".".join(path)
         if isinstance(value, NonFinite):
             problems.append((where, f"{value} is not valid JSON (no NaN or Infinity in a spec)"))
@@ -318,13 +341,13 @@ def _schema_problems(entry: dict[str, Any], limits: PoolSettings) -> list[tuple[
                 deepest[top] = max(deepest.get(top, 0), depth)
                 continue  # not walked further: its depth is the problem
             if isinstance(value, dict):
-                if path[-1] == "properties" and top in ("parameters", "response"):
+                if role == "props":
                     for name in value:
                         if not PARAMETER_PATTERN.fullmatch(name):
                             problems.append((where, f"property name {name!r} {NAME_RULE}"))
-                stack.extend((v, (*path, str(k)), depth + 1) for k, v in value.items())
+                stack.extend((v, (*path, str(k)), depth + 1, _child_role(role, k)) for k, v in value.items())
             else:
-                stack.extend((v, (*path, str(i)), depth + 1) for i, v in enumerate(value))
+                stack.extend((v, (*path, str(i)), depth + 1, _child_role(role, None)) for i, v in enumerate(value))
         elif path[-1] == "description" and isinstance(value, str) and len(value) > limits.max_description_chars:
             problems.append(
                 (where, f"is {len(value):,} characters long; the limit is pool.max_description_chars ({limits.max_description_chars:,})")
