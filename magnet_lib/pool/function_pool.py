@@ -134,56 +134,74 @@ def scan_tools_dir(tools_dir: Path) -> tuple[dict[str, CategorySource], list[Too
         return sources, rejects
     seen_folders: dict[Path, str] = {}
     for entry in entries:
-        name = entry.name
-        if not entry.is_dir():
-            if name.startswith("."):
-                unused(entry, "hidden file; ignored")
-            elif entry.is_file():
-                unused(entry, f"files directly in MAGNET_TOOLS_DIR are not read: move it to a category folder, {root}/<category>/{name}")
-            else:
-                unused(entry, _link_problem(entry) or "not a regular file or folder; ignored")
-            continue
-        if name.startswith("."):
-            unused(entry, "hidden folder; ignored")
-            continue
-        if not CATEGORY_PATTERN.fullmatch(name):
-            unused(
-                entry,
-                "category folder names use ASCII letters, digits, '_' and '-' only (at most 64, no spaces or dots); the folder is not read",
-                category=name,
-            )
-            continue
         try:
-            real = entry.resolve(strict=True)
-        except (OSError, RuntimeError):
-            unused(entry, "symbolic link loop; ignored", category=name)
-            continue
-        if real == root_real or real in root_real.parents:
-            unused(entry, "links back to MAGNET_TOOLS_DIR or above it (a loop); ignored", category=name)
-            continue
-        if real in seen_folders:
-            unused(entry, f"the same folder as {seen_folders[real]}; ignored", category=name)
-            continue
-        seen_folders[real] = name
-        source = CategorySource(name)
-        try:
-            children = sorted(entry.iterdir())
-        except OSError as exc:
-            unused(entry, f"cannot list the folder: {exc.strerror or exc}", category=name)
-            continue
-        for child in children:
-            why = _unusable_file(child)
-            if why is None:
-                source.spec_files.append(child)
-            else:
-                source.unused.append((child, why))
-        if source.spec_files:
-            sources[name] = source
-        else:
-            unused(entry, f"no spec file ({', '.join(sorted(SPEC_READERS))}) in the folder; it is not a category", category=name)
-            for child, why in source.unused:
-                unused(child, why, category=name)
+            _scan_entry(entry, root, root_real, seen_folders, sources, unused)
+        except OSError as exc:  # e.g. no permission to look inside
+            unused(entry, f"cannot be read: {exc.strerror or exc}", category=entry.name)
     return sources, rejects
+
+
+def _scan_entry(
+    entry: Path,
+    root: Path,
+    root_real: Path,
+    seen_folders: dict[Path, str],
+    sources: dict[str, CategorySource],
+    unused: Callable[..., None],
+) -> None:
+    """One entry of the tools folder: a category folder (into ``sources``) or a reject."""
+    name = entry.name
+    if not entry.is_dir():
+        if name.startswith("."):
+            unused(entry, "hidden file; ignored")
+        elif entry.is_file():
+            unused(entry, f"files directly in MAGNET_TOOLS_DIR are not read: move it to a category folder, {root}/<category>/{name}")
+        else:
+            unused(entry, _link_problem(entry) or "not a regular file or folder; ignored")
+        return
+    if name.startswith("."):
+        unused(entry, "hidden folder; ignored")
+        return
+    if not CATEGORY_PATTERN.fullmatch(name):
+        unused(
+            entry,
+            "category folder names use ASCII letters, digits, '_' and '-' only (at most 64, no spaces or dots); the folder is not read",
+            category=name,
+        )
+        return
+    try:
+        real = entry.resolve(strict=True)
+    except (OSError, RuntimeError):
+        unused(entry, "symbolic link loop; ignored", category=name)
+        return
+    if real == root_real or real in root_real.parents:
+        unused(entry, "links back to MAGNET_TOOLS_DIR or above it (a loop); ignored", category=name)
+        return
+    if real in seen_folders:
+        unused(entry, f"the same folder as {seen_folders[real]}; ignored", category=name)
+        return
+    seen_folders[real] = name
+    source = CategorySource(name)
+    try:
+        children = sorted(entry.iterdir())
+    except OSError as exc:
+        unused(entry, f"cannot list the folder: {exc.strerror or exc}", category=name)
+        return
+    for child in children:
+        try:
+            why = _unusable_file(child)
+        except OSError as exc:
+            why = f"cannot be read: {exc.strerror or exc}"
+        if why is None:
+            source.spec_files.append(child)
+        else:
+            source.unused.append((child, why))
+    if source.spec_files:
+        sources[name] = source
+    else:
+        unused(entry, f"no spec file ({', '.join(sorted(SPEC_READERS))}) in the folder; it is not a category", category=name)
+        for child, why in source.unused:
+            unused(child, why, category=name)
 
 
 def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
