@@ -96,7 +96,7 @@ BAD_TOOLS = [
     (
         _fn("tool_f", parameters={"type": "object", "properties": {"x": {"type": "number", "default": float("nan")}}}),
         "parameters.properties.x.default",
-        "NaN is not valid JSON",
+        "NaN is not a finite number",
     ),
     (
         _fn("tool_g", response={"type": "object", "properties": {"x": {"type": "number", "maximum": float("inf")}}}),
@@ -123,6 +123,13 @@ def test_a_bad_tool_is_rejected_by_field_and_its_neighbours_load(tmp_path, entry
     assert (reject.file, reject.field) == (str(path), field)
     assert reject.tool == (entry["function"]["name"] if isinstance(entry["function"]["name"], str) else "<index 1>")
     assert words in reject.message
+
+
+def test_a_float_too_big_for_a_double_is_rejected(tmp_path):
+    text = json.dumps([_fn("ok_tool"), _fn("huge", parameters={"type": "object", "properties": {"x": {"type": "number", "maximum": 7}}})])
+    _, part = _load(tmp_path, "huge.json", text.replace('"maximum": 7', '"maximum": 1e999'))
+    assert [t.name for t in part.tools] == ["ok_tool"]
+    assert part.rejects[0].field == "parameters.properties.x.maximum" and "1e999 is not a finite number" in part.rejects[0].message
 
 
 def test_property_names_are_checked_where_they_are_names(tmp_path):

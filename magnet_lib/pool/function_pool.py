@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -243,7 +244,12 @@ def _parse_json(text: str) -> Any:
     depth = _json_depth(text)
     if depth > PARSE_DEPTH:
         raise ValueError(f"JSON nested {depth} levels deep; not read (at most {PARSE_DEPTH} for a file)")
-    return json.loads(text, parse_constant=NonFinite)
+    return json.loads(text, parse_constant=NonFinite, parse_float=_finite_float)
+
+
+def _finite_float(literal: str) -> float | NonFinite:
+    value = float(literal)
+    return value if math.isfinite(value) else NonFinite(literal)  # 1e999 is Infinity too
 
 
 def document_entries(value: Any) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -352,7 +358,7 @@ def _schema_problems(entry: dict[str, Any], limits: PoolSettings) -> list[tuple[
         value, path, depth, role = stack.pop()
         where = ".".join(path)
         if isinstance(value, NonFinite):
-            problems.append((where, f"{value} is not valid JSON (no NaN or Infinity in a spec)"))
+            problems.append((where, f"{value} is not a finite number (no NaN or Infinity in a spec)"))
         elif isinstance(value, (dict, list)):
             top = path[0]
             if depth > limits.max_depth:
