@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,30 +42,126 @@ SCHEMA = (
 NODE_COLUMNS = ["name", "category", "tool_class", "description", "executable", "parameters", "response"]
 EDGE_COLUMNS = ["src", "dst", "kind", "nested", "evidence", "judge", "score", "category"]
 
-#: Cypher clauses that change a database; a query holding one needs ``write=True``
+#: Cypher keywords of statements and clauses that change a database or reach outside the graph
+#: (files, extensions, other databases, settings); a query holding one needs ``write=True``
 WRITE_CLAUSES = (
     "CREATE",
+    "MERGE",
+    "SET",
     "DELETE",
     "DETACH",
-    "SET",
-    "MERGE",
-    "DROP",
-    "COPY",
     "REMOVE",
+    "DROP",
     "ALTER",
-    "INSTALL",
+    "RENAME",
+    "COPY",
     "LOAD",
+    "INSTALL",
+    "UNINSTALL",
+    "UPDATE",
     "ATTACH",
+    "USE",
     "IMPORT",
     "EXPORT",
     "CHECKPOINT",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "COMMENT",
 )
-_WRITE = re.compile(r"\b(" + "|".join(sorted(set(WRITE_CLAUSES))) + r")\b", re.IGNORECASE)
-_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
+#: table functions a read-only ``CALL`` may name: catalog and graph information, and the
+#: graph algorithms (they read the graph and return rows)
+READ_CALLS = frozenset(
+    {
+        "SHOW_TABLES",
+        "TABLE_INFO",
+        "SHOW_CONNECTION",
+        "SHOW_FUNCTIONS",
+        "SHOW_INDEXES",
+        "SHOW_SEQUENCES",
+        "SHOW_WARNINGS",
+        "SHOW_ATTACHED_DATABASES",
+        "SHOW_LOADED_EXTENSIONS",
+        "SHOW_OFFICIAL_EXTENSIONS",
+        "SHOW_PROJECTED_GRAPHS",
+        "PROJECTED_GRAPH_INFO",
+        "CURRENT_SETTING",
+        "DB_VERSION",
+        "CATALOG_VERSION",
+        "STATS_INFO",
+        "STORAGE_INFO",
+        "PROJECT_GRAPH",
+        "DROP_PROJECTED_GRAPH",
+        "PAGE_RANK",
+        "PR",
+        "WCC",
+        "WEAKLY_CONNECTED_COMPONENTS",
+        "SCC",
+        "SCC_KO",
+        "STRONGLY_CONNECTED_COMPONENTS",
+        "STRONGLY_CONNECTED_COMPONENTS_KOSARAJU",
+        "KCORE",
+        "K_CORE_DECOMPOSITION",
+        "LOUVAIN",
+        "QUERY_FTS_INDEX",
+        "QUERY_VECTOR_INDEX",
+    }
+)
+_WRITE_WORDS = frozenset(WRITE_CLAUSES)
+
+# Kuzu's lexer (its Cypher grammar): strings with backslash escapes, `escaped` names (a doubled
+# backtick continues one), // and /* */ comments, numbers that end where a letter starts
+# ('1LOAD' is 1 then LOAD), parameters $name or $1. Names are split at every non-ASCII
+# character, so a keyword is never hidden inside a token that Kuzu would split.
+_TOKEN = re.compile(
+    r"""
+      (?P<space>\s+)
+    | (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+    | (?P<string>'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z))
+    | (?P<escaped>(?:`[^`]*(?:`|\Z))+)
+    | (?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)
+    | (?P<param>\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|`[^`]*`))
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<symbol>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # space, comment, string, escaped, number, param, word, symbol
+    text: str
+    offset: int
+
+
+def tokenize(cypher: str) -> list[Token]:
+    """The tokens of a Cypher text as Kuzu's lexer splits it (spaces and comments dropped)."""
+    out = []
+    for match in _TOKEN.finditer(cypher):
+        kind = match.lastgroup or "symbol"
+        if kind not in ("space", "comment"):
+            out.append(Token(kind, match.group(), match.start()))
+    return out
+
+
+def query_parameters(cypher: str) -> list[str]:
+    """The ``$name`` parameters a query uses, in order of first use."""
+    tokens = tokenize(cypher)
+    names = [
+        t.text[1:].strip("`")
+        for i, t in enumerate(tokens)
+        if t.kind == "param" and not (i and tokens[i - 1].kind == "word" and tokens[i - 1].offset + len(tokens[i - 1].text) == t.offset)
+    ]  # 'a$b' is one name in Kuzu ('$' is a name character), not a and $b
+    return list(dict.fromkeys(names))
 
 
 class GraphNotBuilt(FileNotFoundError):
     """There is no graph at the path yet."""
+
+
+class GraphLocked(RuntimeError):
+    """Another process held the database for longer than a reader waits."""
 
 
 class WriteQueryRefused(PermissionError):
@@ -167,6 +264,14 @@ def _remove(path: Path) -> None:
         wal.unlink()
 
 
+def leftovers(path: str | os.PathLike) -> list[Path]:
+    """Half-built or set-aside copies of the graph that a killed build left beside it
+    (``.graph.kuzu.building-*``, ``.graph.kuzu.old-*``); the next build removes them."""
+    path = Path(path)
+    found = {*path.parent.glob(f".{path.name}.building-*"), *path.parent.glob(f".{path.name}.old-*")}
+    return sorted(p for p in found if not p.name.endswith(".wal"))
+
+
 def build_graph(path: str | os.PathLike, tools: Any, edges: Any) -> BuildReport:
     """Build the graph at ``path`` from the function pool and the judged edges.
 
@@ -185,6 +290,8 @@ def build_graph(path: str | os.PathLike, tools: Any, edges: Any) -> BuildReport:
     report.edges_by_kind = dict(Counter(rels["kind"].to_list()))
     report.nodes_by_category = dict(Counter(nodes["category"].to_list()))
     with writer_lock(path):
+        for leftover in leftovers(path):  # of builds that were killed: nobody else builds while we hold the lock
+            _remove(leftover)
         fresh = path.with_name(f".{path.name}.building-{uuid.uuid4().hex[:8]}")
         try:
             db = kuzu.Database(str(fresh))
@@ -215,16 +322,36 @@ def build_graph(path: str | os.PathLike, tools: Any, edges: Any) -> BuildReport:
 # --------------------------------------------------------------------------- reading
 
 
+def _open_database(path: Path, read_only: bool, lock_wait_s: float) -> kuzu.Database:
+    """Open the database, retrying for up to ``lock_wait_s`` while another process holds its
+    lock (a write query or a build that is still open)."""
+    deadline = time.monotonic() + lock_wait_s
+    pause = 0.05
+    while True:
+        try:
+            return kuzu.Database(str(path), read_only=read_only)
+        except RuntimeError as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise GraphLocked(
+                    f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
+                    f"waited {lock_wait_s:g}s. Try again when it is done."
+                ) from None
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
+
+
 class GraphConnection:
     """An open database and connection; :meth:`execute` returns rows as dicts."""
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = True):
+    def __init__(self, path: str | os.PathLike, read_only: bool = True, lock_wait_s: float = 5.0):
         path = Path(path)
         if not path.exists():
             raise GraphNotBuilt(f"no dependency graph at {path}; materialize 'dependency_graph' first (magnet run)")
         self.path = path
         self.read_only = read_only
-        self._db = kuzu.Database(str(path), read_only=read_only)
+        self._db = _open_database(path, read_only, lock_wait_s)
         self._conn = kuzu.Connection(self._db)
 
     def execute(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -257,33 +384,76 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def open_graph(path: str | os.PathLike, read_only: bool = True) -> GraphConnection:
-    """Open the graph; read-only unless asked (a writer should hold :func:`writer_lock`)."""
-    return GraphConnection(path, read_only=read_only)
+def open_graph(path: str | os.PathLike, read_only: bool = True, lock_wait_s: float = 5.0) -> GraphConnection:
+    """Open the graph; read-only unless asked (a writer should hold :func:`writer_lock`). While
+    another process holds the database, wait up to ``lock_wait_s`` seconds for it."""
+    return GraphConnection(path, read_only=read_only, lock_wait_s=lock_wait_s)
 
 
 def write_clause(cypher: str) -> str | None:
-    """The clauses of ``cypher`` that would change the graph, e.g. 'DETACH DELETE' (string
-    literals and comments ignored), or None for a read-only query."""
-    found = list(dict.fromkeys(m.upper() for m in _WRITE.findall(_LITERALS.sub(" ", cypher))))
-    return " ".join(found) if found else None
+    """What in ``cypher`` would change the graph or reach outside it, e.g. 'DETACH DELETE',
+    'LOAD' or 'CALL read_csv', or None for a pure read.
+
+    Decided from the tokens as Kuzu's lexer splits them: a keyword counts wherever it stands
+    outside strings, comments and `escaped` names (a name that is also a keyword, like a
+    property called ``set``, must be written in backticks); ``CALL`` may only name a function of
+    :data:`READ_CALLS`, and ``CALL name = value`` (a setting) is refused."""
+    tokens = tokenize(cypher)
+    found: list[str] = []
+    for i, token in enumerate(tokens):
+        if token.kind != "word":
+            continue
+        word = token.text.upper()
+        if word in _WRITE_WORDS:
+            found.append(word)
+        elif word == "CALL":
+            target = tokens[i + 1] if i + 1 < len(tokens) else None
+            after = tokens[i + 2] if i + 2 < len(tokens) else None
+            name = target.text.strip("`").upper() if target is not None and target.kind in ("word", "escaped") else ""
+            if name not in READ_CALLS or (after is not None and after.text == "="):
+                found.append(f"CALL {target.text if target is not None else ''}".strip())
+    return " ".join(dict.fromkeys(found)) or None
 
 
-def query(path: str | os.PathLike, cypher: str, params: Mapping[str, Any] | None = None, write: bool = False) -> list[dict[str, Any]]:
+class MissingParameter(ValueError):
+    """A ``$name`` the query uses without a value, or a value the query does not use."""
+
+
+def query(
+    path: str | os.PathLike,
+    cypher: str,
+    params: Mapping[str, Any] | None = None,
+    write: bool = False,
+    lock_wait_s: float = 5.0,
+) -> list[dict[str, Any]]:
     """Run one Cypher statement; ``params`` are bound as ``$name`` query parameters (never
-    pasted into the text). Without ``write=True`` a query that changes the graph is refused and
-    the database is opened read-only anyway."""
+    pasted into the text), and every ``$name`` needs one. Without ``write=True`` a query that
+    changes the graph or reaches outside it (files, extensions, other databases) is refused,
+    and the database is opened read-only anyway. A reader waits up to ``lock_wait_s`` for a
+    writer that holds the database."""
     clause = write_clause(cypher)
     if clause and not write:
         raise WriteQueryRefused(
-            f"refused: the query contains {clause}, which changes the graph. Queries are read-only unless you pass "
-            f"write=True (CLI: --write). Note the graph is rebuilt from the dependency_edges tables on the next "
-            f"'dependency_graph' run, so manual changes do not last."
+            f"refused: the query contains {clause}, which changes the graph or reaches outside it (files, extensions, "
+            f"other databases, settings). Queries are read-only unless you pass write=True (CLI: --write); a name that "
+            f"is also a keyword is read when written in backticks. Note the graph is rebuilt from the dependency_edges "
+            f"tables on the next 'dependency_graph' run, so manual changes do not last."
         )
+    params = dict(params or {})
+    used = query_parameters(cypher)
+    missing = [name for name in used if name not in params]
+    if missing:
+        raise MissingParameter(
+            f"the query uses {', '.join('$' + n for n in missing)} but no value was given "
+            f"(CLI: {' '.join(f'--param {n}=VALUE' for n in missing)})"
+        )
+    unused = sorted(set(params) - set(used))
+    if unused:
+        raise MissingParameter(f"parameter(s) {', '.join(unused)} given but the query does not use {', '.join('$' + n for n in unused)}")
     if write:
-        with writer_lock(path), open_graph(path, read_only=False) as graph:
+        with writer_lock(path), open_graph(path, read_only=False, lock_wait_s=lock_wait_s) as graph:
             return graph.execute(cypher, params)
-    with open_graph(path, read_only=True) as graph:
+    with open_graph(path, read_only=True, lock_wait_s=lock_wait_s) as graph:
         return graph.execute(cypher, params)
 
 

@@ -128,12 +128,16 @@ def pool(
     tools_dir: Path = typer.Option(None, help="User tool specs (default $MAGNET_TOOLS_DIR)."),
 ) -> None:
     """List the function pool (built-in and imported tools) or the specs that were rejected."""
-    from magnet_lib.pool.function_pool import discover_categories, load_category
+    from magnet_lib.pool.function_pool import discover_categories, layout_rejects, load_category
 
     settings = _settings(home, tools_dir)
     sources = discover_categories(settings)
+    if category and category not in sources:
+        console.print(f"[red]unknown category '{escape(category)}'[/]; known: {', '.join(sorted(sources))}")
+        raise typer.Exit(1)
     cats = [category] if category else sorted(sources)
-    tools, bad = [], []
+    tools: list = []
+    bad = [] if category else layout_rejects(settings)  # files and folders that belong to no category
     for cat in cats:
         part = load_category(settings, cat, sources)
         tools.extend(part.tools)
@@ -143,18 +147,35 @@ def pool(
         typer.echo(json.dumps(rows, indent=2))
         return
     if rejects:
-        table = Table(title=f"{len(bad)} rejected tool spec(s)")
+        table = Table(title=f"{_count(len(bad), 'reject')}: tool specs, files and folders not used")
         for col in ("category", "file", "tool", "field", "message"):
             table.add_column(col, overflow="fold")
         for r in bad:
-            table.add_row(r.category, r.file, r.tool, r.field, r.message)
+            table.add_row(*(escape(v) for v in (r.category, r.file, r.tool, r.field, r.message)))
     else:
-        table = Table(title=f"{len(tools)} tools in {len(cats)} categories ({len(bad)} rejected)")
+        table = Table(title=f"{_count(len(tools), 'tool')} in {_count(len(cats), 'category', 'categories')} ({len(bad)} rejected)")
         for col in ("category", "name", "class", "executable", "description"):
             table.add_column(col, overflow="fold")
         for t in tools:
-            table.add_row(t.category, t.name, t.tool_class, "yes" if t.executable else "simulated", t.description[:70])
+            cells = (t.category, t.name, t.tool_class, "yes" if t.executable else "simulated", shorten(t.description, 70))
+            table.add_row(*(escape(v) for v in cells))
     console.print(table)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """'1 category', '6 categories'."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut at a word boundary with an ellipsis when longer than ``width``."""
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    cut = line[: width - 1]
+    if " " in cut and line[width - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def _register_subcommands() -> None:

@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
         model: list[str] = typer.Option(None, "--model", help="A served model as a LiteLLM model string (repeatable)."),
         api_base: str = typer.Option(None, help="Base URL of the server of --model (default: the LLM settings' api_base)."),
         episodes: int = typer.Option(None, help="Episodes to evaluate (default: train.eval_episodes)."),
-        output: Path = typer.Option(None, help="Folder to write eval_report.md and eval_report.json to."),
+        output: Path = typer.Option(
+            None, help="Folder to write eval_report.md and eval_report.json to (default $MAGNET_HOME/reports/eval_cli)."
+        ),
         home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
     ) -> None:
         """Replay the held-out multi-turn episodes with each model (greedy, calls executed),
@@ -117,8 +119,8 @@ def register(app: typer.Typer) -> None:
             if n:
                 by_kind.add_row(f"{kind} ({n})", *[f"{report.value(m, 'turn_accuracy', kind):.3f}" for m in report.models])
         console.print(by_kind)
-        if output is not None:
-            md, js = write_report(report, output)
-            console.print(f"report: {md}, {js}")
+        # the CLI's own folder by default: the eval_report asset's report in reports/ stays as it was
+        md, js = write_report(report, output if output is not None else settings.home / "reports" / "eval_cli")
+        console.print(f"wrote the report to {md} and {js}")
         if not report.models:
             raise typer.Exit(1)

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 graph_app = typer.Typer(help="Query and draw the dependency graph (Kuzu, read-only unless --write).", no_args_is_help=True)
@@ -58,7 +59,11 @@ def query_command(
     cypher: str = typer.Argument(..., help="A Cypher statement; refer to parameters as $name."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Query parameter NAME=VALUE (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
-    write: bool = typer.Option(False, "--write", help="Allow a statement that changes the graph (CREATE, SET, DELETE, ...)."),
+    write: bool = typer.Option(
+        False,
+        "--write",
+        help="Allow a statement that changes the graph or reaches outside it (CREATE, SET, DELETE, LOAD FROM, COPY, EXPORT, ATTACH, ...).",
+    ),
     graph: Path | None = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
 ) -> None:
     """Run a Cypher query against the dependency graph."""
@@ -66,24 +71,27 @@ def query_command(
 
     try:
         rows = graph_db.query(_graph_path(graph), cypher, parse_params(param), write=write)
-    except graph_db.WriteQueryRefused as exc:
-        err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
+    except (graph_db.WriteQueryRefused, graph_db.MissingParameter) as exc:
+        err.print(f"[red]{escape(str(exc))}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except graph_db.GraphNotBuilt as exc:
+    except (graph_db.GraphNotBuilt, graph_db.GraphLocked) as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except RuntimeError as exc:  # Kuzu reports parse and binder errors as RuntimeError
-        err.print(f"[red]query failed:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]query failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
-    columns = list(rows[0]) if rows else []
+    if not rows:
+        console.print("0 rows")
+        return
+    columns = list(rows[0])
     table = Table(show_lines=False, title=f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        table.add_row(*(escape(_cell(row.get(c))) for c in columns))
     console.print(table)
 
 
@@ -178,7 +186,9 @@ def show_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="PNG to write (default $MAGNET_HOME/graph_<category>.png)."),
     graph: Path | None = typer.Option(None, "--graph", help="Database path (default $MAGNET_HOME/graph.kuzu)."),
 ) -> None:
-    """Draw one category's dependency graph to a PNG (nested edges in red)."""
+    """Draw one category's dependency graph to a PNG: edges coloured by kind (full_input blue,
+    partial_input green, premise orange), nested edges thick and solid, the others thin and dashed;
+    nodes coloured by tool class."""
     import graph_db
 
     path = _graph_path(graph)

@@ -99,6 +99,29 @@ class LLMSettings(_Group):
         return self.model_dump(exclude={"api_key"})
 
 
+class PoolSettings(_Group):
+    """Importing user tool specs: limits that keep one bad file from costing more than its own tools."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_POOL_", extra="forbid")
+    _section: ClassVar[str] = "pool"
+
+    max_file_bytes: int = Field(
+        8 * 1024 * 1024, ge=1, description="A spec file larger than this is rejected as a whole, unread (not stated in the paper)."
+    )
+    max_depth: int = Field(
+        24,
+        ge=2,
+        description="Deepest nesting of objects and arrays in a tool's parameters or response schema; a deeper tool is rejected "
+        "(the schemas of real tools stay under 10; not stated in the paper).",
+    )
+    max_description_chars: int = Field(
+        4000,
+        ge=1,
+        description="Longest tool or parameter description; a longer one rejects the tool, since it is copied into every prompt "
+        "that offers the tool (not stated in the paper).",
+    )
+
+
 class GraphSettings(_Group):
     """Local dependency graph, random walks and node operations (paper section 3.4)."""
 
@@ -256,6 +279,7 @@ class MagnetSettings(_Group):
     builtin_tools: bool = Field(True, description="Include the built-in executable environments.")
     seed: int = 0
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
     distill: DistillSettings = Field(default_factory=DistillSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)

@@ -227,6 +227,12 @@ def test_magnet_eval_command(magnet_home, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert "multi-turn evaluation: 1 heldout episodes" in result.output and "nested (1)" in result.output
     assert json.loads((out / "eval_report.json").read_text())["models"] == ["sft"]
+    assert "wrote the report to" in result.output
+    default = CliRunner().invoke(
+        app, ["eval", "--checkpoint", str(magnet_home / "checkpoints" / "sft"), "--episodes", "1", "--home", str(magnet_home)]
+    )
+    assert default.exit_code == 0 and "wrote the report to" in default.output, default.output
+    assert json.loads((magnet_home / "reports" / "eval_cli" / "eval_report.json").read_text())["models"] == ["sft"]
     missing = CliRunner().invoke(app, ["eval", "--home", str(tmp_path / "empty")])
     assert missing.exit_code == 1 and "magnet run" in missing.output
 

@@ -150,7 +150,7 @@ class _Post(BaseModel):
     user_id: str
     content: str
     hashtags: list[str]
-    likes: set[str] = Field(default_factory=set)
+    likes: list[str] = Field(default_factory=list)  # a list, not a set: the state's order must not depend on PYTHONHASHSEED
     comments: list[Comment] = Field(default_factory=list)
 
 
@@ -160,7 +160,12 @@ class _User(BaseModel):
     display_name: str
     bio: str
     is_private: bool
-    followers: set[str] = Field(default_factory=set)
+    followers: list[str] = Field(default_factory=list)  # ordered, like likes
+
+
+def _add(members: list[str], *ids: str) -> None:
+    """Add ids to an ordered set kept as a list."""
+    members.extend(i for i in dict.fromkeys(ids) if i not in members)
 
 
 def _tags(content: str) -> list[str]:
@@ -182,14 +187,14 @@ class SocialMediaEnv(ToolEnvironment):
             self.users[uid] = _User(user_id=uid, username=handle, display_name=name, bio=bio, is_private=i in (0, 1))
         others = [u for u in self.users if u != self.me]
         for uid in others[:1] + others[2:4]:
-            self.users[uid].followers.add(self.me)
+            _add(self.users[uid].followers, self.me)
         for uid in others:
-            self.users[uid].followers.update(self.rng.sample([o for o in others if o != uid], self.rng.randint(1, 4)))
+            _add(self.users[uid].followers, *self.rng.sample([o for o in others if o != uid], self.rng.randint(1, 4)))
         self.posts: dict[str, _Post] = {}  # insertion order = time order, newest last
         for uid in self.rng.choices(others, k=16):
             self._publish(uid, self.rng.choice(_POSTS).format(n=self.rng.randint(1, 9)))
         for post in self.posts.values():
-            post.likes.update(self.rng.sample(others, self.rng.randint(0, 4)))
+            _add(post.likes, *self.rng.sample(others, self.rng.randint(0, 4)))
             if self.rng.random() < 0.5:
                 author = self.rng.choice(others)
                 post.comments.append(Comment(comment_id=self.new_id("CM"), user_id=author, comment_text=self.rng.choice(_COMMENTS)))
@@ -285,7 +290,7 @@ class SocialMediaEnv(ToolEnvironment):
             raise ToolError("cannot_follow_self", "the current user cannot follow themselves")
         if self.me in u.followers:
             raise ToolError("already_following", f"already following @{u.username}")
-        u.followers.add(self.me)
+        _add(u.followers, self.me)
         return FollowResult(user_id=user_id, is_followed=True, follower_count=len(u.followers))
 
     @tool("Profiles and following")
@@ -298,7 +303,7 @@ class SocialMediaEnv(ToolEnvironment):
         u = self._user(user_id)
         if self.me not in u.followers:
             raise ToolError("not_following", f"not following @{u.username}")
-        u.followers.discard(self.me)
+        u.followers.remove(self.me)
         return FollowResult(user_id=user_id, is_followed=False, follower_count=len(u.followers))
 
     # ------------------------------------------------------------------ posting
@@ -401,7 +406,7 @@ class SocialMediaEnv(ToolEnvironment):
         p = self._post(post_id)
         if self.me in p.likes:
             raise ToolError("already_liked", f"post '{post_id}' is already liked")
-        p.likes.add(self.me)
+        _add(p.likes, self.me)
         return LikeResult(post_id=post_id, like_count=len(p.likes))
 
     @tool("Engagement")
