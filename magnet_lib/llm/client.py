@@ -240,6 +240,19 @@ def answer_text(response: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
+def _completion_from(model: str, data: dict[str, Any], batch: bool = False) -> Completion:
+    """A :class:`Completion` from a chat completion body (lean path and batch results)."""
+    usage = data.get("usage") or {}
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    completion_tokens = int(usage.get("completion_tokens") or 0)
+    return Completion(
+        text=openai_path.answer_text(data["choices"][0].get("message") or {}),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=openai_path.cost(model, prompt_tokens, completion_tokens, batch=batch),
+    )
+
+
 _CONFIGURED = False
 
 
@@ -274,6 +287,7 @@ class ModelClient:
         self.limiter = AdaptiveLimiter(settings.concurrency, settings.min_concurrency, settings.adaptive_concurrency)
         self._routes: dict[str, tuple[str, str] | None] = {}
         self._keys: dict[str, str | None] = {}
+        self._batch_queues: dict[tuple[int, str], Any] = {}
         self._cost_unknown: set[str] = set()
         self._rng = random.Random()
 
@@ -332,15 +346,26 @@ class ModelClient:
         if model not in self._keys:
             self._keys[model] = openai_path.resolve_key(model, self._secret)
         data = await openai_path.chat(base, name, self._keys[model], messages, params, self.settings.timeout_s)
-        usage = data.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or 0)
-        return Completion(
-            text=openai_path.answer_text(data["choices"][0].get("message") or {}),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=openai_path.cost(model, prompt_tokens, completion_tokens),
-        )
+        return _completion_from(model, data)
+
+    async def _send_batch(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        """One request through the provider's batch API (:mod:`magnet_lib.llm.batch`)."""
+        from magnet_lib.llm.batch import BatchQueue
+
+        route = self.route(model)
+        if route is None:
+            raise ValueError(f"batch mode supports OpenAI and OpenAI-compatible endpoints, not {model!r} (set llm.batch = false)")
+        loop_key = (id(asyncio.get_running_loop()), model)
+        queue = self._batch_queues.get(loop_key)
+        if queue is None:
+            if model not in self._keys:
+                self._keys[model] = openai_path.resolve_key(model, self._secret)
+            s = self.settings
+            queue = self._batch_queues[loop_key] = BatchQueue(
+                base=route[0], name=route[1], key=self._keys[model], window_s=s.batch_window_s, max_requests=s.batch_max_requests,
+                poll_s=s.batch_poll_s, completion_window=s.batch_completion_window, timeout_s=s.batch_timeout_s,
+            )  # fmt: skip
+        return _completion_from(model, await queue.request(messages, params), batch=True)
 
     async def _send_litellm(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         litellm = _litellm()
@@ -397,27 +422,38 @@ class ModelClient:
         Raises :class:`TransportError` (its message scrubbed of the key) when it gives up."""
         retry = 0
         cooldown = self.cooldown(model)
+        batch = self.settings.batch
         while True:
-            if cooldown.until:
-                await cooldown.wait()
-            ticket = await self.limiter.acquire()
-            if cooldown.until:
-                await cooldown.wait()  # a 429 came back while this one queued for a slot
-            started = time.monotonic()
-            budget.attempts += 1
-            try:
-                completion = await self._send(model, messages, params)
-            except asyncio.CancelledError:
-                self.limiter.release(ticket)
-                raise
-            except Exception as exc:  # every failure is classified, none escapes unscrubbed
-                failure = classify_failure(exc)
-                attempt_s = time.monotonic() - started
-                self.limiter.release(ticket, overloaded=failure.kind in ("rate_limited", "timeout"))
+            if batch:  # no concurrency bound or cool-down: the provider queues the batch
+                budget.attempts += 1
+                try:
+                    return await self._send_batch(model, messages, params)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = classify_failure(exc)
+                    attempt_s = 0.0  # waiting for a batch is not a failed attempt's time
             else:
-                self.limiter.release(ticket, ok=True)
-                return completion
-            if failure.kind == "rate_limited":
+                if cooldown.until:
+                    await cooldown.wait()
+                ticket = await self.limiter.acquire()
+                if cooldown.until:
+                    await cooldown.wait()  # a 429 came back while this one queued for a slot
+                started = time.monotonic()
+                budget.attempts += 1
+                try:
+                    completion = await self._send(model, messages, params)
+                except asyncio.CancelledError:
+                    self.limiter.release(ticket)
+                    raise
+                except Exception as exc:  # every failure is classified, none escapes unscrubbed
+                    failure = classify_failure(exc)
+                    attempt_s = time.monotonic() - started
+                    self.limiter.release(ticket, overloaded=failure.kind in ("rate_limited", "timeout"))
+                else:
+                    self.limiter.release(ticket, ok=True)
+                    return completion
+            if failure.kind == "rate_limited" and not batch:
                 # every request of the process to this model waits as long as this one does
                 cooldown.pause(failure.retry_after if failure.retry_after is not None else self.backoff(0))
             message = self.scrub(failure.message)[:300]

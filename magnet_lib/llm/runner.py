@@ -222,7 +222,8 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [self._offline(task, item, sample_index) for item in items]
-        return list(await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, sample_index) for item in items)))
+        gate = self._gate()
+        return list(await asyncio.gather(*(self._gated(gate, task, item, model, temperature, max_tokens, sample_index) for item in items)))
 
     async def arun_samples(
         self,
@@ -236,7 +237,8 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [[self._offline(task, item, k) for k in range(n)] for item in items]
-        flat = await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n)))
+        gate = self._gate()
+        flat = await asyncio.gather(*(self._gated(gate, task, item, model, temperature, max_tokens, k) for item in items for k in range(n)))
         return [list(flat[i * n : (i + 1) * n]) for i in range(len(items))]
 
     def metadata(self) -> dict[str, Any]:
@@ -259,6 +261,21 @@ class TaskRunner:
             return TaskResult(reject_reason=reason, sample_index=sample_index)
         stats.offline_items += 1
         return TaskResult(value=value, sample_index=sample_index)
+
+    def _gate(self) -> asyncio.Semaphore | None:
+        """How many items of one call are worked on at once: a few more than the requests
+        allowed in flight, so an item is rendered just before a request slot frees up (not all
+        of them before the first request goes out); unbounded in batch mode, where every
+        request of the call belongs in the batch."""
+        if self.settings.batch:
+            return None
+        return asyncio.Semaphore(2 * max(1, self.settings.concurrency) + 16)
+
+    async def _gated(self, gate: asyncio.Semaphore | None, *args: Any) -> TaskResult[O]:
+        if gate is None:
+            return await self._safe_item(*args)
+        async with gate:
+            return await self._safe_item(*args)
 
     async def _safe_item(
         self,
