@@ -70,6 +70,8 @@ class Stats:
             "mean_in_flight_while_busy": round(self.area / self.busy_s, 2) if self.busy_s else 0.0,
             "busy_s": round(self.busy_s, 3),
             "first_to_last_arrival_s": round((self.last or 0) - (self.first or 0), 3),
+            "first_arrival": self.first,  # time.monotonic(): the same clock in every process of the machine
+            "last_arrival": self.last,
             "server_cpu_s": round(time.process_time() - self.cpu0, 3),
             "server_cpu_ms_per_request": round(1000 * (time.process_time() - self.cpu0) / max(1, self.requests), 3),
         }
