@@ -309,6 +309,41 @@ def main() -> None:
             "curator": f"{CURATOR} backends openai and litellm, max_concurrent_requests=C, rate limits 1e7 rpm / 1e10 tpm, "
             "fresh CURATOR_CACHE_DIR per run, require_all_responses=False",
         },
+        "issue_16_before": {
+            "source": "the table of issue 16 (Magnet before it, Curator 0.1.31, medians of 3 paired runs on a quiet 2-core machine)",
+            "rows": [
+                {
+                    "latency_s": 0.2,
+                    "concurrency": 32,
+                    "magnet_share_of_ideal": 0.758,
+                    "vs_curator_openai": 0.85,
+                    "vs_curator_litellm": 0.95,
+                },
+                {
+                    "latency_s": 0.2,
+                    "concurrency": 128,
+                    "magnet_share_of_ideal": 0.404,
+                    "vs_curator_openai": 0.68,
+                    "vs_curator_litellm": 1.40,
+                },
+                {
+                    "latency_s": 1.0,
+                    "concurrency": 32,
+                    "magnet_share_of_ideal": 0.942,
+                    "vs_curator_openai": 0.96,
+                    "vs_curator_litellm": 0.99,
+                },
+                {
+                    "latency_s": 1.0,
+                    "concurrency": 128,
+                    "magnet_share_of_ideal": 0.761,
+                    "vs_curator_openai": 0.92,
+                    "vs_curator_litellm": 0.98,
+                },
+            ],
+            "client_cpu_ms_per_request": "2.6-3.1 (Curator OpenAI 2.3-3.1, Curator LiteLLM 5.2-6.0)",
+            "peak_rss_mib": "217-222 (Curator about 320)",
+        },
         "table": table,
         "cached_rerun": reruns,
         "runs": runs,
