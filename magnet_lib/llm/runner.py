@@ -272,7 +272,7 @@ class TaskRunner:
         request of the call belongs in the batch."""
         if self.settings.batch:
             return None
-        return asyncio.Semaphore(2 * max(1, self.settings.concurrency) + 16)
+        return asyncio.Semaphore(2 * max(1, self.settings.concurrency) + 16)  # as _start_all's ramp
 
     async def _start_all(self, coros: Any) -> list[Any]:
         """Every item as a task, in order, started one loop step apart: an item's request goes
@@ -280,10 +280,12 @@ class TaskRunner:
         instead of the first request waiting for every prompt of the call to be rendered.
         The cache's buffered answers are written before the call returns."""
         tasks = []
+        ramp = 2 * max(1, self.settings.concurrency) + 16 if not self.settings.batch else 0  # the gate's size
         try:
             for coro in coros:
                 tasks.append(asyncio.ensure_future(coro))
-                await asyncio.sleep(0)
+                if len(tasks) <= ramp:  # later items wait at the gate and start as earlier ones finish
+                    await asyncio.sleep(0)
             return list(await asyncio.gather(*tasks))
         except BaseException:
             for t in tasks:
