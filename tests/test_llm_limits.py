@@ -158,3 +158,22 @@ def test_adaptive_concurrency_off_keeps_the_ceiling(llm_server, echo, tmp_path):
     runner = make_runner(llm_server, tmp_path / "cache", adaptive_concurrency=False)
     assert all(r.ok for r in runner.run(echo, words(3)))
     assert runner.client.limiter.decreases == 0 and runner.client.limiter.limit == 16
+
+
+# --------------------------------------------------------------------------- the cache's write-behind buffer
+
+
+def test_write_behind_rows_are_readable_at_once_and_on_disk_after_flush(tmp_path):
+    from magnet_lib.llm.cache import ResponseCache
+
+    cache = ResponseCache(tmp_path, write_behind=True)
+    cache.put("k1", task="t", task_version="v", model="m", text="one", prompt_tokens=3)
+    assert cache.get("k1").text == "one" and cache.get("k1").prompt_tokens == 3  # served from the buffer
+    other = ResponseCache(tmp_path)  # another process's view
+    assert other.get("k1") is None
+    cache.flush()
+    assert other.get("k1").text == "one"
+    for i in range(ResponseCache.FLUSH_ROWS):  # a full buffer writes itself
+        cache.put(f"r{i}", task="t", task_version="v", model="m", text=str(i))
+    assert other.count() == ResponseCache.FLUSH_ROWS + 1
+    cache.close()
