@@ -6,7 +6,7 @@ OpenAI-compatible server such as vLLM is reached with ``hosted_vllm/<model>`` or
 
 Two transports behind one interface (``LLMSettings.transport``): OpenAI and OpenAI-compatible
 ``api_base`` endpoints go over the lean aiohttp path of :mod:`magnet_lib.llm.openai_path`
-(about a tenth of LiteLLM's client CPU per request); every other provider through
+(a fourth to a fifth of the client CPU per request of the LiteLLM path, benchmarks/llm_vs_curator.py); every other provider through
 ``litellm.acompletion``. Either way the client adds:
 
 - **limits**: at most ``concurrency`` requests in flight (adaptive: halved on a 429 or a
