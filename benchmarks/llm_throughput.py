@@ -9,8 +9,8 @@ and at a latency closer to a real model's (writes llm_throughput_latency1s.json)
     HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True python benchmarks/llm_throughput.py \
         --latency 1.0 --rounds 8 --repeats 2 --out benchmarks/results/llm_throughput_latency1s.json
 
-What it measures, with the ``classify_tool`` task over distinct tools, through LiteLLM and real
-HTTP to :class:`magnet_lib.testing.server.TestServer` answering after ``latency`` seconds:
+What it measures, with the ``classify_tool`` task over distinct tools, through the model client
+(``hosted_vllm/`` with an ``api_base``: the lean OpenAI-compatible path) and real HTTP to :class:`magnet_lib.testing.server.TestServer` answering after ``latency`` seconds:
 
 1. throughput at concurrency C in {1, 8, 32, 128}: achieved requests/s over the ideal C / L
    (the target is at least 0.9 at C = 32);
@@ -22,7 +22,8 @@ HTTP to :class:`magnet_lib.testing.server.TestServer` answering after ``latency`
 
 The server runs in the benchmark's own process (it must: it answers from the prompt registry),
 so client and server share one interpreter lock; on a small machine the client's CPU time per
-request (mostly LiteLLM's) is what limits high concurrency.
+request is what limits high concurrency. ``benchmarks/llm_vs_curator.py`` measures with the
+server in a process of its own, side by side with Curator.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -89,6 +89,24 @@ class LLMSettings(_Group):
     task_models: dict[str, str] = Field(
         default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}."
     )
+    transport: Literal["auto", "litellm", "openai"] = Field(
+        "auto",
+        description="How requests are sent: 'auto' = the lean OpenAI-compatible path (aiohttp) for openai/ models and for api_base "
+        "endpoints (hosted_vllm/, openai/, bare names), LiteLLM for every other provider; 'litellm' = always LiteLLM; 'openai' = always "
+        "the lean path.",
+    )
+    adaptive_concurrency: bool = Field(True, description="Halve the requests in flight on a 429 or a timeout, grow back while healthy.")
+    min_concurrency: int = Field(1, ge=1, description="The floor of adaptive concurrency.")
+    batch: bool = Field(
+        False,
+        description="Send requests through the provider's batch API (OpenAI batch format: upload JSONL, create, poll, download) "
+        "instead of one by one: cheaper, slower; for large offline-tolerant runs.",
+    )
+    batch_window_s: float = Field(2.0, description="A batch is submitted once no new request has been queued for this long.")
+    batch_max_requests: int = Field(50_000, description="Requests per batch at most (OpenAI's limit is 50,000).")
+    batch_poll_s: float = Field(30.0, description="Seconds between batch status checks.")
+    batch_completion_window: str = Field("24h", description="The batch's completion window.")
+    batch_timeout_s: float = Field(90_000.0, description="Give up on a batch (its requests become failures) after this long.")
 
     @property
     def offline(self) -> bool:

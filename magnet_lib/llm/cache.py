@@ -10,16 +10,25 @@ Several processes (Dagster's multiprocess executor) and threads share the file s
 WAL journal mode, one connection per process and thread, a busy timeout for writers.
 Transport failures are never cached; answers that fail to parse are (the re-ask that
 follows is cached too, so a rerun replays the same reject without a request).
+
+``write_behind=True`` (the runner's choice) buffers new rows in memory and writes them in one
+transaction per ``FLUSH_ROWS`` rows or ``FLUSH_S`` seconds, instead of one transaction per
+answer on the event loop; a buffered row is served by ``get`` at once, and the runner calls
+:meth:`ResponseCache.flush` at the end of every call, so every answer of a call that returned
+is on disk. ``close`` and interpreter exit flush too.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +88,25 @@ class ResponseCache:
 
     FILE_NAME = "llm_responses.sqlite"
 
-    def __init__(self, cache_dir: Path):
+    FLUSH_ROWS = 64
+    FLUSH_S = 0.5
+    _INSERT = (
+        "INSERT OR REPLACE INTO responses"
+        " (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
+    def __init__(self, cache_dir: Path, *, write_behind: bool = False):
         self.path = Path(cache_dir) / self.FILE_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self.write_behind = write_behind
+        self._pending: dict[str, tuple[Any, ...]] = {}
+        self._pending_since = 0.0
+        self._pending_lock = threading.Lock()
         self._connect()  # create the schema now, fail early on an unwritable folder
+        if write_behind:
+            _OPEN.add(self)
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -99,6 +122,11 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> CachedAnswer | None:
+        if self._pending:
+            with self._pending_lock:
+                buffered = self._pending.get(key)
+            if buffered is not None:
+                return CachedAnswer(buffered[4], buffered[5], buffered[6], buffered[7])
         row = (
             self._connect()
             .execute("SELECT text, prompt_tokens, completion_tokens, cost_usd FROM responses WHERE key = ?", (key,))
@@ -118,14 +146,37 @@ class ResponseCache:
         completion_tokens: int = 0,
         cost_usd: float = 0.0,
     ) -> None:
-        self._connect().execute(
-            "INSERT OR REPLACE INTO responses"
-            " (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, time.time()),
-        )
+        row = (key, task, task_version, model, text, prompt_tokens, completion_tokens, cost_usd, time.time())
+        if not self.write_behind:
+            self._connect().execute(self._INSERT, row)
+            return
+        now = time.monotonic()
+        with self._pending_lock:
+            if not self._pending:
+                self._pending_since = now
+            self._pending[key] = row
+            due = len(self._pending) >= self.FLUSH_ROWS or now - self._pending_since >= self.FLUSH_S
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows (one transaction)."""
+        with self._pending_lock:
+            rows = list(self._pending.values())
+            if not rows:
+                return
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(self._INSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._pending.clear()
 
     def count(self, task: str | None = None) -> int:
+        self.flush()
         conn = self._connect()
         if task is None:
             return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -133,11 +184,24 @@ class ResponseCache:
 
     def prune(self, task: str, keep_version: str) -> int:
         """Delete a task's rows made by other template versions; returns how many went."""
+        self.flush()
         cur = self._connect().execute("DELETE FROM responses WHERE task = ? AND task_version != ?", (task, keep_version))
         return cur.rowcount
 
     def close(self) -> None:
+        self.flush()
+        _OPEN.discard(self)
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
         self._local.conn = None
+
+
+_OPEN: weakref.WeakSet[ResponseCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for cache in list(_OPEN):
+        with contextlib.suppress(Exception):  # a cache whose folder is gone: nothing to save
+            cache.flush()

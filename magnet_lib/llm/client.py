@@ -1,12 +1,18 @@
-"""The model client: one chat completion through LiteLLM, within limits, with retries.
+"""The model client: one chat completion, within limits, with retries.
 
 Any LiteLLM provider string works (``openai/gpt-4o-mini``, ``anthropic/...``, ...); an
 OpenAI-compatible server such as vLLM is reached with ``hosted_vllm/<model>`` or
 ``openai/<model>`` plus ``api_base`` (e.g. ``http://127.0.0.1:8000/v1``).
 
-What the client adds to ``litellm.acompletion``:
+Two transports behind one interface (``LLMSettings.transport``): OpenAI and OpenAI-compatible
+``api_base`` endpoints go over the lean aiohttp path of :mod:`magnet_lib.llm.openai_path`
+(a fourth to a fifth of the client CPU per request of the LiteLLM path, benchmarks/llm_vs_curator.py); every other provider through
+``litellm.acompletion``. Either way the client adds:
 
-- **limits**: at most ``concurrency`` requests in flight, and token buckets for
+- **limits**: at most ``concurrency`` requests in flight (adaptive: halved on a 429 or a
+  timeout, grown back while healthy; :class:`~magnet_lib.llm.limits.AdaptiveLimiter`), a
+  process-wide cool-down per model after a 429 (:func:`~magnet_lib.llm.limits.cooldown_for`:
+  every request to that model waits out the ``Retry-After``), and token buckets for
   requests-per-minute and tokens-per-minute (a request reserves its estimated prompt tokens
   plus ``max_tokens`` and gets the unused part back when the answer reports its usage);
 - **retries** on 429 (waiting at least the ``Retry-After`` the server asked for), 5xx,
@@ -25,11 +31,14 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from magnet_lib.llm import openai_path
+from magnet_lib.llm.limits import AdaptiveLimiter, CoolDown, cooldown_for
 from magnet_lib.settings import LLMSettings
 
 log = logging.getLogger("magnet.llm")
@@ -177,17 +186,25 @@ _UNREADABLE = re.compile(
 def classify_failure(exc: BaseException) -> _Failure:
     """Which kind of transport failure ``exc`` is, and whether a retry may help."""
     import httpx
-    import litellm
 
+    litellm = sys.modules.get("litellm")  # its exceptions exist only when it was used
     message = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, litellm.Timeout, httpx.TimeoutException)):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, httpx.TimeoutException)) or (litellm and isinstance(exc, litellm.Timeout)):
         return _Failure("timeout", True, message)
-    if isinstance(exc, (MalformedResponse, json.JSONDecodeError, litellm.APIResponseValidationError)) or _UNREADABLE.search(str(exc)):
+    if (
+        isinstance(exc, (MalformedResponse, json.JSONDecodeError))
+        or (litellm and isinstance(exc, litellm.APIResponseValidationError))
+        or _UNREADABLE.search(str(exc))
+    ):
         # LiteLLM reports a body that is not JSON as a 500 or a connection error
         return _Failure("malformed_response", True, message)
-    if isinstance(exc, litellm.RateLimitError):
+    if litellm and isinstance(exc, litellm.RateLimitError):
         return _Failure("rate_limited", True, message, _retry_after(exc))
-    if isinstance(exc, (litellm.APIConnectionError, httpx.TransportError, ConnectionError)) or _CONNECTION.search(str(exc)):
+    if (
+        isinstance(exc, (httpx.TransportError, ConnectionError))
+        or (litellm and isinstance(exc, litellm.APIConnectionError))
+        or _CONNECTION.search(str(exc))
+    ):
         # LiteLLM reports a refused or dropped connection as a 500 too
         return _Failure("connection", True, message)
     status = getattr(exc, "status_code", None)
@@ -223,6 +240,19 @@ def answer_text(response: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
+def _completion_from(model: str, data: dict[str, Any], batch: bool = False) -> Completion:
+    """A :class:`Completion` from a chat completion body (lean path and batch results)."""
+    usage = data.get("usage") or {}
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    completion_tokens = int(usage.get("completion_tokens") or 0)
+    return Completion(
+        text=openai_path.answer_text(data["choices"][0].get("message") or {}),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=openai_path.cost(model, prompt_tokens, completion_tokens, batch=batch),
+    )
+
+
 _CONFIGURED = False
 
 
@@ -241,7 +271,8 @@ def _litellm() -> Any:
 
 
 class ModelClient:
-    """Chat completions through LiteLLM for one set of :class:`LLMSettings`.
+    """Chat completions for one set of :class:`LLMSettings`, over the lean OpenAI-compatible
+    path or LiteLLM (see the module docstring).
 
     The settings' ``backoff_base_s`` / ``backoff_max_s`` / ``backoff_jitter`` shape the
     exponential backoff (``base * 2**retry``, capped, partly random) when no ``Retry-After``
@@ -253,22 +284,39 @@ class ModelClient:
         self._secret = settings.api_key.get_secret_value() if settings.api_key else None
         self._rpm = TokenBucket(settings.requests_per_minute, burst_s=1.0) if settings.requests_per_minute else None
         self._tpm = TokenBucket(settings.tokens_per_minute, burst_s=10.0) if settings.tokens_per_minute else None
-        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self.limiter = AdaptiveLimiter(settings.concurrency, settings.min_concurrency, settings.adaptive_concurrency)
+        self._routes: dict[str, tuple[str, str] | None] = {}
+        self._keys: dict[str, str | None] = {}
+        self._batch_queues: dict[tuple[int, str], Any] = {}
         self._cost_unknown: set[str] = set()
         self._rng = random.Random()
-        self.in_flight = 0
-        self.max_in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.limiter.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.limiter.max_in_flight
 
     # ------------------------------------------------------------------ helpers
     def scrub(self, text: str) -> str:
-        return scrub(text, self._secret)
+        text = scrub(text, self._secret)
+        for key in self._keys.values():  # a key read from the provider's variable
+            if key and key != self._secret:
+                text = text.replace(key, "***")
+        return text
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._semaphores.get(id(loop))
-        if sem is None:
-            sem = self._semaphores[id(loop)] = asyncio.Semaphore(max(1, self.settings.concurrency))
-        return sem
+    def route(self, model: str) -> tuple[str, str] | None:
+        """``(base_url, model name)`` when ``model`` goes over the lean path, None for LiteLLM."""
+        if model not in self._routes:
+            self._routes[model] = openai_path.lean_route(model, self.settings.api_base, self.settings.transport)
+        return self._routes[model]
+
+    def cooldown(self, model: str) -> CoolDown:
+        """The process-wide 429 cool-down of ``model`` at this client's endpoint."""
+        route = self.route(model)
+        return cooldown_for(route[0] if route else self.settings.api_base, model)
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based): an exponential cap, of which the
@@ -293,69 +341,121 @@ class ModelClient:
             return 0.0
 
     # ------------------------------------------------------------------ one request
-    async def _send(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-        litellm = _litellm()
+    async def _send_lean(self, route: tuple[str, str], model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        base, name = route
+        if model not in self._keys:
+            self._keys[model] = openai_path.resolve_key(model, self._secret)
+        data = await openai_path.chat(base, name, self._keys[model], messages, params, self.settings.timeout_s)
+        return _completion_from(model, data)
 
+    async def _send_batch(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        """One request through the provider's batch API (:mod:`magnet_lib.llm.batch`)."""
+        from magnet_lib.llm.batch import BatchQueue
+
+        route = self.route(model)
+        if route is None:
+            raise ValueError(f"batch mode supports OpenAI and OpenAI-compatible endpoints, not {model!r} (set llm.batch = false)")
+        loop_key = (id(asyncio.get_running_loop()), model)
+        queue = self._batch_queues.get(loop_key)
+        if queue is None:
+            if model not in self._keys:
+                self._keys[model] = openai_path.resolve_key(model, self._secret)
+            s = self.settings
+            queue = self._batch_queues[loop_key] = BatchQueue(
+                base=route[0], name=route[1], key=self._keys[model], window_s=s.batch_window_s, max_requests=s.batch_max_requests,
+                poll_s=s.batch_poll_s, completion_window=s.batch_completion_window, timeout_s=s.batch_timeout_s,
+            )  # fmt: skip
+        return _completion_from(model, await queue.request(messages, params), batch=True)
+
+    async def _send_litellm(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        litellm = _litellm()
         s = self.settings
-        reserve = estimate_tokens(messages) + int(params.get("max_tokens") or 0)
-        async with self._semaphore():
-            if self._rpm:
-                await self._rpm.acquire(1)
-            if self._tpm:
-                await self._tpm.acquire(reserve)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                response = await asyncio.wait_for(
-                    litellm.acompletion(
-                        model=model,
-                        messages=messages,
-                        api_base=s.api_base,
-                        api_key=self._secret,
-                        timeout=s.timeout_s,
-                        max_retries=0,  # the SDK's retries: off, ours are counted
-                        num_retries=0,  # LiteLLM's retries: off
-                        drop_params=True,
-                        **params,
-                    ),
-                    timeout=s.timeout_s + 5.0,  # a guard in case a provider ignores ``timeout``
-                )
-            except BaseException:
-                if self._tpm:
-                    self._tpm.give_back(reserve)  # a failed request used no tokens
-                raise
-            finally:
-                self.in_flight -= 1
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        if self._tpm:
-            used = (prompt_tokens + completion_tokens) or reserve
-            self._tpm.give_back(reserve - used)
+        response = await asyncio.wait_for(
+            litellm.acompletion(
+                model=model,
+                messages=messages,
+                api_base=s.api_base,
+                api_key=self._secret,
+                timeout=s.timeout_s,
+                max_retries=0,  # the SDK's retries: off, ours are counted
+                num_retries=0,  # LiteLLM's retries: off
+                drop_params=True,
+                **params,
+            ),
+            timeout=s.timeout_s + 5.0,  # a guard in case a provider ignores ``timeout``
+        )
         if not getattr(response, "choices", None):
             raise MalformedResponse("the response has no choices")
+        usage = getattr(response, "usage", None)
         return Completion(
             text=answer_text(response),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             cost_usd=self._cost(model, response),
         )
+
+    async def _send(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        """One attempt, inside the rate buckets (the caller holds a concurrency slot)."""
+        reserve = estimate_tokens(messages) + int(params.get("max_tokens") or 0)
+        if self._rpm:
+            await self._rpm.acquire(1)
+        if self._tpm:
+            await self._tpm.acquire(reserve)
+        route = self.route(model)
+        try:
+            if route is not None:
+                completion = await self._send_lean(route, model, messages, params)
+            else:
+                completion = await self._send_litellm(model, messages, params)
+        except BaseException:
+            if self._tpm:
+                self._tpm.give_back(reserve)  # a failed request used no tokens
+            raise
+        if self._tpm:
+            used = (completion.prompt_tokens + completion.completion_tokens) or reserve
+            self._tpm.give_back(reserve - used)
+        return completion
 
     async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], budget: RetryBudget) -> Completion:
         """One answer, retrying transport failures within the per-request and per-item limits.
 
         Raises :class:`TransportError` (its message scrubbed of the key) when it gives up."""
         retry = 0
+        cooldown = self.cooldown(model)
+        batch = self.settings.batch
         while True:
-            started = time.monotonic()
-            budget.attempts += 1
-            try:
-                return await self._send(model, messages, params)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every failure is classified, none escapes unscrubbed
-                failure = classify_failure(exc)
-                attempt_s = time.monotonic() - started
+            if batch:  # no concurrency bound or cool-down: the provider queues the batch
+                budget.attempts += 1
+                try:
+                    return await self._send_batch(model, messages, params)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = classify_failure(exc)
+                    attempt_s = 0.0  # waiting for a batch is not a failed attempt's time
+            else:
+                if cooldown.until:
+                    await cooldown.wait()
+                ticket = await self.limiter.acquire()
+                if cooldown.until:
+                    await cooldown.wait()  # a 429 came back while this one queued for a slot
+                started = time.monotonic()
+                budget.attempts += 1
+                try:
+                    completion = await self._send(model, messages, params)
+                except asyncio.CancelledError:
+                    self.limiter.release(ticket)
+                    raise
+                except Exception as exc:  # every failure is classified, none escapes unscrubbed
+                    failure = classify_failure(exc)
+                    attempt_s = time.monotonic() - started
+                    self.limiter.release(ticket, overloaded=failure.kind in ("rate_limited", "timeout"))
+                else:
+                    self.limiter.release(ticket, ok=True)
+                    return completion
+            if failure.kind == "rate_limited" and not batch:
+                # every request of the process to this model waits as long as this one does
+                cooldown.pause(failure.retry_after if failure.retry_after is not None else self.backoff(0))
             message = self.scrub(failure.message)[:300]
             budget.errors.append(failure.kind)
             if not failure.retryable:

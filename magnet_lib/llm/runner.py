@@ -19,6 +19,7 @@ a running loop of its own. Async callers use ``arun``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Coroutine, Sequence
@@ -33,6 +34,8 @@ from magnet_lib.llm.client import ModelClient, RetryBudget, TransportError
 from magnet_lib.llm.task import ParseError, Task, validation_message
 from magnet_lib.models import OFFLINE
 from magnet_lib.settings import LLMSettings
+
+log = logging.getLogger("magnet.llm")
 
 T = TypeVar("T")
 O = TypeVar("O", bound=BaseModel)
@@ -151,7 +154,7 @@ class TaskRunner:
     @property
     def cache(self) -> ResponseCache | None:
         if self._cache is None and self.cache_dir is not None:
-            self._cache = ResponseCache(self.cache_dir)
+            self._cache = ResponseCache(self.cache_dir, write_behind=True)
         return self._cache
 
     def sampling_params(self, task: Task, item: Any, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
@@ -222,7 +225,8 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [self._offline(task, item, sample_index) for item in items]
-        return list(await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, sample_index) for item in items)))
+        gate = self._gate()
+        return await self._start_all(self._gated(gate, task, item, model, temperature, max_tokens, sample_index) for item in items)
 
     async def arun_samples(
         self,
@@ -236,7 +240,8 @@ class TaskRunner:
         model = self.model_for(task)
         if model is None:
             return [[self._offline(task, item, k) for k in range(n)] for item in items]
-        flat = await asyncio.gather(*(self._safe_item(task, item, model, temperature, max_tokens, k) for item in items for k in range(n)))
+        gate = self._gate()
+        flat = await self._start_all(self._gated(gate, task, item, model, temperature, max_tokens, k) for item in items for k in range(n))
         return [list(flat[i * n : (i + 1) * n]) for i in range(len(items))]
 
     def metadata(self) -> dict[str, Any]:
@@ -259,6 +264,45 @@ class TaskRunner:
             return TaskResult(reject_reason=reason, sample_index=sample_index)
         stats.offline_items += 1
         return TaskResult(value=value, sample_index=sample_index)
+
+    def _gate(self) -> asyncio.Semaphore | None:
+        """How many items of one call are worked on at once: a few more than the requests
+        allowed in flight, so an item is rendered just before a request slot frees up (not all
+        of them before the first request goes out); unbounded in batch mode, where every
+        request of the call belongs in the batch."""
+        if self.settings.batch:
+            return None
+        return asyncio.Semaphore(2 * max(1, self.settings.concurrency) + 16)  # as _start_all's ramp
+
+    async def _start_all(self, coros: Any) -> list[Any]:
+        """Every item as a task, in order, started one loop step apart: an item's request goes
+        out (aiohttp writes it from a task of its own) before the next item is rendered,
+        instead of the first request waiting for every prompt of the call to be rendered.
+        The cache's buffered answers are written before the call returns."""
+        tasks = []
+        ramp = 2 * max(1, self.settings.concurrency) + 16 if not self.settings.batch else 0  # the gate's size
+        try:
+            for coro in coros:
+                tasks.append(asyncio.ensure_future(coro))
+                if len(tasks) <= ramp:  # later items wait at the gate and start as earlier ones finish
+                    await asyncio.sleep(0)
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        finally:
+            if self._cache is not None:
+                try:
+                    self._cache.flush()
+                except Exception as exc:  # the answers stand; only their cache rows are lost
+                    log.warning("could not write the response cache: %s", exc)
+
+    async def _gated(self, gate: asyncio.Semaphore | None, *args: Any) -> TaskResult[O]:
+        if gate is None:
+            return await self._safe_item(*args)
+        async with gate:
+            return await self._safe_item(*args)
 
     async def _safe_item(
         self,

@@ -26,11 +26,19 @@ scripted (:meth:`TestServer.script`, consumed in order, optionally for one task 
 
 The server counts requests (in total and per task), faults, the most requests in flight at
 once, and keeps the ``Authorization`` headers it saw (for the secrets test).
+
+It also serves OpenAI's batch API (``POST /v1/files``, ``GET /v1/files/{id}/content``,
+``POST /v1/batches``, ``GET /v1/batches/{id}``) for the client's batch mode: every line of an
+uploaded batch is answered like a chat request (and counted as one, faults included: a 429 or
+500 lands in the error file, ``malformed`` gives a body that is not a completion, ``hang`` a
+line missing from both files, as when a batch expires). A batch reports ``in_progress``
+until ``batch_latency_s`` has passed, then ``completed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import threading
@@ -83,8 +91,12 @@ class TestServer:
         hang_s: float = 30.0,
         invalid_answer: str = "Sorry, I am not sure what you are asking for.",
         seed: int = 0,
+        batch_latency_s: float = 0.0,
     ):
         self.latency_s = latency_s
+        self.batch_latency_s = batch_latency_s
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         unknown = set(self.fault_kinds) - set(FAULT_KINDS)
@@ -141,6 +153,10 @@ class TestServer:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/files", self._upload, methods=["POST"]),
+                Route("/v1/files/{file_id}/content", self._file_content, methods=["GET"]),
+                Route("/v1/batches", self._create_batch, methods=["POST"]),
+                Route("/v1/batches/{batch_id}", self._get_batch, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(
@@ -195,26 +211,47 @@ class TestServer:
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "magnet-test", "object": "model", "owned_by": "magnet"}]})
 
-    async def _chat(self, request: Request) -> Response:
-        body = await request.json()
-        messages = body.get("messages") or []
-        model = str(body.get("model", ""))
-        try:
-            task_name, text = self._answer(messages)
-        except Exception as exc:  # an offline implementation failed: the model "errs"
-            task_name, text = UNKNOWN_TASK, f"error: {type(exc).__name__}: {exc}"
-        fault = self._next_fault(task_name)
+    def _record(self, task_name: str, fault: str | None, model: str, messages: int, authorization: str | None) -> None:
         with self._lock:
             self.requests += 1
             self.by_task[task_name] += 1
             if fault:
                 self.faults[fault] += 1
+            self.records.append(RequestRecord(time.monotonic(), task_name, fault, model, messages))
+            if authorization:
+                self.authorizations.add(authorization)
+
+    def _completion(self, model: str, messages: list[dict[str, Any]], text: str) -> dict[str, Any]:
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+        return {
+            "id": f"chatcmpl-{self.requests}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(text) // 4 + 1,
+                "total_tokens": prompt_tokens + len(text) // 4 + 1,
+            },
+        }
+
+    def _text(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
+        try:
+            return self._answer(messages)
+        except Exception as exc:  # an offline implementation failed: the model "errs"
+            return UNKNOWN_TASK, f"error: {type(exc).__name__}: {exc}"
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        messages = body.get("messages") or []
+        model = str(body.get("model", ""))
+        task_name, text = self._text(messages)
+        fault = self._next_fault(task_name)
+        self._record(task_name, fault, model, len(messages), request.headers.get("authorization"))
+        with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            self.records.append(RequestRecord(time.monotonic(), task_name, fault, model, len(messages)))
-            auth = request.headers.get("authorization")
-            if auth:
-                self.authorizations.add(auth)
         try:
             if fault == "hang":
                 deadline = time.monotonic() + self.hang_s
@@ -235,21 +272,104 @@ class TestServer:
                 return Response('{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
             if fault == "invalid_answer":
                 text = self.invalid_answer
-            prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
-            return JSONResponse(
-                {
-                    "id": f"chatcmpl-{self.requests}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": len(text) // 4 + 1,
-                        "total_tokens": prompt_tokens + len(text) // 4 + 1,
-                    },
-                }
-            )
+            return JSONResponse(self._completion(model, messages, text))
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    # ------------------------------------------------------------------ the batch API
+    async def _upload(self, request: Request) -> Response:
+        form = await request.form()
+        upload = form["file"]
+        data = await upload.read()  # type: ignore[union-attr]
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = data
+        return JSONResponse(self._file_object(file_id, getattr(upload, "filename", "batch.jsonl"), str(form.get("purpose", "batch"))))
+
+    def _file_object(self, file_id: str, filename: str = "batch.jsonl", purpose: str = "batch") -> dict[str, Any]:
+        return {
+            "id": file_id, "object": "file", "bytes": len(self.files[file_id]), "created_at": int(time.time()),
+            "filename": filename, "purpose": purpose, "status": "processed",
+        }  # fmt: skip
+
+    async def _file_content(self, request: Request) -> Response:
+        data = self.files.get(request.path_params["file_id"])
+        if data is None:
+            return JSONResponse({"error": {"message": "no such file"}}, status_code=404)
+        return Response(data, media_type="application/jsonl")
+
+    def _batch_line(self, line: dict[str, Any], authorization: str | None) -> tuple[str, dict[str, Any] | None]:
+        """``('output' | 'error' | 'none', result line)`` for one request of a batch."""
+        body = line.get("body") or {}
+        messages = body.get("messages") or []
+        model = str(body.get("model", ""))
+        task_name, text = self._text(messages)
+        fault = self._next_fault(task_name)
+        self._record(task_name, fault, model, len(messages), authorization)
+        custom_id = line.get("custom_id")
+        if fault == "hang":
+            return "none", None
+        if fault in ("rate_limit", "server_error"):
+            status = 429 if fault == "rate_limit" else 500
+            error = {"error": {"message": "rate limit reached" if status == 429 else "internal error", "type": fault}}
+            return "error", {
+                "id": f"req-{custom_id}",
+                "custom_id": custom_id,
+                "response": {"status_code": status, "body": error},
+                "error": None,
+            }
+        if fault == "malformed":
+            completion: Any = '{"id": "chatcmpl-broken", "choices": [{"message": '
+        else:
+            completion = self._completion(model, messages, self.invalid_answer if fault == "invalid_answer" else text)
+        return "output", {
+            "id": f"req-{custom_id}",
+            "custom_id": custom_id,
+            "response": {"status_code": 200, "body": completion},
+            "error": None,
+        }
+
+    async def _create_batch(self, request: Request) -> Response:
+        spec = await request.json()
+        data = self.files.get(spec.get("input_file_id", ""))
+        if data is None:
+            return JSONResponse({"error": {"message": "no such input file"}}, status_code=400)
+        authorization = request.headers.get("authorization")
+        outputs: list[str] = []
+        errors: list[str] = []
+        for raw in data.decode("utf-8").splitlines():
+            if raw.strip():
+                where, result = self._batch_line(json.loads(raw), authorization)
+                if result is not None:
+                    (outputs if where == "output" else errors).append(json.dumps(result))
+        with self._lock:
+            batch_id = f"batch-{len(self.batches) + 1}"
+            output_id, error_id = f"file-{batch_id}-out", f"file-{batch_id}-err"
+            self.files[output_id] = ("\n".join(outputs) + "\n").encode() if outputs else b""
+            self.files[error_id] = ("\n".join(errors) + "\n").encode() if errors else b""
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": spec.get("endpoint", "/v1/chat/completions"),
+                "input_file_id": spec["input_file_id"], "completion_window": spec.get("completion_window", "24h"),
+                "status": "in_progress", "created_at": int(time.time()),
+                "output_file_id": output_id if outputs else None, "error_file_id": error_id if errors else None,
+                "request_counts": {"total": len(outputs) + len(errors), "completed": len(outputs), "failed": len(errors)},
+                "_ready_at": time.monotonic() + self.batch_latency_s,
+            }  # fmt: skip
+        return JSONResponse(self._batch_object(batch_id))
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        batch = self.batches[batch_id]
+        shown = {k: v for k, v in batch.items() if not k.startswith("_")}
+        if time.monotonic() < batch["_ready_at"]:
+            shown.update(output_file_id=None, error_file_id=None)
+        else:
+            shown["status"] = "completed"
+            shown["completed_at"] = int(time.time())
+        return shown
+
+    async def _get_batch(self, request: Request) -> Response:
+        batch_id = request.path_params["batch_id"]
+        if batch_id not in self.batches:
+            return JSONResponse({"error": {"message": "no such batch"}}, status_code=404)
+        return JSONResponse(self._batch_object(batch_id))
