@@ -47,8 +47,13 @@ import types
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnet_lib.llm.task import Task
 
 MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
 AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
@@ -258,6 +263,108 @@ class TransformersBackend:
         for reply in replies:
             calls = [{"name": c.name, "arguments": c.arguments} for c in reply.calls]
             out.append(StepReply(text=reply.text, tool_calls=calls if self.style == "fc" else []))
+        return out
+
+
+class BfclStepInput(BaseModel):
+    """One response asked of a served model: the conversation so far and, native style, the tools."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    style: str = "prompting"
+    reference: dict[str, Any] = Field(default_factory=dict, description="BFCL's ground truth for this step (the offline answer).")
+
+
+class BfclStepOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = ""
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BfclStepTask(Task[BfclStepInput, BfclStepOutput]):
+    """``bfcl_step``: the messages are BFCL's conversation as is; native style sends the tools
+    as the request's ``tools``. Every answer is usable (BFCL never re-asks: a reply without a
+    decodable call ends the turn). Offline (no model, or the local test server) it answers
+    with BFCL's ground truth."""
+
+    name = "bfcl_step"
+    template = "(conversation as is)"
+    input_model = BfclStepInput
+    output_model = BfclStepOutput
+    temperature = 0.0
+
+    @cached_property
+    def template_text(self) -> str:  # no template file: BFCL's conversation is the prompt
+        return "bfcl_step v1: BFCL's conversation, system prompt and tools as bfcl-eval builds them"
+
+    def render(self, item: BfclStepInput) -> list[dict[str, Any]]:
+        out = []
+        for m in item.messages:
+            msg = {k: v for k, v in m.items() if k in ("role", "content", "tool_calls", "tool_call_id", "name") and v is not None}
+            if m.get("role") == "tool" and item.style != "fc":
+                msg.pop("name", None)
+            msg.setdefault("content", "")
+            out.append(msg)
+        return out
+
+    def request_params(self, item: BfclStepInput) -> dict[str, Any]:
+        return {"tools": item.tools} if item.style == "fc" and item.tools else {}
+
+    def parse(self, text: str, item: BfclStepInput) -> BfclStepOutput:
+        if item.style == "fc":
+            try:  # native calls come back as {"content", "tool_calls"} (see llm.client.answer_text)
+                data = json.loads(text)
+            except (json.JSONDecodeError, TypeError):
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
+                calls = [c for c in data["tool_calls"] if isinstance(c, dict) and isinstance(c.get("name"), str)]
+                for c in calls:
+                    if not isinstance(c.get("arguments"), dict):
+                        c["arguments"] = {}
+                return BfclStepOutput(text=data.get("content") or "", tool_calls=calls)
+        return BfclStepOutput(text=text or "")
+
+    def answer_text(self, output: BfclStepOutput) -> str:
+        if output.tool_calls:
+            return json.dumps({"content": output.text or None, "tool_calls": output.tool_calls}, ensure_ascii=False)
+        return output.text
+
+    def offline(self, item: BfclStepInput) -> BfclStepOutput:
+        return BfclStepOutput.model_validate(item.reference or {})
+
+
+class ServedBackend:
+    """Any LiteLLM model (a vLLM server through ``api_base``, a provider) through the task
+    runner: concurrency, retries, rate limits and the response cache of the LLM layer. An
+    item the runner rejects (transport failure, timeout) fails its entry with the reason."""
+
+    def __init__(self, runner, style: str = "prompting", *, max_tokens: int | None = None, name: str | None = None):
+        self.runner = runner
+        self.task = BfclStepTask()
+        self.style, self.results_as = style, "user"
+        self.max_tokens = max_tokens
+        self.name = name or runner.model_for(self.task) or "offline"
+
+    def respond(self, requests: Sequence[StepRequest]) -> list[StepReply]:
+        items = [
+            BfclStepInput(
+                messages=r.messages,
+                tools=r.tools,
+                style=self.style,
+                reference={"text": r.reference.text, "tool_calls": r.reference.tool_calls},
+            )
+            for r in requests
+        ]
+        results = self.runner.run(self.task, items, max_tokens=self.max_tokens)
+        out = []
+        for res in results:
+            if res.ok:
+                out.append(StepReply(text=res.value.text, tool_calls=res.value.tool_calls))
+            else:
+                out.append(StepReply(error=res.reject_reason or "no answer"))
         return out
 
 
@@ -736,13 +843,58 @@ def evaluate(
     )
 
 
-def write_report(report: BfclReport, out_dir: Path) -> tuple[Path, Path]:
-    """``bfcl_scores.json`` (scores and every failed entry with its reason) and ``bfcl_scores.md``."""
+def scores_table(reports: Sequence[BfclReport]) -> list[list[str]]:
+    """Rows of category | n | one accuracy per model, then the groups and the overall."""
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+    scores = [r.scores() for r in reports]
+    cats = [c for c in DEFAULT_CATEGORIES if any(c in s["categories"] for s in scores)]
+    rows = [[c, str(max(s["n"].get(c, 0) for s in scores)), *[fmt(s["categories"].get(c)) for s in scores]] for c in cats]
+    for group in GROUP_WEIGHTS:
+        if any(s["groups"][group] is not None for s in scores):
+            rows.append([f"{group} (group)", "", *[fmt(s["groups"][group]) for s in scores]])
+    rows.append(["overall", "", *[fmt(s["overall"]) for s in scores]])
+    return rows
+
+
+def combined_markdown(reports: Sequence[BfclReport]) -> str:
+    names = [f"{r.model} ({r.style})" for r in reports]
+    notes = sorted({n for r in reports for n in r.notes})
+    lines = [
+        "# BFCL evaluation",
+        "",
+        f"bfcl-eval {version()}: BFCL's entries, system prompt, function docs, executable classes and checkers. "
+        "Groups and overall aggregated as BFCL's leaderboard does (multi-turn and non-live AST: unweighted means of their "
+        "categories; overall: BFCL's weights non-live 10 / irrelevance 10 / multi-turn 30, renormalised over the groups run).",
+        "",
+        *[f"> {n}" for n in notes],
+        *([""] if notes else []),
+        "| category | n | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+        *["| " + " | ".join(row) + " |" for row in scores_table(reports)],
+    ]
+    for r in reports:
+        failed = [e for e in r.entries if not e.valid]
+        if failed:
+            lines += ["", f"## Failed entries of {r.model} ({len(failed)}, first 30)", "", "| id | error type | reason |", "|---|---|---|"]
+            lines += [f"| {e.id} | {e.error_type} | {(e.error or '').replace('|', '/').replace(chr(10), ' ')[:200]} |" for e in failed[:30]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(reports: BfclReport | Sequence[BfclReport], out_dir: Path, *, limit: int | None = None) -> tuple[Path, Path]:
+    """``bfcl_scores.json`` (per model: scores and every failed entry with its reason; ``scores``
+    maps model -> category -> accuracy) and ``bfcl_scores.md`` in ``out_dir``."""
+    reports = [reports] if isinstance(reports, BfclReport) else list(reports)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     js, md = out_dir / "bfcl_scores.json", out_dir / "bfcl_scores.md"
-    js.write_text(report.to_json(), encoding="utf-8")
-    md.write_text(report.markdown(), encoding="utf-8")
+    payload = {
+        "bfcl_eval": version(),
+        "limit": limit,
+        "scores": {r.model: {**r.scores()["categories"], "overall": r.scores()["overall"]} for r in reports},
+        "models": [r.as_dict() for r in reports],
+    }
+    js.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    md.write_text(combined_markdown(reports), encoding="utf-8")
     return js, md
 
 
@@ -756,7 +908,9 @@ __all__ = [
     "BfclUnavailable",
     "EntryResult",
     "MultiTurnRun",
+    "BfclStepTask",
     "ReferenceBackend",
+    "ServedBackend",
     "StepReply",
     "StepRequest",
     "TransformersBackend",
