@@ -198,7 +198,8 @@ def test_magnet_eval_bfcl_reference_writes_the_scores(tmp_path):
 
 @pytest.mark.slow
 def test_a_tiny_checkpoint_runs(tmp_path, monkeypatch):
-    """The untrained tiny model writes no usable call: every category but irrelevance is 0."""
+    """The untrained tiny model writes no usable call: every category but irrelevance is 0; a
+    multi-turn prompt longer than its context fails the entry with that reason."""
     from magnet_lib.training.base_models import build_tiny
 
     monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
@@ -217,6 +218,8 @@ def test_a_tiny_checkpoint_runs(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "out" / "bfcl_scores.json").read_text())["scores"]["ckpt"]
     assert scores["irrelevance"] == 1.0 and scores["simple_python"] == 0.0 and scores["multi_turn_base"] == 0.0
+    [failure] = [f for f in json.loads((tmp_path / "out" / "bfcl_scores.json").read_text())["models"][0]["failures"] if "multi" in f["id"]]
+    assert "more than the model's context" in failure["error"]
 
 
 # --------------------------------------------------------------------------- contamination

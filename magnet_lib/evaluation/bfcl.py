@@ -252,18 +252,50 @@ class TransformersBackend:
         self.student = TransformersStudent(path, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
         self.name, self.style, self.results_as = Path(path).name, style, "tool"
 
+    def context_overflow(self, request: StepRequest) -> str | None:
+        """Why a prompt cannot be answered: longer than the model's context (minus the reply's budget)."""
+        from magnet_lib.training.base_models import template_messages
+
+        limit = getattr(self.student.model.config, "max_position_embeddings", None)
+        if not limit:
+            return None
+        tok = self.student.tokenizer
+        text = tok.apply_chat_template(
+            template_messages(request.messages), tools=request.tools or None, tokenize=False, add_generation_prompt=True
+        )
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        budget = limit - self.student.max_new_tokens
+        return (
+            f"the prompt has {n} tokens, more than the model's context of {limit} less {self.student.max_new_tokens} for the reply"
+            if n > budget
+            else None
+        )
+
     def respond(self, requests: Sequence[StepRequest]) -> list[StepReply]:
         from magnet_lib.training.student import StudentRequest
 
-        try:
-            replies = self.student.respond([StudentRequest(messages=r.messages, tools=r.tools) for r in requests])
-        except Exception as exc:  # a prompt the model cannot take (too long, a template error)
-            return [StepReply(error=f"generation failed: {type(exc).__name__}: {str(exc)[:200]}") for _ in requests]
-        out = []
-        for reply in replies:
-            calls = [{"name": c.name, "arguments": c.arguments} for c in reply.calls]
-            out.append(StepReply(text=reply.text, tool_calls=calls if self.style == "fc" else []))
-        return out
+        out: list[StepReply | None] = [None] * len(requests)
+        todo = []
+        for i, r in enumerate(requests):
+            try:
+                overflow = self.context_overflow(r)
+            except Exception as exc:  # a chat template that does not take the conversation
+                overflow = f"the chat template failed: {type(exc).__name__}: {str(exc)[:200]}"
+            if overflow:
+                out[i] = StepReply(error=overflow)
+            else:
+                todo.append(i)
+        if todo:
+            try:
+                replies = self.student.respond([StudentRequest(messages=requests[i].messages, tools=requests[i].tools) for i in todo])
+            except Exception as exc:  # the model fails on the batch (memory, a generation error)
+                replies = None
+                for i in todo:
+                    out[i] = StepReply(error=f"generation failed: {type(exc).__name__}: {str(exc)[:200]}")
+            for i, reply in zip(todo, replies or []):
+                calls = [{"name": c.name, "arguments": c.arguments} for c in reply.calls]
+                out[i] = StepReply(text=reply.text, tool_calls=calls if self.style == "fc" else [])
+        return out  # type: ignore[return-value]
 
 
 class BfclStepInput(BaseModel):
