@@ -259,3 +259,49 @@ def test_contamination_flags_exact_paths_and_shared_bigrams():
     kept, dropped = cont.drop_contaminated(items, "exact", paths)
     assert dropped == ["exact"] and [i["traj_id"] for i in kept] == ["bigram", "clean", "single"]
     assert cont.drop_contaminated(items, "none", paths) == (items, [])
+
+
+def test_the_contamination_report_asset_flags_an_item_copied_from_bfcl(dagster_harness, monkeypatch):
+    import polars as pl
+
+    from magnet_lib.distillation.mixing import SFTExample
+    from magnet_lib.tables import to_frame
+
+    monkeypatch.setenv("MAGNET_BFCL_DROP_CONTAMINATED", "exact")
+    h = dagster_harness
+    bfcl_path = bfcl.multi_turn_paths(["multi_turn_base"])[0]["path"]
+    rows = [_item("copied", [bfcl_path]), _item("ours", [["plan_route_xyz", "search_places_xyz"]])]
+    examples = [SFTExample(tools=[], **{k: v for k, v in r.items()}) for r in rows]
+    (h.home / "storage").mkdir(parents=True, exist_ok=True)
+    to_frame(examples, SFTExample).write_parquet(h.home / "storage" / "sft_set.parquet")
+    result = h.materialize("contamination_report")
+    assert result.success
+    meta = result.asset_materializations_for_node("contamination_report")[0].metadata
+    assert meta["flagged"].value == 1 and meta["exact_match_share"].value == 0.5
+    frame = h.table("contamination_report")
+    assert frame.filter(pl.col("flagged"))["traj_id"].to_list() == ["copied"]
+    assert "| exact path match | 50.0%" in (h.home / "reports" / "contamination_report.md").read_text()
+    kept, dropped = cont.drop_contaminated(examples, "exact")  # what sft_set does with this setting
+    assert dropped == ["copied"] and [e.traj_id for e in kept] == ["ours"]
+
+
+def test_eval_reports_bfcl_subset_and_without_bfcl_eval_nothing(tmp_path, monkeypatch):
+    from magnet_assets.bfcl import bfcl_subset
+    from magnet_lib.settings import load_settings
+    from magnet_lib.training.base_models import build_tiny
+
+    monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
+    model, tok = build_tiny(None)
+    model.save_pretrained(tmp_path / "sft")
+    tok.save_pretrained(tmp_path / "sft")
+    settings = load_settings(home=tmp_path / "home")
+    reports, meta = bfcl_subset(settings, {"sft": tmp_path / "sft", "mdpo": tmp_path / "missing"})
+    assert [r.model for r in reports] == ["sft"]  # the checkpoint that does not load is left out
+    assert {e.category for e in reports[0].entries} == set(settings.bfcl.eval_categories)
+    assert meta["bfcl/sft/overall"] == reports[0].scores()["overall"]
+    assert (tmp_path / "home" / "reports" / "bfcl_scores.json").is_file()
+    monkeypatch.setattr(bfcl, "unavailable_reason", lambda: "bfcl-eval is not installed")
+    assert bfcl_subset(settings, {"sft": tmp_path / "sft"}) == ([], {"bfcl": "bfcl-eval is not installed"})
+    off = load_settings(home=tmp_path / "home", bfcl={"eval_limit": 0})
+    monkeypatch.undo()
+    assert bfcl_subset(off, {"sft": tmp_path / "sft"})[0] == []
