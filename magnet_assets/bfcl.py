@@ -32,7 +32,13 @@ def contamination_report(context: dg.AssetExecutionContext, magnet: MagnetResour
     else:
         paths = bfcl.multi_turn_paths()
         rows = sft_set.to_dicts()
-    report = contamination.contamination(rows, paths, settings.bfcl.drop_contaminated, notes)
+    aliases = None
+    if settings.bfcl.tool_source and not reason:  # renamed BFCL functions count as their BFCL names
+        from magnet_lib.pool.bfcl_source import name_mapping
+
+        aliases = name_mapping()
+        notes.append("the BFCL tool source is on: its renamed functions are compared under their BFCL names")
+    report = contamination.contamination(rows, paths, settings.bfcl.drop_contaminated, notes, aliases)
     if settings.bfcl.drop_contaminated != "none":
         report.notes.append(
             f"sft_set drops the {report.summary()['flagged']} flagged items (bfcl.drop_contaminated={settings.bfcl.drop_contaminated})"

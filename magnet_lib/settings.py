@@ -264,6 +264,11 @@ class BfclSettings(_Group):
     eval_style: Literal["fc", "prompting"] = Field(
         "fc", description="'fc' (tools in the chat template, <tool_call> blocks) or 'prompting' (BFCL's call strings)."
     )
+    tool_source: bool = Field(
+        False,
+        description="Add BFCL's eight executable multi-turn classes to the pool as categories bfcl_<class>, names and "
+        "descriptions rewritten (magnet_lib/pool/bfcl_source.py).",
+    )
     drop_contaminated: Literal["none", "exact", "ngram"] = Field(
         "none", description="Drop items from sft_set that the contamination report flags: 'none', 'exact' (FSP = a BFCL path) or 'ngram'."
     )

@@ -305,3 +305,44 @@ def test_eval_reports_bfcl_subset_and_without_bfcl_eval_nothing(tmp_path, monkey
     off = load_settings(home=tmp_path / "home", bfcl={"eval_limit": 0})
     monkeypatch.undo()
     assert bfcl_subset(off, {"sft": tmp_path / "sft"})[0] == []
+
+
+# --------------------------------------------------------------------------- BFCL as a tool source
+
+
+def test_bfcls_classes_as_a_renamed_really_executed_tool_source(tmp_path):
+    from magnet_lib.models import Call
+    from magnet_lib.pool import bfcl_source
+    from magnet_lib.pool.execution import EpisodeRuntime
+    from magnet_lib.pool.function_pool import discover_categories, load_category
+    from magnet_lib.settings import load_settings
+
+    assert "bfcl_file_system" not in discover_categories(load_settings(home=tmp_path))  # opt-in
+    settings = load_settings(home=tmp_path, bfcl={"tool_source": True})
+    sources = discover_categories(settings)
+    assert {f"bfcl_{s}" for s, _ in bfcl_source.CLASSES.values()} <= set(sources)
+    mapping = bfcl_source.name_mapping()
+    originals = {d["name"] for cls in bfcl_source.CLASSES for d in bfcl_source._docs(cls)}
+    assert len(mapping) == len(originals) == 128 and not set(mapping) & originals  # no evaluation name exposed
+    assert mapping["fs_make_dir"] == "GorillaFileSystem.mkdir"
+    part = load_category(settings, "bfcl_file_system", sources)
+    assert not part.rejects and len(part.tools) == 18
+    for t in part.tools:
+        assert t.executable and t.parameters["type"] == "object"
+        assert "GorillaFileSystem" not in t.description and "This tool belongs" not in t.description
+    # really executed on BFCL's class, state from one of BFCL's scenarios (chosen by the seed)
+    runtime = EpisodeRuntime(part.tools, seed=0)
+    listing = runtime.execute(Call(name="fs_list_dir", arguments={}))
+    assert isinstance(listing.get("current_directory_content"), list)
+    made = runtime.execute(Call(name="fs_make_dir", arguments={"dir_name": "magnet_new"}))
+    assert "error" not in made and "magnet_new" in runtime.execute(Call(name="fs_list_dir", arguments={}))["current_directory_content"]
+    bad = runtime.execute(Call(name="fs_change_dir", arguments={"folder": "no_such_folder_here"}))
+    assert bad["error"]["code"] == "failed"
+    wrong = runtime.execute(Call(name="fs_make_dir", arguments={"bogus": 1}))
+    assert wrong["error"]["code"] == "invalid_arguments" and "GorillaFileSystem" not in wrong["error"]["message"]
+    # the contamination report sees a renamed call as its BFCL name
+    path = bfcl.multi_turn_paths(["multi_turn_base"])[0]["path"]
+    back = {v.split(".")[1]: k for k, v in mapping.items()}
+    item = _item("renamed", [[back[n] for n in path]])
+    assert cont.contamination([item], bfcl.multi_turn_paths(), aliases=mapping).items[0].exact_match
+    assert not cont.contamination([item], bfcl.multi_turn_paths()).items[0].exact_match

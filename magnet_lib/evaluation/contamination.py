@@ -29,8 +29,10 @@ def normalise(name: str) -> str:
     return name.rsplit(".", 1)[-1].strip().lower()
 
 
-def item_path(messages: Sequence[dict[str, Any]]) -> list[str]:
-    """The functions an item's assistant messages call, in order."""
+def item_path(messages: Sequence[dict[str, Any]], aliases: dict[str, str] | None = None) -> list[str]:
+    """The functions an item's assistant messages call, in order; ``aliases`` maps a pool name
+    back to the BFCL function it was renamed from (the BFCL tool source)."""
+    aliases = aliases or {}
     out = []
     for m in messages:
         if m.get("role") != "assistant":
@@ -38,7 +40,7 @@ def item_path(messages: Sequence[dict[str, Any]]) -> list[str]:
         for tc in m.get("tool_calls") or []:
             fn = tc.get("function", tc)
             if isinstance(fn.get("name"), str):
-                out.append(normalise(fn["name"]))
+                out.append(normalise(aliases.get(fn["name"], fn["name"])))
     return out
 
 
@@ -139,10 +141,15 @@ class ContaminationReport:
 
 
 def contamination(
-    items: Iterable[dict[str, Any]], bfcl_paths: Sequence[dict[str, Any]], mode: str = "none", notes: Sequence[str] = ()
+    items: Iterable[dict[str, Any]],
+    bfcl_paths: Sequence[dict[str, Any]],
+    mode: str = "none",
+    notes: Sequence[str] = (),
+    aliases: dict[str, str] | None = None,
 ) -> ContaminationReport:
     """``items``: rows with ``traj_id``, ``kind``, ``split``, ``category``, ``messages``;
-    ``bfcl_paths``: ``{"id", "path"}`` per BFCL entry (:func:`magnet_lib.evaluation.bfcl.multi_turn_paths`)."""
+    ``bfcl_paths``: ``{"id", "path"}`` per BFCL entry (:func:`magnet_lib.evaluation.bfcl.multi_turn_paths`);
+    ``aliases``: pool name -> BFCL name of renamed BFCL functions (:func:`magnet_lib.pool.bfcl_source.name_mapping`)."""
     if mode not in DROP_MODES:
         raise ValueError(f"bfcl.drop_contaminated must be one of {', '.join(DROP_MODES)}, not {mode!r}")
     exact: dict[tuple[str, ...], str] = {}
@@ -156,7 +163,7 @@ def contamination(
         messages = row.get("messages") or []
         if isinstance(messages, str):
             messages = json.loads(messages)
-        path = item_path(messages)
+        path = item_path(messages, aliases)
         match = exact.get(tuple(path)) if path else None
         pairs = bigrams(path)
         shared = sum(1 for g in pairs if g in grams)
@@ -179,7 +186,9 @@ def contamination(
     return ContaminationReport(items=out, bfcl_paths=len(bfcl_paths), mode=mode, notes=list(notes))
 
 
-def drop_contaminated(rows: Sequence[Any], mode: str, bfcl_paths: Sequence[dict[str, Any]] | None = None) -> tuple[list[Any], list[str]]:
+def drop_contaminated(
+    rows: Sequence[Any], mode: str, bfcl_paths: Sequence[dict[str, Any]] | None = None, aliases: dict[str, str] | None = None
+) -> tuple[list[Any], list[str]]:
     """``rows`` (sft_set examples) without the items ``mode`` flags; returns (kept, dropped ids).
     ``mode='none'`` keeps everything; ``bfcl_paths`` default: BFCL's, from bfcl-eval (without
     it, nothing can be flagged and everything is kept)."""
@@ -192,7 +201,16 @@ def drop_contaminated(rows: Sequence[Any], mode: str, bfcl_paths: Sequence[dict[
             return list(rows), []
         bfcl_paths = bfcl.multi_turn_paths()
     as_dicts = [r.model_dump() if hasattr(r, "model_dump") else dict(r) for r in rows]
-    report = contamination(as_dicts, bfcl_paths, mode)
+    report = contamination(as_dicts, bfcl_paths, mode, aliases=aliases)
     dropped = {i.traj_id for i in report.items if i.flagged}
     kept = [r for r, d in zip(rows, as_dicts) if str(d.get("traj_id")) not in dropped]
     return kept, sorted(dropped)
+
+
+def bfcl_aliases(settings) -> dict[str, str] | None:
+    """The renamed BFCL functions of the pool (the opt-in BFCL tool source), else None."""
+    if not settings.bfcl.tool_source:
+        return None
+    from magnet_lib.pool.bfcl_source import name_mapping
+
+    return name_mapping()

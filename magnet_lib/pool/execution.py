@@ -83,6 +83,10 @@ class EpisodeRuntime:
         self.environments: dict[str, ToolEnvironment] = {}
         for t in tools:
             if t.executable and t.category not in self.environments:
+                if t.category not in registry and t.category.startswith("bfcl_"):  # the opt-in BFCL tool source
+                    from magnet_lib.pool.bfcl_source import environments
+
+                    registry = {**registry, **environments()}
                 if t.category not in registry:
                     raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
                 self.environments[t.category] = registry[t.category](seed=seed)

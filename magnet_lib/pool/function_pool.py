@@ -68,6 +68,11 @@ def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
     if settings.builtin_tools:
         for name, env in builtin_environments().items():
             sources[name] = CategorySource(name, environment=env)
+    if settings.bfcl.tool_source:  # BFCL's classes, renamed (opt-in; needs bfcl-eval)
+        from magnet_lib.pool.bfcl_source import environments
+
+        for name, env in environments().items():
+            sources[name] = CategorySource(name, environment=env)
     tools_dir = settings.tools_dir
     if tools_dir is not None and Path(tools_dir).is_dir():
         for folder in sorted(p for p in Path(tools_dir).iterdir() if p.is_dir()):
