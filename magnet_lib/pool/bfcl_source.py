@@ -165,15 +165,21 @@ class BfclEnvironment(ToolEnvironment):
         return json.loads(json.dumps({k: v for k, v in vars(self._instance).items() if not k.startswith("_")}, default=str))
 
     def user_values(self) -> dict[str, list[Any]]:
-        """Values found in the scenario under a key named like a parameter."""
+        """Values found in the scenario under a key named like a parameter (``ticket_id`` also
+        takes the ``id`` of a ticket record)."""
         params = {p for t in self.tools() for p in t.properties}
         values: dict[str, list[Any]] = {}
+
+        def matches(key: str) -> list[str]:
+            return [p for p in params if p == key or p.endswith(f"_{key}")]
 
         def walk(node: Any) -> None:
             if isinstance(node, dict):
                 for k, v in node.items():
-                    if k in params and isinstance(v, (str, int, float)) and not isinstance(v, bool):
-                        values.setdefault(k, []).append(v)
+                    if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+                        for p in matches(str(k)):
+                            if v not in values.setdefault(p, []):
+                                values[p].append(v)
                     walk(v)
             elif isinstance(node, list):
                 for v in node:
