@@ -54,6 +54,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnet_lib.llm.task import Task
+from magnet_lib.training.base_models import template_messages
+from magnet_lib.training.student import StudentRequest, TransformersStudent
 
 MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
 AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
@@ -247,15 +249,11 @@ class TransformersBackend:
     system prompt, the call string read from the text."""
 
     def __init__(self, path: str | Path, style: str = "fc", *, max_new_tokens: int = 512, seed: int = 0):
-        from magnet_lib.training.student import TransformersStudent
-
         self.student = TransformersStudent(path, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
         self.name, self.style, self.results_as = Path(path).name, style, "tool"
 
     def context_overflow(self, request: StepRequest) -> str | None:
         """Why a prompt cannot be answered: longer than the model's context (minus the reply's budget)."""
-        from magnet_lib.training.base_models import template_messages
-
         limit = getattr(self.student.model.config, "max_position_embeddings", None)
         if not limit:
             return None
@@ -272,8 +270,6 @@ class TransformersBackend:
         )
 
     def respond(self, requests: Sequence[StepRequest]) -> list[StepReply]:
-        from magnet_lib.training.student import StudentRequest
-
         out: list[StepReply | None] = [None] * len(requests)
         todo = []
         for i, r in enumerate(requests):

@@ -22,6 +22,9 @@ from typing import Any
 
 import polars as pl
 
+from magnet_lib.evaluation import bfcl
+from magnet_lib.pool.bfcl_source import name_mapping
+
 DROP_MODES = ("none", "exact", "ngram")
 
 
@@ -195,8 +198,6 @@ def drop_contaminated(
     if mode == "none":
         return list(rows), []
     if bfcl_paths is None:
-        from magnet_lib.evaluation import bfcl
-
         if not bfcl.available():
             return list(rows), []
         bfcl_paths = bfcl.multi_turn_paths()
@@ -211,6 +212,4 @@ def bfcl_aliases(settings) -> dict[str, str] | None:
     """The renamed BFCL functions of the pool (the opt-in BFCL tool source), else None."""
     if not settings.bfcl.tool_source:
         return None
-    from magnet_lib.pool.bfcl_source import name_mapping
-
     return name_mapping()

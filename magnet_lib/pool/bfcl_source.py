@@ -20,9 +20,13 @@ renaming only).
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import os
 import re
+import tempfile
 from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from magnet_lib.models import Tool
@@ -75,11 +79,17 @@ def rewrite_description(bfcl_class: str, text: str) -> str:
     return text.replace("Gorilla file system", "file system").replace("Twitter", "the posting service")
 
 
-def _docs(bfcl_class: str) -> list[dict[str, Any]]:
-    from magnet_lib.evaluation import bfcl
+def _bfcl_module(name: str) -> Any:
+    """A module of bfcl-eval, imported on first use (its result folders kept out of
+    site-packages, as the evaluation's loader does)."""
+    os.environ.setdefault("BFCL_PROJECT_ROOT", str(Path(tempfile.gettempdir()) / "magnet-bfcl"))
+    return importlib.import_module(name)
 
-    b = bfcl.require()
-    path = b.utils.MULTI_TURN_FUNC_DOC_PATH / b.backend.MULTI_TURN_FUNC_DOC_FILE_MAPPING[bfcl_class]
+
+def _docs(bfcl_class: str) -> list[dict[str, Any]]:
+    config = _bfcl_module("bfcl_eval.constants.executable_backend_config")
+    utils = _bfcl_module("bfcl_eval.utils")
+    path = utils.MULTI_TURN_FUNC_DOC_PATH / config.MULTI_TURN_FUNC_DOC_FILE_MAPPING[bfcl_class]
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -98,10 +108,8 @@ def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 @cache
 def scenarios(bfcl_class: str) -> list[dict[str, Any]]:
     """The ``initial_config`` of this class in every BFCL multi-turn base entry involving it."""
-    from magnet_lib.evaluation import bfcl
-
     found = []
-    for entry in bfcl.load_entries("multi_turn_base"):
+    for entry in _bfcl_module("bfcl_eval.utils").load_dataset_entry("multi_turn_base"):
         if bfcl_class in entry["involved_classes"]:
             found.append(entry.get("initial_config", {}).get(bfcl_class, {}))
     return found
@@ -113,14 +121,12 @@ class BfclEnvironment(ToolEnvironment):
     bfcl_class: ClassVar[str] = ""
 
     def setup(self) -> None:
-        from magnet_lib.evaluation import bfcl
-
-        b = bfcl.require()
-        module = __import__(b.backend.CLASS_FILE_PATH_MAPPING[self.bfcl_class], fromlist=[self.bfcl_class])
+        config = _bfcl_module("bfcl_eval.constants.executable_backend_config")
+        module = _bfcl_module(config.CLASS_FILE_PATH_MAPPING[self.bfcl_class])
         self._instance = getattr(module, self.bfcl_class)()
         options = scenarios(self.bfcl_class)
         self._scenario = copy.deepcopy(self.rng.choice(options)) if options else {}
-        if self.bfcl_class not in b.backend.STATELESS_CLASSES:
+        if self.bfcl_class not in config.STATELESS_CLASSES:
             self._instance._load_scenario(copy.deepcopy(self._scenario), long_context=False)
 
     @classmethod

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from magnet_lib.models import Call, Tool, stable_hash
+from magnet_lib.pool.bfcl_source import environments as bfcl_environments
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments, error_output
 from magnet_lib.pool.function_pool import validate_arguments
 from magnet_lib.pool.simulate import (
@@ -84,9 +85,7 @@ class EpisodeRuntime:
         for t in tools:
             if t.executable and t.category not in self.environments:
                 if t.category not in registry and t.category.startswith("bfcl_"):  # the opt-in BFCL tool source
-                    from magnet_lib.pool.bfcl_source import environments
-
-                    registry = {**registry, **environments()}
+                    registry = {**registry, **bfcl_environments()}
                 if t.category not in registry:
                     raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
                 self.environments[t.category] = registry[t.category](seed=seed)

@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 
 from magnet_lib.models import Tool, ToolReject
+from magnet_lib.pool.bfcl_source import environments as bfcl_environments
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments
 from magnet_lib.settings import MagnetSettings
 
@@ -69,9 +70,7 @@ def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
         for name, env in builtin_environments().items():
             sources[name] = CategorySource(name, environment=env)
     if settings.bfcl.tool_source:  # BFCL's classes, renamed (opt-in; needs bfcl-eval)
-        from magnet_lib.pool.bfcl_source import environments
-
-        for name, env in environments().items():
+        for name, env in bfcl_environments().items():
             sources[name] = CategorySource(name, environment=env)
     tools_dir = settings.tools_dir
     if tools_dir is not None and Path(tools_dir).is_dir():
