@@ -66,9 +66,36 @@ def register(app: typer.Typer) -> None:
             None, help="Folder to write eval_report.md and eval_report.json to (default $MAGNET_HOME/reports/eval_cli)."
         ),
         home: Path = typer.Option(None, help="Magnet home (default $MAGNET_HOME or ./.magnet)."),
+        bfcl: bool = typer.Option(False, "--bfcl", help="BFCL v3's official evaluation instead (needs bfcl-eval, see the README)."),
+        reference: bool = typer.Option(
+            False, "--reference", help="With --bfcl: BFCL's ground truth as the model (a harness self-check: 1.0)."
+        ),
+        categories: str = typer.Option(None, help="With --bfcl: comma-separated BFCL categories (default: 4 multi-turn + 5 single-turn)."),
+        limit: int = typer.Option(None, help="With --bfcl: the first N entries of each category (default: all)."),
+        style: str = typer.Option(
+            None, help="With --bfcl: 'prompting' (call strings) or 'fc' (native tools); default fc for checkpoints, prompting for --model."
+        ),
     ) -> None:
         """Replay the held-out multi-turn episodes with each model (greedy, calls executed),
-        judge every turn and print turn accuracy, episode success and progress rate."""
+        judge every turn and print turn accuracy, episode success and progress rate. With
+        --bfcl: BFCL's categories scored by BFCL's checkers, bfcl_scores.json and .md in
+        --output (default $MAGNET_HOME/reports)."""
+        if bfcl:
+            from magnet_assets.cli_bfcl import run_bfcl
+            from magnet_lib.settings import load_settings
+
+            run_bfcl(
+                load_settings(**({"home": home} if home else {})),
+                checkpoints=checkpoint or [],
+                served=model or [],
+                api_base=api_base,
+                reference=reference,
+                categories=categories,
+                limit=limit,
+                style=style,
+                output=output,
+            )
+            return
         from rich.console import Console
         from rich.table import Table
 

@@ -14,7 +14,7 @@ from magnet_assets.resources import MagnetResource
 from magnet_lib.settings import load_settings
 
 # Stage modules in pipeline order; each holds the assets named after what they produce.
-STAGE_MODULES = ["sources", "pool", "graph", "translation", "training", "evaluation"]
+STAGE_MODULES = ["sources", "pool", "graph", "translation", "training", "evaluation", "bfcl"]
 
 
 def _stage_modules() -> list:

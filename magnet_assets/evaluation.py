@@ -3,7 +3,9 @@ held-out multi-turn episodes (paper section 4, BFCL-v3 multi-turn breakdown and 
 success / progress rate). The work is in :mod:`magnet_lib.evaluation.multi_turn`; ``magnet eval`` runs
 the same evaluation on any checkpoint or served model.
 
-Writes ``$MAGNET_HOME/reports/eval_report.md`` and ``eval_report.json`` (every judged turn).
+Writes ``$MAGNET_HOME/reports/eval_report.md`` and ``eval_report.json`` (every judged turn);
+with bfcl-eval installed, also a small BFCL subset per checkpoint (``bfcl.eval_limit`` entries of
+``bfcl.eval_categories``) in ``bfcl_scores.json`` / ``.md``.
 """
 
 import json
@@ -12,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from magnet_assets.bfcl import bfcl_subset
 from magnet_assets.metadata import llm_metadata
 from magnet_assets.resources import MagnetResource
 from magnet_lib.evaluation.multi_turn import EvalReport, evaluate, evaluation_references
@@ -81,6 +84,7 @@ def eval_report(
     finally:
         runner.close()
     md_path, json_path = write_report(report, settings.home / "reports")
+    _, bfcl_meta = bfcl_subset(settings, {n: p for n, p in paths.items() if n in report.models}, context.log)
     for note in report.notes:
         context.log.warning(note)
     frame = report.frame()
@@ -99,5 +103,6 @@ def eval_report(
             "json_path": dg.MetadataValue.path(str(json_path)),
             "notes": dg.MetadataValue.json(json.loads(json.dumps(report.notes))),
             **llm,
+            **bfcl_meta,
         },
     )

@@ -20,6 +20,7 @@ from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.distillation.quality import executability, quality_report, reason_class
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
 from magnet_lib.distillation.teacher import call_problems, distill
+from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
 from magnet_lib.tables import from_frame, to_frame
 from magnet_lib.training.chat_format import render_markdown
@@ -180,6 +181,7 @@ def sft_set(
     settings = magnet.settings
     trajectories = from_frame(sft_trajectories, Trajectory) + from_frame(single_turn_and_irrelevance, Trajectory)
     rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)
+    rows, contaminated = drop_contaminated(rows, settings.bfcl.drop_contaminated, aliases=bfcl_aliases(settings))  # default: none
     episodes = from_frame(query_call_pairs, Episode)
     report = quality_report(rows, episodes, mix)
     reports = settings.home / "reports"
@@ -196,6 +198,7 @@ def sft_set(
             "quality_report": dg.MetadataValue.md(report.to_markdown()),
             "mix": json_metadata(mix.model_dump()),
             "example": dg.MetadataValue.md(report.example or render_markdown([], [])),
+            "dropped_as_contaminated": len(contaminated),
         },
     )
     shares = mix_shares(rows)

@@ -289,6 +289,32 @@ class TrainSettings(_Group):
     )
 
 
+class BfclSettings(_Group):
+    """BFCL v3 as the yardstick (needs bfcl-eval; see magnet_lib/evaluation/bfcl.py). Not in the paper's method."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_BFCL_", extra="forbid")
+    _section: ClassVar[str] = "bfcl"
+
+    eval_limit: int = Field(
+        1, description="Entries per category the eval_report asset runs on BFCL with each checkpoint (0 = no BFCL in eval_report)."
+    )
+    eval_categories: list[str] = Field(
+        default_factory=lambda: ["multi_turn_base", "simple_python", "irrelevance"],
+        description="BFCL categories of eval_report's small subset (`magnet eval --bfcl` runs all nine by default).",
+    )
+    eval_style: Literal["fc", "prompting"] = Field(
+        "fc", description="'fc' (tools in the chat template, <tool_call> blocks) or 'prompting' (BFCL's call strings)."
+    )
+    tool_source: bool = Field(
+        False,
+        description="Add BFCL's eight executable multi-turn classes to the pool as categories bfcl_<class>, names and "
+        "descriptions rewritten (magnet_lib/pool/bfcl_source.py).",
+    )
+    drop_contaminated: Literal["none", "exact", "ngram"] = Field(
+        "none", description="Drop items from sft_set that the contamination report flags: 'none', 'exact' (FSP = a BFCL path) or 'ngram'."
+    )
+
+
 class MagnetSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="MAGNET_", extra="forbid")
 
@@ -301,6 +327,7 @@ class MagnetSettings(_Group):
     graph: GraphSettings = Field(default_factory=GraphSettings)
     distill: DistillSettings = Field(default_factory=DistillSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    bfcl: BfclSettings = Field(default_factory=BfclSettings)
 
     # ------------------------------------------------------------------ paths (DESIGN.md contract)
     @property

@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from magnet_lib.llm import openai_path
-from magnet_lib.llm.openai_path import HTTPStatusError
+import magnet_lib.llm.openai_path as openai_path
+from magnet_lib.llm.openai_path import HTTPStatusError, MalformedResponse
 
 log = logging.getLogger("magnet.llm")
 
@@ -166,8 +166,6 @@ class BatchQueue:
 
 def _outcome(line: dict[str, Any]) -> Any:
     """A completion body, or the exception the client classifies, for one result line."""
-    from magnet_lib.llm.client import MalformedResponse
-
     response = line.get("response") or {}
     error = line.get("error")
     status = int(response.get("status_code") or (0 if error else 200))

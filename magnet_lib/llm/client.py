@@ -37,8 +37,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from magnet_lib.llm import openai_path
+import magnet_lib.llm.openai_path as openai_path
+from magnet_lib.llm.batch import BatchQueue
 from magnet_lib.llm.limits import AdaptiveLimiter, CoolDown, cooldown_for
+from magnet_lib.llm.openai_path import MalformedResponse
 from magnet_lib.settings import LLMSettings
 
 log = logging.getLogger("magnet.llm")
@@ -121,10 +123,6 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-
-
-class MalformedResponse(Exception):
-    """A response that arrived but cannot be read as a chat completion."""
 
 
 class TransportError(Exception):
@@ -350,8 +348,6 @@ class ModelClient:
 
     async def _send_batch(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         """One request through the provider's batch API (:mod:`magnet_lib.llm.batch`)."""
-        from magnet_lib.llm.batch import BatchQueue
-
         route = self.route(model)
         if route is None:
             raise ValueError(f"batch mode supports OpenAI and OpenAI-compatible endpoints, not {model!r} (set llm.batch = false)")

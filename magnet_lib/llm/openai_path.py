@@ -19,7 +19,7 @@ One aiohttp session per event loop, shared by every client of the process (conne
 reused across runners); the key travels per request in the ``Authorization`` header and never
 lives in the session. Errors come out as the plain exceptions the client classifies:
 :class:`HTTPStatusError` (status code and headers, so ``Retry-After`` is read), ``ConnectionError``,
-``asyncio.TimeoutError`` and :class:`~magnet_lib.llm.client.MalformedResponse`.
+``asyncio.TimeoutError`` and :class:`MalformedResponse`.
 
 Cost: the same LiteLLM price map (``litellm.model_cost`` when LiteLLM is loaded, else the copy
 bundled with it, read as JSON without importing LiteLLM), per token of prompt and completion.
@@ -44,6 +44,10 @@ OPENAI_BASE = "https://api.openai.com/v1"
 LEAN_PROVIDERS = ("openai", "hosted_vllm")
 #: OpenAI reasoning models: no temperature other than 1 (LiteLLM drops it with drop_params)
 _REASONING = re.compile(r"^(o\d|gpt-5)")
+
+
+class MalformedResponse(Exception):
+    """A response that arrived but cannot be read as a chat completion."""
 
 
 class HTTPStatusError(Exception):
@@ -272,8 +276,6 @@ async def chat(
         except (ValueError, AttributeError):
             pass
         raise HTTPStatusError(status, text, response_headers)
-    from magnet_lib.llm.client import MalformedResponse
-
     try:
         data = json.loads(raw)
     except ValueError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from magnet_lib.models import Call, Tool, stable_hash
+from magnet_lib.pool.bfcl_source import environments as bfcl_environments
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments, error_output
 from magnet_lib.pool.function_pool import validate_arguments
 from magnet_lib.pool.simulate import (
@@ -115,6 +116,8 @@ class EpisodeRuntime:
             key = environment_key(t)
             if not t.executable or key in self.environments:
                 continue
+            if t.category not in registry and t.category.startswith("bfcl_"):  # the opt-in BFCL tool source
+                registry = {**registry, **bfcl_environments()}
             if is_source_ref(t.source):
                 self.environments[key] = open_environment(t, seed, self.notes)
             elif t.category in registry:

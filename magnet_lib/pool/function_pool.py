@@ -37,6 +37,7 @@ from typing import Any
 import jsonschema
 
 from magnet_lib.models import Tool, ToolReject
+from magnet_lib.pool.bfcl_source import environments as bfcl_environments
 from magnet_lib.pool.envs import ToolEnvironment, builtin_environments
 from magnet_lib.pool.sources.config import SOURCE_FILE, SourceConfig, read_source, source_version
 from magnet_lib.pool.sources.mcp_server import server_entries
@@ -228,6 +229,9 @@ def discover_categories(settings: MagnetSettings) -> dict[str, CategorySource]:
     sources: dict[str, CategorySource] = {}
     if settings.builtin_tools:
         for name, env in builtin_environments().items():
+            sources[name] = CategorySource(name, environment=env)
+    if settings.bfcl.tool_source:  # BFCL's classes, renamed (opt-in; needs bfcl-eval)
+        for name, env in bfcl_environments().items():
             sources[name] = CategorySource(name, environment=env)
     if settings.tools_dir is not None:
         for name, folder in scan_tools_dir(settings.tools_dir)[0].items():
