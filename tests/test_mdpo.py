@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.settings import load_settings
-from magnet_lib.training.base_models import build_tiny, template_messages
+from magnet_lib.training.base_models import build_tiny
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.mdpo import (
     MDPOTrainer,
     mdpo_config,

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.training.base_models import template_messages
+from magnet_lib.training.chat_format import template_messages
 from tests.training_support import navigation_episode, sft_rows
 
 

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnet_lib.llm.task import ParseError, Task, extract_json
 from magnet_lib.models import Call, Message
+from magnet_lib.tool_calls import identified_calls, message_calls
 from magnet_lib.vocabulary import leaves
 
 # --------------------------------------------------------------------------- conversation structure
@@ -72,21 +73,6 @@ def split_turns(messages: Sequence[Message]) -> tuple[list[Message], list[ChatTu
     return head, turns
 
 
-def message_calls(message: Message) -> list[tuple[str, Call]]:
-    """(call id, call) of an assistant message, arguments decoded."""
-    out = []
-    for tc in message.get("tool_calls") or []:
-        fn = tc.get("function", tc)
-        args = fn.get("arguments") or {}
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                args = {"_raw": args}
-        out.append((tc.get("id", ""), Call(name=fn["name"], arguments=args if isinstance(args, dict) else {"_raw": args})))
-    return out
-
-
 def decode_output(content: Any) -> Any:
     if isinstance(content, str):
         try:
@@ -114,7 +100,7 @@ def turn_calls(responses: Sequence[Message]) -> list[CallRecord]:
     rnd = -1
     for m in responses:
         if m.get("role") == "assistant":
-            calls = message_calls(m)
+            calls = identified_calls(m, tolerant=True)
             if calls:
                 rnd += 1
             for cid, call in calls:
@@ -461,11 +447,11 @@ def transcript(messages: Sequence[Message], limit: int = 600) -> str:
     for m in messages:
         role = m.get("role")
         if role == "assistant":
-            calls = message_calls(m)
+            calls = message_calls(m, tolerant=True)
             if m.get("content"):
                 lines.append(f"Assistant: {m['content']}")
             if calls:
-                lines.append("Assistant calls: " + "; ".join(c.to_python() for _, c in calls))
+                lines.append("Assistant calls: " + "; ".join(c.to_python() for c in calls))
         elif role == "tool":
             content = str(m.get("content", ""))
             lines.append(f"Output: {content[:limit]}{' ...' if len(content) > limit else ''}")

@@ -48,7 +48,7 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import pad
 
 from magnet_lib.settings import MagnetSettings
-from magnet_lib.training.base_models import template_messages
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.sft import (
     TrainResult,
     cli_settings,

@@ -35,7 +35,8 @@ from typing import Any
 import polars as pl
 
 from magnet_lib.settings import MagnetSettings, TrainSettings, load_settings
-from magnet_lib.training.base_models import build_base_model, template_messages
+from magnet_lib.training.base_models import build_base_model
+from magnet_lib.training.chat_format import template_messages
 
 #: the per-step training log (loss, learning rate, ...): shown or not by the caller's logging
 log = logging.getLogger("magnet.train")

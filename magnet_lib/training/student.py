@@ -36,7 +36,9 @@ from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.llm.task import Task
 from magnet_lib.models import Call, Message, Tool, Trajectory
 from magnet_lib.pool.execution import EpisodeRuntime, make_runtime
-from magnet_lib.training.base_models import IM_END, parse_response, template_messages
+from magnet_lib.tool_calls import parse_response
+from magnet_lib.training.base_models import END_OF_TURN, IM_END
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.error_judge import split_turns, turn_calls
 from magnet_lib.training.sft import effective_train
 
@@ -70,7 +72,7 @@ class Student(Protocol):
 
 
 def reply_from_text(text: str, stopped: bool = True) -> StudentReply:
-    parsed = parse_response(text)
+    parsed = parse_response(text, stop=END_OF_TURN)
     return StudentReply(text=parsed.text, calls=parsed.calls, malformed=parsed.malformed, truncated=not stopped)
 
 
