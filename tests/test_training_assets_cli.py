@@ -31,12 +31,8 @@ def app() -> typer.Typer:
 
 
 def test_train_sft_and_mdpo_from_parquet(magnet_home, monkeypatch):
-    from magnet_lib.training.hints import (
-        Reference,
-        assemble_pair,
-        inject_errors,
-        negative_turn,
-    )
+    from magnet_lib.training.hints import assemble_pair, inject_errors, negative_turn
+    from magnet_lib.training.reference import Reference
     from tests.training_support import navigation_episode, navigation_tools
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
