@@ -23,15 +23,12 @@ mask covers: the dataset is tokenized with the chat template's assistant mask
 per token instead of "everything after the prompt". Reference model, LoRA, accelerate /
 FSDP / DeepSpeed, logging and saving are TRL's.
 
-Outside Dagster::
-
-    accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m magnet_lib.training.mdpo \\
-        --home /data/magnet --data /data/magnet/storage/mdpo_pairs.parquet
+Outside Dagster: ``magnet train mdpo`` (:mod:`magnet_assets.cli_train`), also under
+``accelerate launch``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -51,13 +48,11 @@ from magnet_lib.settings import MagnetSettings
 from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.sft import (
     TrainResult,
-    cli_settings,
     common_args,
     effective_train,
     logged,
     loss_curve,
     record_run,
-    training_output,
 )
 
 # --------------------------------------------------------------------------- data
@@ -287,27 +282,3 @@ def train_mdpo(
     if trainer.is_world_process_zero():
         record_run(out, settings, train, result, extra={"stage": "mdpo", "reference": str(sft_path)})
     return result
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m magnet_lib.training.mdpo`` (also under ``accelerate launch``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m magnet_lib.training.mdpo", description="mDPO on the mdpo_pairs table, outside Dagster."
-    )
-    parser.add_argument("--home", help="MAGNET_HOME (default: the environment's)")
-    parser.add_argument("--config", help="settings file (magnet.toml)")
-    parser.add_argument("--data", help="mdpo_pairs Parquet file (default: <home>/storage/mdpo_pairs.parquet)")
-    parser.add_argument("--sft", help="SFT checkpoint, the policy's start and the reference (default: <home>/checkpoints/sft)")
-    parser.add_argument("--output", help="checkpoint folder (default: <home>/checkpoints/mdpo)")
-    ns = parser.parse_args(argv)
-    training_output(verbose=True)
-    settings = cli_settings(ns.home, ns.config)
-    data = Path(ns.data) if ns.data else settings.storage_dir / "mdpo_pairs.parquet"
-    if not data.is_file():
-        raise FileNotFoundError(f"no mdpo_pairs table at {data}")
-    result = train_mdpo(settings, pl.read_parquet(data), Path(ns.sft) if ns.sft else None, Path(ns.output) if ns.output else None)
-    print(json.dumps({"path": str(result.path), **result.metrics}, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()
