@@ -73,9 +73,10 @@ def test_the_private_trl_override_still_fits_trl():
         assert "self._prepare_dataset(" in inspect.getsource(caller), caller.__qualname__
 
 
-def test_a_config_that_would_drop_the_mask_columns_is_refused(setup, tmp_path):
+def test_a_config_that_would_drop_the_mask_columns_is_refused(setup):
     _, tok, trainer = setup
-    args = mdpo_config(load_settings(home=str(tmp_path)), tmp_path / "out", remove_unused_columns=True)
+    args = copy.copy(trainer.args)  # a new DPOConfig would reset accelerate's state under the module's trainer
+    args.remove_unused_columns = True
     with pytest.raises(ValueError, match="remove_unused_columns=False"):
         MDPOTrainer(model=trainer.model, args=args, train_dataset=preference_dataset([hand_pair()]), processing_class=tok)
 
