@@ -116,10 +116,9 @@ def llm_requests(categories: dict[str, list[Tool]], settings) -> dict:
         start = time.perf_counter()
         for cat, tools in categories.items():
             fsps = augmented_for(tools, settings)
-            runner = TaskRunner(llm, cache_dir=Path(cache))
-            episodes = translate(fsps, tools, settings, runner)
-            distill(episodes, tools, runner)
-            runner.close()
+            with TaskRunner(llm, cache_dir=Path(cache)) as runner:
+                episodes = translate(fsps, tools, settings, runner)
+                distill(episodes, tools, runner)
             episodes_total += len(episodes)
             accepted += sum(e.status == "ok" for e in episodes)
         multi_seconds = time.perf_counter() - start
@@ -127,9 +126,8 @@ def llm_requests(categories: dict[str, list[Tool]], settings) -> dict:
         server.reset_counts()
         items = 0
         for cat, tools in categories.items():
-            runner = TaskRunner(llm, cache_dir=Path(cache))
-            made, _ = make_single_turn(tools, item_counts(8, settings), settings, runner)
-            runner.close()
+            with TaskRunner(llm, cache_dir=Path(cache)) as runner:
+                made, _ = make_single_turn(tools, item_counts(8, settings), settings, runner)
             items += len(made)
         single = dict(server.by_task)
     out["multi_turn"] = {

@@ -16,7 +16,7 @@ from magnet_lib.evaluation.multi_turn import (
 from magnet_lib.models import Call, Episode, Trajectory
 from magnet_lib.tables import to_frame
 from magnet_lib.training.error_judge import turn_calls
-from magnet_lib.training.hints import Reference, judge_item
+from magnet_lib.training.reference import Reference, judge_item
 from magnet_lib.training.student import StudentReply
 from tests.training_support import (
     navigation_episode,

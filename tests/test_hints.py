@@ -13,16 +13,15 @@ from magnet_lib.settings import LLMSettings, load_settings
 from magnet_lib.training.base_models import build_tiny
 from magnet_lib.training.error_judge import judge_turn, turn_calls
 from magnet_lib.training.hints import (
-    Reference,
     assemble_pair,
     inject_errors,
-    judge_item,
     misleading_hint,
     negative_hints,
     negative_turn,
     preference_pairs,
     rebuild_turn,
 )
+from magnet_lib.training.reference import Reference, judge_item
 from magnet_lib.training.student import ServedStudent, TransformersStudent
 from tests.training_support import navigation_episode, navigation_tools
 

@@ -15,7 +15,7 @@ from magnet_lib.training.error_judge import (
     JudgeVerdict,
     judge_turn,
 )
-from magnet_lib.training.hints import Reference, judge_item
+from magnet_lib.training.reference import Reference, judge_item
 from tests.training_support import navigation_episode
 
 

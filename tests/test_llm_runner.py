@@ -7,6 +7,9 @@ import asyncio
 import multiprocessing
 import threading
 import time
+import types
+
+import pytest
 
 from magnet_lib.llm import TaskRunner
 from magnet_lib.llm.cache import ResponseCache
@@ -123,33 +126,82 @@ def test_concurrency_bound_is_respected(tmp_path):
     assert server.max_in_flight == 4
 
 
-def test_requests_per_minute_limit_spreads_requests(llm_server, echo, tmp_path):
+class FrozenClock:
+    """The client's clock, moving only while a token bucket makes a request wait: what the
+    buckets grant is then exact, however fast or loaded the machine is. ``grants`` records
+    (clock, amount, bucket level after) for every acquire."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+        self.grants: list[tuple[float, float, float]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        # a real clock always moves on; a float one must too (a bucket short by 1e-17 asks
+        # for a 1e-17 s wait, which 0.3 + 1e-17 would not register)
+        self.now += max(seconds, 1e-6)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    from magnet_lib.llm import client
+
+    clock = FrozenClock()
+    monkeypatch.setattr(client, "time", clock)
+    proxy = types.SimpleNamespace(**{k: getattr(asyncio, k) for k in dir(asyncio) if not k.startswith("__")})
+    proxy.sleep = clock.sleep
+    monkeypatch.setattr(client, "asyncio", proxy)
+    acquire = TokenBucket.acquire
+
+    async def recorded(self, amount: float = 1.0) -> float:
+        waited = await acquire(self, amount)
+        clock.grants.append((clock.now, amount, self.level))
+        return waited
+
+    monkeypatch.setattr(TokenBucket, "acquire", recorded)
+    return clock
+
+
+def test_requests_per_minute_limit_spreads_requests(llm_server, echo, tmp_path, frozen_clock):
     runner = make_runner(llm_server, tmp_path / "cache", requests_per_minute=1200)  # 20/s, burst 20
-    started = time.monotonic()
     assert all(r.ok for r in runner.run(echo, words(30)))
-    assert time.monotonic() - started >= 0.45  # 10 requests past the burst at 20/s
-    times = sorted(r.at for r in llm_server.records)
-    assert sum(1 for t in times if t - times[0] < 0.2) <= 25
+    grants = sorted(t for t, _, _ in frozen_clock.grants)
+    assert len(grants) == 30 == llm_server.requests
+    # by any moment t at most the burst plus 20/s have gone out: 10 requests waited >= 0.5 s
+    assert all(i + 1 <= 20 + 20 * t + 1e-6 for i, t in enumerate(grants))
+    assert grants.count(0.0) <= 20 and grants[-1] >= 0.5 - 1e-9
 
 
-def test_token_bucket_waits_for_large_requests():
+def test_token_bucket_waits_for_large_requests(frozen_clock):
     bucket = TokenBucket(per_minute=600, burst_s=1.0)  # 10 tokens/s, capacity 10
 
-    async def take() -> float:
-        await bucket.acquire(10)
-        return await bucket.acquire(25)  # more than fits: waits for a full bucket, goes into debt
+    async def take() -> list[float]:
+        waits = [await bucket.acquire(10)]
+        waits.append(await bucket.acquire(25))  # more than fits: waits for a full bucket, goes into debt
+        assert bucket.level == pytest.approx(-15)
+        waits.append(await bucket.acquire(1))  # the debt is paid before anything else goes out
+        return waits
 
-    waited = asyncio.run(take())
-    assert 0.9 <= waited <= 1.5
-    assert bucket.level < 0
+    assert asyncio.run(take()) == [0.0, pytest.approx(1.0), pytest.approx(1.6)]
+    assert frozen_clock.now == pytest.approx(2.6) and bucket.level == pytest.approx(0.0, abs=1e-9)
 
 
-def test_tokens_per_minute_limit_holds(llm_server, echo, tmp_path):
+def test_tokens_per_minute_limit_holds(llm_server, echo, tmp_path, frozen_clock):
     # each request reserves ~40 prompt tokens + max_tokens 60 = ~100; 6000/min = 100/s, burst 1000
     runner = make_runner(llm_server, tmp_path / "cache", tokens_per_minute=6000, max_tokens=60)
-    started = time.monotonic()
     assert all(r.ok for r in runner.run(echo, words(14)))
-    assert time.monotonic() - started >= 0.2
+    reserved = [amount for _, amount, _ in frozen_clock.grants]
+    assert len(reserved) == 14 and sum(reserved) > 1000  # more than the burst at once
+    assert frozen_clock.waits and frozen_clock.now > 0  # so some requests waited for the bucket
+    assert all(level >= -1e-9 for _, _, level in frozen_clock.grants)  # and it was never overdrawn
 
 
 # --------------------------------------------------------------------------- callers, models, offline

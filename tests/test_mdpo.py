@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import inspect
 
 import pytest
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import DPOTrainer
 
 from magnet_lib.settings import load_settings
-from magnet_lib.training.base_models import build_tiny, template_messages
+from magnet_lib.training.base_models import build_tiny
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.mdpo import (
+    TRL_VERSION,
     MDPOTrainer,
     mdpo_config,
     preference_dataset,
@@ -54,6 +58,27 @@ def setup(tmp_path_factory):
     )
     trainer = MDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=preference_dataset([pair]), processing_class=tok)
     return pair, tok, trainer
+
+
+def test_the_private_trl_override_still_fits_trl():
+    """MDPOTrainer overrides DPOTrainer._prepare_dataset, private in TRL: a TRL whose method
+    changes name, signature or call sites must fail here, not train on the wrong mask."""
+    import trl
+
+    assert trl.__version__ == TRL_VERSION, f"MDPOTrainer._prepare_dataset was written against TRL {TRL_VERSION}; review it"
+    expected = ["self", "dataset", "processing_class", "args", "dataset_name"]
+    assert list(inspect.signature(DPOTrainer._prepare_dataset).parameters) == expected
+    assert list(inspect.signature(MDPOTrainer._prepare_dataset).parameters) == expected
+    for caller in (DPOTrainer.__init__, DPOTrainer.evaluate):  # where TRL tokenizes a dataset
+        assert "self._prepare_dataset(" in inspect.getsource(caller), caller.__qualname__
+
+
+def test_a_config_that_would_drop_the_mask_columns_is_refused(setup):
+    _, tok, trainer = setup
+    args = copy.copy(trainer.args)  # a new DPOConfig would reset accelerate's state under the module's trainer
+    args.remove_unused_columns = True
+    with pytest.raises(ValueError, match="remove_unused_columns=False"):
+        MDPOTrainer(model=trainer.model, args=args, train_dataset=preference_dataset([hand_pair()]), processing_class=tok)
 
 
 def sequence_logps(model, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

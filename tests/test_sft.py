@@ -110,7 +110,7 @@ def test_a_real_base_model_path_gets_a_training_template(magnet_home, tmp_path, 
     saved = AutoTokenizer.from_pretrained(result.path)
     from trl.chat_template_utils import has_generation_markers
 
-    from magnet_lib.training.base_models import template_messages
+    from magnet_lib.training.chat_format import template_messages
 
     assert has_generation_markers(saved.chat_template) and "# Tools" in saved.chat_template  # Qwen2.5's, marked
 

@@ -8,13 +8,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from magnet_lib.models import Call
-from magnet_lib.training.base_models import (
-    CHAT_TEMPLATE,
-    build_tiny,
-    parse_response,
-    template_messages,
-    training_chat_template,
-)
+from magnet_lib.tool_calls import parse_response
+from magnet_lib.training.base_models import CHAT_TEMPLATE, END_OF_TURN, build_tiny, training_chat_template
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.sft import conversations
 from tests.training_support import navigation_episode
 
@@ -47,10 +43,10 @@ def test_generated_text_parses_back_into_calls(tiny):
     _, tok, traj = tiny
     msg = template_messages(traj.messages)[2]
     text = tok.apply_chat_template(template_messages(traj.messages)[:3], tokenize=False).split("<|im_start|>assistant\n")[-1]
-    parsed = parse_response(text)
+    parsed = parse_response(text, stop=END_OF_TURN)
     assert parsed.calls == [Call(name=msg["tool_calls"][0]["function"]["name"], arguments=msg["tool_calls"][0]["function"]["arguments"])]
     assert parsed.text == "" and parsed.malformed == []
-    bad = parse_response('Sure.<tool_call>\n{"name": "x", "arguments": {oops}\n</tool_call><|im_end|>garbage')
+    bad = parse_response('Sure.<tool_call>\n{"name": "x", "arguments": {oops}\n</tool_call><|im_end|>garbage', stop=END_OF_TURN)
     assert bad.text == "Sure." and bad.calls == [] and len(bad.malformed) == 1
     assert (
         json.loads(json.dumps(parsed.to_message(["c1"])))["tool_calls"][0]["function"]["name"] == msg["tool_calls"][0]["function"]["name"]

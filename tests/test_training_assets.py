@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.training.base_models import template_messages
+from magnet_lib.training.chat_format import template_messages
 from tests.training_support import navigation_episode, sft_rows
 
 
@@ -86,15 +86,12 @@ def test_training_tail_materializes(dagster_harness, monkeypatch):
 
 @pytest.mark.slow
 def test_magnet_run_from_a_fresh_home_trains_both_checkpoints(magnet_home):
-    """`magnet run` (the orchestrator behind it) on the built-in tools, offline, tiny model."""
-    import time
-
+    """`magnet run` (the orchestrator behind it) on the built-in tools, offline, tiny model
+    (its time: benchmarks/pipeline_time.py)."""
     from magnet_assets.orchestrate import run_pipeline
     from magnet_lib.settings import load_settings
 
-    started = time.perf_counter()
     summary = run_pipeline(load_settings(home=str(magnet_home)), assets=["mdpo_checkpoint"])
-    minutes = (time.perf_counter() - started) / 60
     assert not summary.failed, [(s.asset, s.partition, s.error) for s in summary.failed]
     done = {s.asset for s in summary.materialized()}
     assert {"sft_checkpoint", "negative_hints", "mdpo_pairs", "mdpo_checkpoint"} <= done
@@ -107,4 +104,3 @@ def test_magnet_run_from_a_fresh_home_trains_both_checkpoints(magnet_home):
             template_messages(pairs[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
-    assert minutes < 10, f"the offline pipeline took {minutes:.1f} minutes"

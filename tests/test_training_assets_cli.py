@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,12 +32,8 @@ def app() -> typer.Typer:
 
 
 def test_train_sft_and_mdpo_from_parquet(magnet_home, monkeypatch):
-    from magnet_lib.training.hints import (
-        Reference,
-        assemble_pair,
-        inject_errors,
-        negative_turn,
-    )
+    from magnet_lib.training.hints import assemble_pair, inject_errors, negative_turn
+    from magnet_lib.training.reference import Reference
     from tests.training_support import navigation_episode, navigation_tools
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
@@ -70,7 +67,10 @@ def test_accelerate_launch_line_and_configs():
 
     cmd = launch_command("mdpo", CONFIGS / "fsdp.yaml", 16, ["--home", "/data/h"])
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
-    assert cmd[cmd.index("--num_processes") + 1] == "16" and cmd[-4:] == ["-m", "magnet_lib.training.mdpo", "--home", "/data/h"]
+    assert cmd[cmd.index("--num_processes") + 1] == "16" and cmd[-5:] == ["-m", "magnet_assets.cli_train", "mdpo", "--home", "/data/h"]
+    # the module accelerate launches is the same Typer app, runnable with python -m
+    done = subprocess.run([sys.executable, "-m", "magnet_assets.cli_train", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "sft" in done.stdout and "mdpo" in done.stdout, done.stderr[-2000:]
     fsdp = load_config_from_file(str(CONFIGS / "fsdp.yaml"))
     assert str(fsdp.distributed_type).endswith("FSDP") and fsdp.fsdp_config["fsdp_version"] == 2
     zero3 = load_config_from_file(str(CONFIGS / "deepspeed_zero3.yaml"))
@@ -79,9 +79,7 @@ def test_accelerate_launch_line_and_configs():
 
 @pytest.mark.slow
 def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
-    """`accelerate launch -m magnet_lib.training.sft`, one CPU process: the cluster entry point runs."""
-    import subprocess
-
+    """`accelerate launch -m magnet_assets.cli_train sft`, one CPU process: the cluster entry point runs."""
     storage = magnet_home / "storage"
     storage.mkdir(parents=True)
     to_frame(sft_rows(1, 1), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")
@@ -100,7 +98,8 @@ def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
         "--dynamo_backend",
         "no",
         "-m",
-        "magnet_lib.training.sft",
+        "magnet_assets.cli_train",
+        "sft",
         "--home",
         str(magnet_home),
     ]

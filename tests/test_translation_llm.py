@@ -43,9 +43,8 @@ def offline():
 
 def test_llm_mode_gives_the_offline_data_and_a_rerun_is_served_from_the_cache(tmp_path, offline):
     with TestServer() as server:
-        runner = _runner(server, tmp_path / "cache")
-        episodes, trajectories, singles = _run(runner)
-        runner.close()
+        with _runner(server, tmp_path / "cache") as runner:
+            episodes, trajectories, singles = _run(runner)
         assert all(e.status == "ok" and e.generator == "openai/test" for e in episodes)
         assert all(t.generator == "openai/test" for t in trajectories + singles)
         # the model answered what the offline implementation would: same data
@@ -56,9 +55,8 @@ def test_llm_mode_gives_the_offline_data_and_a_rerun_is_served_from_the_cache(tm
         assert first["back_translate"] >= turns and first["forth_translate"] >= turns - 2  # split turns have no calls
         assert first["teacher_turn"] > turns
         server.reset_counts()
-        rerun = _runner(server, tmp_path / "cache")
-        again = _run(rerun)
-        rerun.close()
+        with _runner(server, tmp_path / "cache") as rerun:
+            again = _run(rerun)
         assert server.requests == 0, dict(server.by_task)
         assert _strip(again[0]) == _strip(episodes)
 
@@ -82,17 +80,15 @@ def test_spec_only_outputs_come_from_the_model_cached_and_offline_without_reques
     assert "simulate_tool_output" not in offline_runner.stats  # offline: the schema simulator alone
     assert sum(e.status == "ok" for e in offline[0]) >= 6
     with TestServer() as server:
-        runner = _runner(server, tmp_path / "cache")
-        episodes, trajectories = _spec_only_run(runner)
-        runner.close()
+        with _runner(server, tmp_path / "cache") as runner:
+            episodes, trajectories = _spec_only_run(runner)
         calls = sum(len(t.calls) for e in episodes for t in e.turns)
         assert server.by_task["simulate_tool_output"] >= calls > 0
         # the server answers with the offline implementation: the same outputs as offline
         assert _strip(episodes) == _strip(offline[0]) and _strip(trajectories) == _strip(offline[1])
         server.reset_counts()
-        rerun = _runner(server, tmp_path / "cache")
-        again = _spec_only_run(rerun)
-        rerun.close()
+        with _runner(server, tmp_path / "cache") as rerun:
+            again = _spec_only_run(rerun)
         assert server.requests == 0, dict(server.by_task)
         assert _strip(again[0]) == _strip(episodes)
 
@@ -101,9 +97,8 @@ def test_an_output_the_model_cannot_simulate_falls_back_to_the_schema_simulator_
     offline = _spec_only_run(TaskRunner(load_settings().llm))[0]
     with TestServer() as server:
         server.script("invalid_answer", "invalid_answer", "invalid_answer", task="simulate_tool_output")  # first call + 2 re-asks
-        runner = _runner(server, tmp_path / "cache")
-        episodes, _ = _spec_only_run(runner)
-        runner.close()
+        with _runner(server, tmp_path / "cache") as runner:
+            episodes, _ = _spec_only_run(runner)
     # translation's reject, and distillation's replay of it from the cache
     assert runner.stats["simulate_tool_output"].rejects == 2
     noted = [e for e in episodes if e.notes]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from magnet_lib.distillation.mixing import SFTExample
+from magnet_lib.tool_calls import decode_arguments, message_calls
 from magnet_lib.training import chat_format as cf
 
 ExportFormat = Literal["hf", "sharegpt", "bfcl"]
@@ -46,8 +47,8 @@ def hf_message(message: dict[str, Any], arguments: str = "object") -> dict[str, 
         for tc in message["tool_calls"]:
             fn = tc["function"]
             args = fn.get("arguments") or {}
-            if arguments == "object" and isinstance(args, str):
-                args = json.loads(args)
+            if arguments == "object":
+                args = decode_arguments(args, fn["name"])
             elif arguments == "string" and not isinstance(args, str):
                 args = json.dumps(args, ensure_ascii=False)
             calls.append({"id": tc.get("id"), "type": "function", "function": {"name": fn["name"], "arguments": args}})
@@ -121,7 +122,7 @@ def sharegpt_record(row: SFTExample) -> dict[str, Any]:
         elif role == "user":
             conversations.append({"from": "human", "value": m.get("content") or ""})
         elif role == "assistant" and m.get("tool_calls"):
-            calls = [{"name": c.name, "arguments": c.arguments} for c in cf.message_calls(m)]
+            calls = [{"name": c.name, "arguments": c.arguments} for c in message_calls(m)]
             conversations.append({"from": "function_call", "value": json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)})
             outputs = []
             while i + 1 < len(messages) and messages[i + 1].get("role") == "tool":
@@ -208,7 +209,7 @@ def bfcl_record(row: SFTExample) -> dict[str, Any]:
             questions.append([{"role": "user", "content": content}])
             truth.append([])
         elif role == "assistant" and truth:
-            truth[-1].extend(c.to_python() for c in cf.message_calls(m))
+            truth[-1].extend(c.to_python() for c in message_calls(m))
     record: dict[str, Any] = {
         "id": row.traj_id,
         "kind": row.kind,

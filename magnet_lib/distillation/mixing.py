@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from magnet_lib.models import Trajectory, stable_hash
 from magnet_lib.settings import DistillSettings
+from magnet_lib.tool_calls import message_calls
 from magnet_lib.training import chat_format as cf
 
 #: largest group of same-kind, same-functions items compared pairwise (bigger groups are compared in windows)
@@ -91,7 +92,7 @@ def _text(trajectory: Trajectory) -> str:
     parts = []
     for m in trajectory.messages[1:]:
         parts.append(str(m.get("content") or ""))
-        parts.extend(f"{c.name} {json.dumps(c.arguments, sort_keys=True)}" for c in cf.message_calls(m))
+        parts.extend(f"{c.name} {json.dumps(c.arguments, sort_keys=True)}" for c in message_calls(m))
     return " ".join(parts).lower()
 
 

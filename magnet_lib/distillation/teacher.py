@@ -49,10 +49,10 @@ from magnet_lib.models import (
 from magnet_lib.pool.envs import is_error
 from magnet_lib.pool.execution import EpisodeRuntime, make_runtime
 from magnet_lib.pool.function_pool import validate_arguments
+from magnet_lib.tool_calls import message_calls, parse_calls
 from magnet_lib.training import chat_format as cf
 from magnet_lib.training.chat_format import system_prompt
 from magnet_lib.translation.back_translation import render_value, sentence, words
-from magnet_lib.translation.forth_translation import parse_calls
 
 Request = tuple[Task, BaseModel]
 
@@ -373,7 +373,7 @@ def call_problems(trajectory: Trajectory, tools: dict[str, Tool]) -> list[str]:
     problems = []
     for index, message in enumerate(trajectory.messages):
         offered.update(added.get(index, []))
-        for call in cf.message_calls(message):
+        for call in message_calls(message):
             where = f"{trajectory.traj_id} message {index}"
             if call.name not in offered:
                 problems.append(f"{where}: {call.name} is not offered")

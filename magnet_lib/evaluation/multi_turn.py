@@ -57,12 +57,7 @@ from magnet_lib.training.error_judge import (
     judge_turn,
     turn_calls,
 )
-from magnet_lib.training.hints import (
-    Reference,
-    judge_item,
-    match_references,
-    runtime_tools,
-)
+from magnet_lib.training.reference import Reference, judge_item, match_references, runtime_tools
 from magnet_lib.training.student import SampledTrajectory, Student, sample_episode
 
 TURN_KINDS = ("call", "nested", "long_dependency", "miss_func", "miss_params")

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from magnet_lib.llm.cache import ResponseCache, cache_key
-from magnet_lib.llm.client import ModelClient, RetryBudget, TransportError
+from magnet_lib.llm.client import Completion, ModelClient, RetryBudget, TransportError
 from magnet_lib.llm.task import ParseError, Task, validation_message
 from magnet_lib.models import OFFLINE
 from magnet_lib.settings import LLMSettings
@@ -252,6 +252,12 @@ class TaskRunner:
         if self._cache is not None:
             self._cache.close()
 
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ one item
     def _offline(self, task: Task[Any, O], item: BaseModel, sample_index: int) -> TaskResult[O]:
         stats = self._stats(task)
@@ -324,6 +330,11 @@ class TaskRunner:
             self._stats(task).reject(reason)
             return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index)
 
+    def _reject(self, task: Task, model: str, sample_index: int, reason: str, **extra: Any) -> TaskResult[O]:
+        reason = self.client.scrub(reason)
+        self._stats(task).reject(reason)
+        return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index, **extra)
+
     async def _item(
         self,
         task: Task[Any, O],
@@ -333,76 +344,98 @@ class TaskRunner:
         max_tokens: int | None,
         sample_index: int,
     ) -> TaskResult[O]:
+        """render -> (cache or request) -> parse, re-asking an unparsable answer."""
         stats = self._stats(task)
         stats.items += 1
         scrub = self.client.scrub
-
-        def reject(reason: str, **extra: Any) -> TaskResult[O]:
-            reason = scrub(reason)
-            stats.reject(reason)
-            return TaskResult(reject_reason=reason, generator=model, sample_index=sample_index, **extra)
-
         try:
             messages, params = self.prompt(task, item, temperature, max_tokens)
         except Exception as exc:
-            return reject(f"render {task.name} failed: {type(exc).__name__}: {exc}")
+            return self._reject(task, model, sample_index, f"render {task.name} failed: {type(exc).__name__}: {exc}")
 
-        cache = self.cache
         budget = RetryBudget(self.settings.retry_budget_s)
         conversation = list(messages)
         all_cached = True
         reasks = 0
         while True:
-            key = cache_key(
-                model=model, messages=conversation, params=params, task=task.name,
-                task_version=task.version, sample_index=sample_index,
-            )  # fmt: skip
-            hit = cache.get(key) if cache is not None else None
-            if hit is not None:
-                stats.cache_hits += 1
-                text = hit.text
-            else:
-                all_cached = False
-                attempts_before, retries_before = budget.attempts, budget.retries
-                try:
-                    completion = await self.client.complete(model, conversation, params, budget)
-                except TransportError as exc:
-                    return reject(f"transport: {exc.reason}", reasks=reasks, retries=budget.retries)
-                finally:
-                    stats.calls += budget.attempts - attempts_before
-                    stats.retries += budget.retries - retries_before
-                    for kind in budget.errors:
-                        stats.transport_errors[kind] = stats.transport_errors.get(kind, 0) + 1
-                    budget.errors.clear()
-                text = completion.text
-                stats.prompt_tokens += completion.prompt_tokens
-                stats.completion_tokens += completion.completion_tokens
-                stats.cost_usd += completion.cost_usd
-                if cache is not None:
-                    cache.put(
-                        key, task=task.name, task_version=task.version, model=model, text=text,
-                        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                        cost_usd=completion.cost_usd,
-                    )  # fmt: skip
+            try:
+                text, cached = await self._answer(task, model, conversation, params, sample_index, budget)
+            except TransportError as exc:
+                return self._reject(task, model, sample_index, f"transport: {exc.reason}", reasks=reasks, retries=budget.retries)
+            all_cached = all_cached and cached
             try:
                 value = task.parse(text, item)
             except (ParseError, ValidationError, ValueError) as exc:
                 error = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
                 if reasks >= self.settings.max_reasks:
-                    return reject(
-                        f"unparsable after {reasks} re-asks: {error}",
+                    return self._reject(
+                        task, model, sample_index, f"unparsable after {reasks} re-asks: {error}",
                         reasks=reasks, retries=budget.retries, answer=scrub(text),
                     )  # fmt: skip
                 reasks += 1
                 stats.reasks += 1
-                conversation = conversation + [
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": REASK.format(error=error)},
-                ]
+                conversation = reasked(conversation, text, error)
                 continue
             except Exception as exc:  # a parser bug: recorded, not re-asked
-                return reject(f"parser of {task.name} crashed: {type(exc).__name__}: {exc}", answer=scrub(text))
+                reason = f"parser of {task.name} crashed: {type(exc).__name__}: {exc}"
+                return self._reject(task, model, sample_index, reason, answer=scrub(text))
             return TaskResult(
                 value=value, generator=model, cached=all_cached, sample_index=sample_index,
                 reasks=reasks, retries=budget.retries, answer=scrub(text),
             )  # fmt: skip
+
+    async def _answer(
+        self,
+        task: Task,
+        model: str,
+        conversation: list[dict[str, Any]],
+        params: dict[str, Any],
+        sample_index: int,
+        budget: RetryBudget,
+    ) -> tuple[str, bool]:
+        """The answer to ``conversation`` and whether it came from the cache; a request's
+        answer is cached. Raises :class:`TransportError` when the request fails."""
+        key = cache_key(
+            model=model, messages=conversation, params=params, task=task.name,
+            task_version=task.version, sample_index=sample_index,
+        )  # fmt: skip
+        cache = self.cache
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            self._stats(task).cache_hits += 1
+            return hit.text, True
+        completion = await self._request(task, model, conversation, params, budget)
+        if cache is not None:
+            cache.put(
+                key, task=task.name, task_version=task.version, model=model, text=completion.text,
+                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                cost_usd=completion.cost_usd,
+            )  # fmt: skip
+        return completion.text, False
+
+    async def _request(
+        self, task: Task, model: str, conversation: list[dict[str, Any]], params: dict[str, Any], budget: RetryBudget
+    ) -> Completion:
+        """One request (with the budget's retries), its attempts, errors and usage counted."""
+        stats = self._stats(task)
+        attempts_before, retries_before = budget.attempts, budget.retries
+        try:
+            completion = await self.client.complete(model, conversation, params, budget)
+        finally:
+            stats.calls += budget.attempts - attempts_before
+            stats.retries += budget.retries - retries_before
+            for kind in budget.errors:
+                stats.transport_errors[kind] = stats.transport_errors.get(kind, 0) + 1
+            budget.errors.clear()
+        stats.prompt_tokens += completion.prompt_tokens
+        stats.completion_tokens += completion.completion_tokens
+        stats.cost_usd += completion.cost_usd
+        return completion
+
+
+def reasked(conversation: list[dict[str, Any]], answer: str, error: str) -> list[dict[str, Any]]:
+    """The conversation with the unusable ``answer`` and the complaint about it appended."""
+    return conversation + [
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": REASK.format(error=error)},
+    ]

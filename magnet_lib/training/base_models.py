@@ -14,13 +14,14 @@ built locally so that SFT and mDPO run on a laptop CPU with no download.
 - **Model**: ``Qwen2ForCausalLM`` initialised from a :class:`TinySpec` config.
 
 A real base model (hub id or local path) is the setting ``train.base_model``; see
-:func:`load_base_model` for how its training template is chosen.
+:func:`load_base_model` for how its training template is chosen. Messages reach every
+model's template through :func:`magnet_lib.training.chat_format.template_messages`; generated
+``<tool_call>`` blocks are read back by :func:`magnet_lib.tool_calls.parse_response`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,10 +29,12 @@ from typing import Any
 
 import torch
 
-from magnet_lib.models import Call, Message
 from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.training.chat_format import template_messages
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+#: Where a generated assistant message ends (ChatML).
+END_OF_TURN = (IM_END, END_OF_TEXT)
 #: Tags of the template; added as whole tokens (not special: they survive ``decode``).
 TAG_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<tools>", "</tools>"]
 
@@ -68,8 +71,6 @@ CHAT_TEMPLATE = "".join(
     ]
 )
 
-_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-
 
 @dataclass(frozen=True)
 class TinySpec:
@@ -82,72 +83,6 @@ class TinySpec:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     max_position_embeddings: int = 8192
-
-
-# --------------------------------------------------------------------------- messages <-> template
-
-
-def template_messages(messages: Sequence[Message]) -> list[Message]:
-    """OpenAI chat messages made ready for a chat template: tool-call arguments as objects
-    (OpenAI stores them as JSON strings, templates write them with ``tojson``), no None
-    content, only the keys templates read."""
-    out: list[Message] = []
-    for m in messages:
-        msg: Message = {"role": m["role"], "content": m.get("content") or ""}
-        if m.get("tool_calls"):
-            calls = []
-            for tc in m["tool_calls"]:
-                fn = tc.get("function", tc)
-                args = fn.get("arguments") or {}
-                if isinstance(args, str):
-                    try:
-                        args = json.loads(args)
-                    except json.JSONDecodeError:
-                        args = {"_raw": args}
-                calls.append({"type": "function", "function": {"name": fn["name"], "arguments": args}})
-            msg["tool_calls"] = calls
-        if m["role"] == "tool":
-            content = m.get("content")
-            msg["content"] = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        out.append(msg)
-    return out
-
-
-@dataclass
-class ParsedResponse:
-    """A generated assistant message: its text and the calls it makes."""
-
-    text: str
-    calls: list[Call]
-    malformed: list[str]  # tool-call blocks that are not a JSON {"name", "arguments"} object
-
-    def to_message(self, call_ids: Sequence[str]) -> Message:
-        msg: Message = {"role": "assistant", "content": self.text or None}
-        if self.calls:
-            msg["tool_calls"] = [c.to_openai(i) for c, i in zip(self.calls, call_ids)]
-        return msg
-
-
-def parse_response(text: str) -> ParsedResponse:
-    """Split a generated assistant message into text and ``<tool_call>`` blocks (the format
-    of :data:`CHAT_TEMPLATE` and of the Qwen2.5 / Hermes templates)."""
-    calls: list[Call] = []
-    malformed: list[str] = []
-    for block in _TOOL_CALL.findall(text):
-        try:
-            data = json.loads(block)
-            args = data.get("arguments", data.get("parameters", {}))
-            if isinstance(args, str):
-                args = json.loads(args)
-            if not isinstance(data.get("name"), str) or not isinstance(args, dict):
-                raise ValueError("name must be a string and arguments an object")
-            calls.append(Call(name=data["name"], arguments=args))
-        except (json.JSONDecodeError, ValueError, AttributeError):
-            malformed.append(block[:200])
-    cleaned = _TOOL_CALL.sub("", text)
-    for token in (IM_END, END_OF_TEXT):
-        cleaned = cleaned.split(token)[0]
-    return ParsedResponse(text=cleaned.strip(), calls=calls, malformed=malformed)
 
 
 # --------------------------------------------------------------------------- tokenizer

@@ -11,6 +11,10 @@
   (the turn after a ``miss_func`` turn, as in BFCL's miss-func category), the user message of
   that turn starts with the new function's spec. A user message is the one role every chat
   template renders anywhere in a conversation, so the change survives any template.
+- ``template_messages``: the adapter from these messages to what every model's chat
+  template reads (the tiny model's and real ones'), used by SFT, mDPO and the student.
+
+Calls are read back from messages with :mod:`magnet_lib.tool_calls`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from magnet_lib.models import Call, Message
+from magnet_lib.tool_calls import arguments_or_raw, message_calls
 
 SYSTEM_PROMPT = """\
 You are an expert at composing function calls. You receive a request from a user and a set \
@@ -91,22 +96,31 @@ def with_tools_added(query: str, tools: Sequence[dict[str, Any]]) -> str:
     return tools_added_note(tools) + query if tools else query
 
 
-def message_calls(message: Message) -> list[Call]:
-    """The calls an assistant message makes (arguments decoded)."""
-    out = []
-    for tc in message.get("tool_calls") or []:
-        fn = tc["function"]
-        args = fn.get("arguments") or {}
-        out.append(Call(name=fn["name"], arguments=json.loads(args) if isinstance(args, str) else dict(args)))
-    return out
-
-
 def iter_calls(messages: Iterable[Message]) -> Iterator[tuple[int, Call]]:
     """(message index, call) for every call in a conversation."""
     for i, m in enumerate(messages):
         if m.get("role") == "assistant":
             for c in message_calls(m):
                 yield i, c
+
+
+def template_messages(messages: Sequence[Message]) -> list[Message]:
+    """OpenAI chat messages made ready for any model's chat template (the tiny model's and
+    real ones alike): tool-call arguments as objects (OpenAI stores them as JSON strings,
+    templates write them with ``tojson``), no None content, only the keys templates read."""
+    out: list[Message] = []
+    for m in messages:
+        msg: Message = {"role": m["role"], "content": m.get("content") or ""}
+        if m.get("tool_calls"):
+            msg["tool_calls"] = [
+                {"type": "function", "function": {"name": fn["name"], "arguments": arguments_or_raw(fn.get("arguments"))}}
+                for fn in (tc.get("function", tc) for tc in m["tool_calls"])
+            ]
+        if m["role"] == "tool":
+            content = m.get("content")
+            msg["content"] = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        out.append(msg)
+    return out
 
 
 def user_turns(messages: Sequence[Message]) -> int:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnet_lib.llm.task import ParseError, Task, extract_json
 from magnet_lib.models import Call, Message
+from magnet_lib.tool_calls import identified_calls, message_calls
 from magnet_lib.vocabulary import leaves
 
 # --------------------------------------------------------------------------- conversation structure
@@ -72,21 +73,6 @@ def split_turns(messages: Sequence[Message]) -> tuple[list[Message], list[ChatTu
     return head, turns
 
 
-def message_calls(message: Message) -> list[tuple[str, Call]]:
-    """(call id, call) of an assistant message, arguments decoded."""
-    out = []
-    for tc in message.get("tool_calls") or []:
-        fn = tc.get("function", tc)
-        args = fn.get("arguments") or {}
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                args = {"_raw": args}
-        out.append((tc.get("id", ""), Call(name=fn["name"], arguments=args if isinstance(args, dict) else {"_raw": args})))
-    return out
-
-
 def decode_output(content: Any) -> Any:
     if isinstance(content, str):
         try:
@@ -114,7 +100,7 @@ def turn_calls(responses: Sequence[Message]) -> list[CallRecord]:
     rnd = -1
     for m in responses:
         if m.get("role") == "assistant":
-            calls = message_calls(m)
+            calls = identified_calls(m, tolerant=True)
             if calls:
                 rnd += 1
             for cid, call in calls:
@@ -370,10 +356,23 @@ def judge_summary(item: JudgeItem, ref_records: Sequence[CallRecord], resp_recor
 
 def judge_turn(item: JudgeItem) -> JudgeVerdict:
     """The offline judge: the rules in the module docstring, applied in order."""
-    offered = {s.get("function", s).get("name") for s in item.tools}
     ref_records = turn_calls(item.reference)
     resp_records = turn_calls(item.response)
     resp_text = final_text(item.response)
+    problem = _form_problem(item, resp_records, resp_text)
+    if problem is not None:
+        return problem
+    if not ref_records:
+        return _judge_words_turn(item, resp_records, resp_text)
+    if not resp_records:
+        return _judge_missing_calls(item, ref_records, resp_text)
+    return _judge_calls(item, ref_records, resp_records)
+
+
+def _form_problem(item: JudgeItem, resp_records: list[CallRecord], resp_text: str | None) -> JudgeVerdict | None:
+    """A response wrong whatever the turn asks: malformed, cut, calling what is not offered,
+    empty or garbled."""
+    offered = {s.get("function", s).get("name") for s in item.tools}
     if item.malformed:
         return _wrong(None, f"a tool call is not a JSON object with name and arguments: {item.malformed[0][:80]!r}")
     if item.truncated:
@@ -385,40 +384,47 @@ def judge_turn(item: JudgeItem) -> JudgeVerdict:
         return _wrong(None, "empty response")
     if garbled(resp_text):
         return _wrong(None, "the reply is garbled")
+    return None
 
-    earlier_outputs = _history_outputs(item.history)
-    earlier_user = _user_texts(item.history)
 
-    # a turn that must be answered in words (split turns and pure text turns)
-    if not ref_records:
-        if resp_records:
-            names = ", ".join(r.call.name for r in resp_records)
-            if item.label == "miss_params":
-                return _wrong(5, f"calls {names} although a required value is missing; it should ask for it")
-            if item.label == "miss_func":
-                return _wrong(5, f"calls {names} although no offered function does what is asked; it should say so")
-            return _wrong(5, f"calls {names} where the reference answers in words")
-        if item.label == "miss_params" and not asks(resp_text):
-            return _wrong(None, "does not ask for the missing value (and makes no call)")
-        if item.label == "miss_func" and not (says_missing(resp_text) or asks(resp_text)):
-            return _wrong(None, "does not say that the needed function is missing (and makes no call)")
-        if item.label == "call":
-            return judge_summary(item, ref_records, resp_records)
-        return JudgeVerdict(correct=True, reason="answers in words as the reference does")
+def _judge_words_turn(item: JudgeItem, resp_records: list[CallRecord], resp_text: str | None) -> JudgeVerdict:
+    """A turn the reference answers in words (split turns and pure text turns)."""
+    if resp_records:
+        names = ", ".join(r.call.name for r in resp_records)
+        if item.label == "miss_params":
+            return _wrong(5, f"calls {names} although a required value is missing; it should ask for it")
+        if item.label == "miss_func":
+            return _wrong(5, f"calls {names} although no offered function does what is asked; it should say so")
+        return _wrong(5, f"calls {names} where the reference answers in words")
+    if item.label == "miss_params" and not asks(resp_text):
+        return _wrong(None, "does not ask for the missing value (and makes no call)")
+    if item.label == "miss_func" and not (says_missing(resp_text) or asks(resp_text)):
+        return _wrong(None, "does not say that the needed function is missing (and makes no call)")
+    if item.label == "call":
+        return judge_summary(item, [], resp_records)
+    return JudgeVerdict(correct=True, reason="answers in words as the reference does")
 
-    # the reference calls
-    if not resp_records:
-        if asks(resp_text):
-            for rec in ref_records:
-                for k, v in rec.call.arguments.items():
-                    if provenance(v, [], earlier_outputs, earlier_user, item.query) in ("earlier_output", "earlier_user"):
-                        return _wrong(3, f"asks again for {k}, which an earlier turn gave ({v!r})")
-            return _wrong(5, f"asks the user where it could call {ref_records[0].call.name}")
-        if says_missing(resp_text):
-            return _wrong(5, f"says it cannot help where it could call {ref_records[0].call.name}")
-        return _wrong(None, f"answers in words, without asking, where it should call {ref_records[0].call.name}")
 
+def _judge_missing_calls(item: JudgeItem, ref_records: list[CallRecord], resp_text: str | None) -> JudgeVerdict:
+    """The reference calls and the response makes no call."""
+    first = ref_records[0].call.name
+    if asks(resp_text):
+        earlier_outputs, earlier_user = _history_outputs(item.history), _user_texts(item.history)
+        for rec in ref_records:
+            for k, v in rec.call.arguments.items():
+                if provenance(v, [], earlier_outputs, earlier_user, item.query) in ("earlier_output", "earlier_user"):
+                    return _wrong(3, f"asks again for {k}, which an earlier turn gave ({v!r})")
+        return _wrong(5, f"asks the user where it could call {first}")
+    if says_missing(resp_text):
+        return _wrong(5, f"says it cannot help where it could call {first}")
+    return _wrong(None, f"answers in words, without asking, where it should call {first}")
+
+
+def _judge_calls(item: JudgeItem, ref_records: list[CallRecord], resp_records: list[CallRecord]) -> JudgeVerdict:
+    """Both call: each reference call matched by name to its closest response call, the
+    first wrong argument classified by where its value had to come from."""
     defaults = _defaults(item.tools)
+    earlier_outputs, earlier_user = _history_outputs(item.history), _user_texts(item.history)
     unmatched = list(resp_records)
     for i, rec in enumerate(ref_records):
         same_turn_outputs = [r.output for r in ref_records[:i] if r.round < rec.round]
@@ -427,31 +433,38 @@ def judge_turn(item: JudgeItem) -> JudgeVerdict:
             if same_turn_outputs and any(found_in(v, same_turn_outputs) for v in rec.call.arguments.values()):
                 return _wrong(1, f"the nested call {rec.call.name} on the output of {ref_records[0].call.name} is not made")
             return _wrong(5, f"does not call {rec.call.name}")
-        best = min(candidates, key=lambda r: len(_arg_problems(rec.call, r.call, defaults.get(rec.call.name, {}))))
+        expected_defaults = defaults.get(rec.call.name, {})
+        best = min(candidates, key=lambda r: len(_arg_problems(rec.call, r.call, expected_defaults)))
         unmatched.remove(best)
-        problems = _arg_problems(rec.call, best.call, defaults.get(rec.call.name, {}))
-        if not problems:
-            continue
-        for k in problems:
-            if k not in rec.call.arguments:
-                continue
-            source = provenance(rec.call.arguments[k], same_turn_outputs, earlier_outputs, earlier_user, item.query)
-            got = best.call.arguments.get(k, "<missing>")
-            if source == "same_turn_output":
-                return _wrong(
-                    2,
-                    f"{rec.call.name}({k}={got!r}): the value had to come from the output of an earlier call of this turn ({rec.call.arguments[k]!r})",
-                )
-            if source in ("earlier_output", "earlier_user"):
-                return _wrong(3, f"{rec.call.name}({k}={got!r}): the value from an earlier turn ({rec.call.arguments[k]!r}) is not used")
-        k = problems[0]
-        return _wrong(
-            5,
-            f"{rec.call.name}: parameter {k} is {best.call.arguments.get(k, '<missing>')!r}, expected {rec.call.arguments.get(k, '<absent>')!r}",
-        )
+        problems = _arg_problems(rec.call, best.call, expected_defaults)
+        if problems:
+            sources = (same_turn_outputs, earlier_outputs, earlier_user, item.query)
+            return _argument_verdict(rec.call, best.call, problems, sources)
     if unmatched:
         return _wrong(5, f"makes calls the turn does not need: {', '.join(r.call.name for r in unmatched)}")
     return judge_summary(item, ref_records, resp_records)
+
+
+def _argument_verdict(expected: Call, got_call: Call, problems: list[str], sources: tuple) -> JudgeVerdict:
+    """The verdict on a call with wrong arguments: a value that had to come from this turn's
+    outputs (2) or an earlier turn (3) first, else the first wrong parameter (5)."""
+    for k in problems:
+        if k not in expected.arguments:
+            continue
+        source = provenance(expected.arguments[k], *sources)
+        got = got_call.arguments.get(k, "<missing>")
+        if source == "same_turn_output":
+            return _wrong(
+                2,
+                f"{expected.name}({k}={got!r}): the value had to come from the output of an earlier call of this turn ({expected.arguments[k]!r})",
+            )
+        if source in ("earlier_output", "earlier_user"):
+            return _wrong(3, f"{expected.name}({k}={got!r}): the value from an earlier turn ({expected.arguments[k]!r}) is not used")
+    k = problems[0]
+    return _wrong(
+        5,
+        f"{expected.name}: parameter {k} is {got_call.arguments.get(k, '<missing>')!r}, expected {expected.arguments.get(k, '<absent>')!r}",
+    )
 
 
 # --------------------------------------------------------------------------- the LLM task: judge_errors
@@ -461,11 +474,11 @@ def transcript(messages: Sequence[Message], limit: int = 600) -> str:
     for m in messages:
         role = m.get("role")
         if role == "assistant":
-            calls = message_calls(m)
+            calls = message_calls(m, tolerant=True)
             if m.get("content"):
                 lines.append(f"Assistant: {m['content']}")
             if calls:
-                lines.append("Assistant calls: " + "; ".join(c.to_python() for _, c in calls))
+                lines.append("Assistant calls: " + "; ".join(c.to_python() for c in calls))
         elif role == "tool":
             content = str(m.get("content", ""))
             lines.append(f"Output: {content[:limit]}{' ...' if len(content) > limit else ''}")

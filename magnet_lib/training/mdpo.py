@@ -23,15 +23,12 @@ mask covers: the dataset is tokenized with the chat template's assistant mask
 per token instead of "everything after the prompt". Reference model, LoRA, accelerate /
 FSDP / DeepSpeed, logging and saving are TRL's.
 
-Outside Dagster::
-
-    accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m magnet_lib.training.mdpo \\
-        --home /data/magnet --data /data/magnet/storage/mdpo_pairs.parquet
+Outside Dagster: ``magnet train mdpo`` (:mod:`magnet_assets.cli_train`), also under
+``accelerate launch``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -48,16 +45,14 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import pad
 
 from magnet_lib.settings import MagnetSettings
-from magnet_lib.training.base_models import template_messages
+from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.sft import (
     TrainResult,
-    cli_settings,
     common_args,
     effective_train,
     logged,
     loss_curve,
     record_run,
-    training_output,
 )
 
 # --------------------------------------------------------------------------- data
@@ -138,25 +133,45 @@ class MultiTurnPreferenceCollator(DataCollatorForPreference):
         return out
 
 
+#: The TRL release whose private ``DPOTrainer._prepare_dataset`` :class:`MDPOTrainer`
+#: overrides (pyproject pins it; tests/test_mdpo.py checks the signature and the call sites).
+TRL_VERSION = "1.16.0"
+
+
 class MDPOTrainer(DPOTrainer):
     """``DPOTrainer`` whose log-ratios sum only the assistant tokens of multi-turn
-    continuations (mDPO). Takes the same arguments; the dataset has ``prompt``, ``chosen``,
-    ``rejected`` (message lists) and ``tools``."""
+    continuations (mDPO). Takes the same arguments, ``args`` by keyword with
+    ``remove_unused_columns=False`` (as :func:`mdpo_config` sets it: the mask columns reach
+    the collator); the dataset has ``prompt``, ``chosen``, ``rejected`` (message lists) and
+    ``tools``.
+
+    On TRL's extension points: the collator and ``remove_unused_columns`` are public; TRL
+    1.16 has no public way to tokenize a text dataset differently (every non-vision dataset
+    goes through ``_prepare_dataset``, which yields ids without the assistant mask, and a
+    pre-tokenized dataset is not accepted), so ``_prepare_dataset`` is overridden, pinned to
+    :data:`TRL_VERSION`."""
 
     def __init__(self, *args, processing_class=None, data_collator=None, **kwargs):
         config: DPOConfig | None = kwargs.get("args")
+        if config is None or config.remove_unused_columns:
+            raise ValueError(
+                "MDPOTrainer needs args=DPOConfig(..., remove_unused_columns=False) (mdpo_config sets it): "
+                "the chosen_mask / rejected_mask columns must reach its collator"
+            )
         if data_collator is None and processing_class is not None:
             tok = getattr(processing_class, "tokenizer", processing_class)
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token
             data_collator = MultiTurnPreferenceCollator(
                 pad_token_id=tok.pad_token_id,
-                max_length=config.max_length if config else None,
-                truncation_mode=config.truncation_mode if config else "keep_start",
-                pad_to_multiple_of=config.pad_to_multiple_of if config else None,
+                max_length=config.max_length,
+                truncation_mode=config.truncation_mode,
+                pad_to_multiple_of=config.pad_to_multiple_of,
             )
         super().__init__(*args, processing_class=processing_class, data_collator=data_collator, **kwargs)
 
+    # private in TRL (pinned: TRL_VERSION): called by DPOTrainer.__init__ and .evaluate on every
+    # non-vision dataset; ours tokenizes with the assistant mask instead of TRL's prompt/completion split
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if "chosen_mask" in dataset.column_names:  # already tokenized (evaluate() calls this again)
             return dataset
@@ -182,18 +197,6 @@ class MDPOTrainer(DPOTrainer):
 
         return dataset.filter(keep, desc=f"Dropping {dataset_name} pairs with nothing to compare")
 
-    def _set_signature_columns_if_needed(self):
-        if self._signature_columns is None:
-            self._signature_columns = [
-                "prompt_ids",
-                "chosen_ids",
-                "rejected_ids",
-                "chosen_mask",
-                "rejected_mask",
-                "ref_chosen_logps",
-                "ref_rejected_logps",
-            ]
-
 
 # --------------------------------------------------------------------------- training
 
@@ -207,6 +210,7 @@ def mdpo_config(settings: MagnetSettings, output_dir: Path, **overrides: Any) ->
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, train.sft_weight],
         precompute_ref_log_probs=False,
+        remove_unused_columns=False,  # the prepared dataset holds only what the collator reads
     )
     args.update(overrides)
     return DPOConfig(**args)
@@ -287,27 +291,3 @@ def train_mdpo(
     if trainer.is_world_process_zero():
         record_run(out, settings, train, result, extra={"stage": "mdpo", "reference": str(sft_path)})
     return result
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m magnet_lib.training.mdpo`` (also under ``accelerate launch``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m magnet_lib.training.mdpo", description="mDPO on the mdpo_pairs table, outside Dagster."
-    )
-    parser.add_argument("--home", help="MAGNET_HOME (default: the environment's)")
-    parser.add_argument("--config", help="settings file (magnet.toml)")
-    parser.add_argument("--data", help="mdpo_pairs Parquet file (default: <home>/storage/mdpo_pairs.parquet)")
-    parser.add_argument("--sft", help="SFT checkpoint, the policy's start and the reference (default: <home>/checkpoints/sft)")
-    parser.add_argument("--output", help="checkpoint folder (default: <home>/checkpoints/mdpo)")
-    ns = parser.parse_args(argv)
-    training_output(verbose=True)
-    settings = cli_settings(ns.home, ns.config)
-    data = Path(ns.data) if ns.data else settings.storage_dir / "mdpo_pairs.parquet"
-    if not data.is_file():
-        raise FileNotFoundError(f"no mdpo_pairs table at {data}")
-    result = train_mdpo(settings, pl.read_parquet(data), Path(ns.sft) if ns.sft else None, Path(ns.output) if ns.output else None)
-    print(json.dumps({"path": str(result.path), **result.metrics}, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()

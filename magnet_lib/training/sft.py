@@ -10,15 +10,12 @@ Defaults are the paper's (lr 1e-5 with linear decay, warm-up 0.1, 1 epoch, batch
 length 8192). With the tiny default model, fields the user left unset take the CPU-sized
 values of :data:`TINY_PROFILE` so the default run takes seconds.
 
-Outside Dagster (a cluster node, under ``accelerate launch``)::
-
-    accelerate launch --config_file configs/accelerate/fsdp.yaml -m magnet_lib.training.sft \\
-        --home /data/magnet --data /data/magnet/storage/sft_set.parquet
+Outside Dagster: ``magnet train sft`` (:mod:`magnet_assets.cli_train`), also under
+``accelerate launch``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -34,8 +31,9 @@ from typing import Any
 
 import polars as pl
 
-from magnet_lib.settings import MagnetSettings, TrainSettings, load_settings
-from magnet_lib.training.base_models import build_base_model, template_messages
+from magnet_lib.settings import MagnetSettings, TrainSettings
+from magnet_lib.training.base_models import build_base_model
+from magnet_lib.training.chat_format import template_messages
 
 #: the per-step training log (loss, learning rate, ...): shown or not by the caller's logging
 log = logging.getLogger("magnet.train")
@@ -275,33 +273,3 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
     if trainer.is_world_process_zero():
         record_run(out, settings, train, result, extra={"stage": "sft"})
     return result
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def cli_settings(home: str | None, config: str | None) -> MagnetSettings:
-    if config:
-        os.environ["MAGNET_CONFIG"] = str(Path(config).expanduser())
-    return load_settings(**({"home": home} if home else {}))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m magnet_lib.training.sft`` (also under ``accelerate launch``)."""
-    parser = argparse.ArgumentParser(prog="python -m magnet_lib.training.sft", description="SFT on the sft_set table, outside Dagster.")
-    parser.add_argument("--home", help="MAGNET_HOME (default: the environment's)")
-    parser.add_argument("--config", help="settings file (magnet.toml)")
-    parser.add_argument("--data", help="sft_set Parquet file (default: <home>/storage/sft_set.parquet)")
-    parser.add_argument("--output", help="checkpoint folder (default: <home>/checkpoints/sft)")
-    ns = parser.parse_args(argv)
-    training_output(verbose=True)
-    settings = cli_settings(ns.home, ns.config)
-    data = Path(ns.data) if ns.data else settings.storage_dir / "sft_set.parquet"
-    if not data.is_file():
-        raise FileNotFoundError(f"no sft_set table at {data}")
-    result = train_sft(settings, pl.read_parquet(data), Path(ns.output) if ns.output else None)
-    print(json.dumps({"path": str(result.path), **result.metrics}, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()

@@ -36,8 +36,10 @@ from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.llm.task import Task
 from magnet_lib.models import Call, Message, Tool, Trajectory
 from magnet_lib.pool.execution import EpisodeRuntime, make_runtime
-from magnet_lib.training.base_models import IM_END, parse_response, template_messages
-from magnet_lib.training.error_judge import split_turns, turn_calls
+from magnet_lib.tool_calls import parse_response
+from magnet_lib.training.base_models import END_OF_TURN, IM_END
+from magnet_lib.training.chat_format import template_messages
+from magnet_lib.training.error_judge import ChatTurn, split_turns, turn_calls
 from magnet_lib.training.sft import effective_train
 
 
@@ -70,7 +72,7 @@ class Student(Protocol):
 
 
 def reply_from_text(text: str, stopped: bool = True) -> StudentReply:
-    parsed = parse_response(text)
+    parsed = parse_response(text, stop=END_OF_TURN)
     return StudentReply(text=parsed.text, calls=parsed.calls, malformed=parsed.malformed, truncated=not stopped)
 
 
@@ -286,6 +288,55 @@ def replay(runtime: EpisodeRuntime, responses: Sequence[Message]) -> None:
         runtime.execute(rec.call)
 
 
+@dataclass
+class _Sample:
+    """One trajectory in the making: the recorded messages, the student's view of them
+    (hints included), its world and its turns."""
+
+    k: int
+    runtime: EpisodeRuntime
+    messages: list[Message]
+    view: list[Message]
+    turns: list[SampledTurn] = field(default_factory=list)
+
+    @property
+    def unusable(self) -> bool:
+        """Its last turn was cut by the token budget or holds a malformed call."""
+        return bool(self.turns) and bool(self.turns[-1].truncated or self.turns[-1].malformed)
+
+    def add(self, message: Message) -> None:
+        self.messages.append(message)
+        self.view.append(message)
+
+    def replay(self, turn: ChatTurn) -> None:
+        """The reference's turn, executed in this sample's world."""
+        replay(self.runtime, turn.responses)
+        self.messages.extend(turn.messages)
+        self.view.extend(turn.messages)
+
+    def open_turn(self, turn: ChatTurn, hint: str | None) -> None:
+        self.turns.append(SampledTurn(index=turn.index, start=len(self.messages), end=0, hinted=hint is not None))
+        self.messages.append(turn.user)
+        self.view.append(with_hint(turn.user, hint) if hint is not None else turn.user)
+
+    def take(self, reply: StudentReply, step: int) -> bool:
+        """Record a reply of the student in the open turn and execute its calls; True when it
+        made calls (the turn goes on with their outputs)."""
+        turn = self.turns[-1]
+        if reply.malformed or reply.truncated:
+            turn.malformed, turn.truncated = list(reply.malformed), reply.truncated
+            self.add({"role": "assistant", "content": reply.text or ""})
+            return False
+        ids = [f"call_s{self.k}_{turn.index}_{step}_{j}" for j in range(len(reply.calls))]
+        message: Message = {"role": "assistant", "content": reply.text or None}
+        if reply.calls:
+            message["tool_calls"] = [c.to_openai(i) for c, i in zip(reply.calls, ids)]
+        self.add(message)
+        for cid, call in zip(ids, reply.calls):
+            self.add(tool_message(cid, call, self.runtime.execute(call)))
+        return bool(reply.calls)
+
+
 def sample_episode(
     student: Student,
     reference: Trajectory,
@@ -310,66 +361,31 @@ def sample_episode(
     head, turns = split_turns(reference.messages)
     last = len(turns) - 1 if last_turn is None else min(last_turn, len(turns) - 1)
     hints = hints or {}
-    samples = []
-    for k in range(first_sample, first_sample + n):
-        samples.append(
-            {
-                "k": k,
-                "runtime": make_runtime(tools, seed, runner),
-                "messages": list(head),
-                "view": list(head),
-                "turns": [],
-            }
-        )
+    samples = [_Sample(k, make_runtime(tools, seed, runner), list(head), list(head)) for k in range(first_sample, first_sample + n)]
     for t in turns[:replay_until]:
         for s in samples:
-            replay(s["runtime"], t.responses)
-            s["messages"].extend(t.messages)
-            s["view"].extend(t.messages)
+            s.replay(t)
     for t in turns[replay_until : last + 1]:
-        active = [s for s in samples if not (stop_when_unusable and s["turns"] and (s["turns"][-1].truncated or s["turns"][-1].malformed))]
+        active = [s for s in samples if not (stop_when_unusable and s.unusable)]
         for s in active:
-            s["turns"].append(SampledTurn(index=t.index, start=len(s["messages"]), end=0, hinted=t.index in hints))
-            s["messages"].append(t.user)
-            s["view"].append(with_hint(t.user, hints[t.index]) if t.index in hints else t.user)
-        live = list(active)
-        ref_steps = [m for m in t.responses if m.get("role") == "assistant"]
-        for step in range(max_steps):
-            if not live:
-                break
-            ref_step = ref_steps[step] if step < len(ref_steps) else None
-            replies = student.respond(
-                [StudentRequest(messages=s["view"], tools=reference.tools, sample_index=s["k"], reference=ref_step) for s in live]
-            )
-            still = []
-            for s, reply in zip(live, replies):
-                turn: SampledTurn = s["turns"][-1]
-                ids = [f"call_s{s['k']}_{t.index}_{step}_{j}" for j in range(len(reply.calls))]
-                message: Message = {"role": "assistant", "content": reply.text or None}
-                if reply.calls:
-                    message["tool_calls"] = [c.to_openai(i) for c, i in zip(reply.calls, ids)]
-                if reply.malformed or reply.truncated:
-                    turn.malformed, turn.truncated = list(reply.malformed), reply.truncated
-                    message.pop("tool_calls", None)
-                    message["content"] = reply.text or ""
-                    s["messages"].append(message)
-                    s["view"].append(message)
-                    continue
-                s["messages"].append(message)
-                s["view"].append(message)
-                if not reply.calls:
-                    continue
-                for cid, call in zip(ids, reply.calls):
-                    out = tool_message(cid, call, s["runtime"].execute(call))
-                    s["messages"].append(out)
-                    s["view"].append(out)
-                still.append(s)
-            live = still
+            s.open_turn(t, hints.get(t.index))
+        student_turn(student, reference.tools, active, t, max_steps)
         for s in active:
-            s["turns"][-1].end = len(s["messages"])
+            s.turns[-1].end = len(s.messages)
+    generator = getattr(student, "name", "")
     return [
-        SampledTrajectory(
-            reference=reference, sample_index=s["k"], messages=s["messages"], turns=s["turns"], generator=getattr(student, "name", "")
-        )
-        for s in samples
+        SampledTrajectory(reference=reference, sample_index=s.k, messages=s.messages, turns=s.turns, generator=generator) for s in samples
     ]
+
+
+def student_turn(student: Student, tools: list[dict[str, Any]], samples: Sequence[_Sample], turn: ChatTurn, max_steps: int) -> None:
+    """The student answers one turn for every sample in lock step (one batch a step): the
+    outputs of its calls go back until it replies in words, or ``max_steps`` replies."""
+    ref_steps = [m for m in turn.responses if m.get("role") == "assistant"]
+    live = list(samples)
+    for step in range(max_steps):
+        if not live:
+            break
+        ref_step = ref_steps[step] if step < len(ref_steps) else None
+        replies = student.respond([StudentRequest(messages=s.view, tools=tools, sample_index=s.k, reference=ref_step) for s in live])
+        live = [s for s, reply in zip(live, replies) if s.take(reply, step)]
