@@ -26,7 +26,7 @@ _DISAMBIGUATORS = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_ID = re.compile(r"^[A-Za-z]{1,6}[-_]?\d{2,}[\w-]*$")
+_ID = re.compile(r"^[A-Za-z]{1,6}[-_]?\d+[\w-]*$")
 
 
 @dataclass
@@ -445,7 +445,7 @@ def pair_style(data: Dataset) -> list[Figure]:
     patterns, ``content`` None against "", calls split one per message, another summary opener;
     and corruptions that break a date or id (implausible errors)."""
     style = _Counter("pair_style_difference", "pairs whose rejected side differs from the chosen in style, not only in the error")
-    implausible = _Counter("implausible_corruption", "pairs whose rejected call breaks the format of a date or id of the chosen call")
+    implausible = _Counter("implausible_corruption", "pairs whose rejected call or text breaks the format of a date or id of the chosen side")
     for p in data.pairs:
         i = _first_difference(p.chosen, p.rejected)
         chosen, rejected = p.chosen[i:], p.rejected[i:]
@@ -478,9 +478,24 @@ def pair_style(data: Dataset) -> list[Figure]:
                     for pattern in (_DATE, _ID):
                         if pattern.match(v) and not pattern.match(str(rv)):
                             broken.append(f"{k}: {v!r} -> {rv!r}")
-        if c_args or r_args:
+        broken += _broken_tokens(" ".join(str(m.get("content") or "") for m in chosen), " ".join(str(m.get("content") or "") for m in rejected))
+        if c_args or r_args or any(m.get("content") for m in rejected):
             implausible.add(bool(broken), f"{p.pair_id}: {broken}")
     return [style.figure(), implausible.figure()]
+
+
+def _broken_tokens(chosen: str, rejected: str) -> list[str]:
+    """Tokens of the chosen text (a date, an id) whose counterpart in the rejected text lost that form."""
+    import difflib
+
+    a, b = re.findall(r"[^\s\"',;()]+", chosen), re.findall(r"[^\s\"',;()]+", rejected)
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            for x, y in zip(a[i1:i2], b[j1:j2], strict=True):
+                if any(pt.match(x) and not pt.match(y) for pt in (_DATE, _ID)):
+                    out.append(f"{x!r} -> {y!r}")
+    return out
 
 
 RULES: dict[str, Callable[[Dataset], list[Figure]]] = {
