@@ -197,7 +197,9 @@ def test_pairs_from_heldout_episodes_block():
 
 def test_pair_style_and_implausible_corruption():
     wrong_id = [{"role": "assistant", "content": "", "tool_calls": [_call(0, "get_current_weather", location_id="LOC-2")]}]
-    restyled = [{"role": "assistant", "content": None, "tool_calls": [_call(0, "get_current_weather", location_id="LOC-2") | {"id": "call_neg1_0"}]}]
+    restyled = [
+        {"role": "assistant", "content": None, "tool_calls": [_call(0, "get_current_weather", location_id="LOC-2") | {"id": "call_neg1_0"}]}
+    ]
     mangled = [{"role": "assistant", "content": "", "tool_calls": [_call(0, "get_current_weather", location_id="2775.25-1")]}]
     assert _figure([], "pair_style_difference", [_pair(wrong_id)])["count"] == 0
     assert _figure([], "pair_style_difference", [_pair(restyled)])["count"] == 1
@@ -206,7 +208,15 @@ def test_pair_style_and_implausible_corruption():
 
 
 def test_thresholds_from_settings_and_tables(tmp_path):
-    rows = [{"traj_id": "a", "kind": "multi_turn", "split": "train", "messages": json.dumps(_weather_item(21.5).messages), "tools": json.dumps(TOOLS)}]
+    rows = [
+        {
+            "traj_id": "a",
+            "kind": "multi_turn",
+            "split": "train",
+            "messages": json.dumps(_weather_item(21.5).messages),
+            "tools": json.dumps(TOOLS),
+        }
+    ]
     frame = pl.DataFrame(rows)
     assert "other_quantity" in lint_tables(frame).failed
     lenient = LintSettings(max={"other_quantity": 1.0}, min={}, min_mean={})
@@ -231,5 +241,11 @@ def test_records_of_other_shapes():
             c["function"] = {**c["function"], "arguments": json.loads(c["function"]["arguments"])}
     data = from_records([hf])
     assert lint(data).figures["other_quantity"]["count"] == 1
-    share = {"conversations": [{"from": "human", "value": "Weather at LOC-1?"}, {"from": "function_call", "value": json.dumps({"name": "get_current_weather", "arguments": {}})}], "tools": "[]"}
+    share = {
+        "conversations": [
+            {"from": "human", "value": "Weather at LOC-1?"},
+            {"from": "function_call", "value": json.dumps({"name": "get_current_weather", "arguments": {}})},
+        ],
+        "tools": "[]",
+    }
     assert len(from_records([share]).items[0].turns()[0].calls) == 1

@@ -445,7 +445,9 @@ def pair_style(data: Dataset) -> list[Figure]:
     patterns, ``content`` None against "", calls split one per message, another summary opener;
     and corruptions that break a date or id (implausible errors)."""
     style = _Counter("pair_style_difference", "pairs whose rejected side differs from the chosen in style, not only in the error")
-    implausible = _Counter("implausible_corruption", "pairs whose rejected call or text breaks the format of a date or id of the chosen side")
+    implausible = _Counter(
+        "implausible_corruption", "pairs whose rejected call or text breaks the format of a date or id of the chosen side"
+    )
     for p in data.pairs:
         i = _first_difference(p.chosen, p.rejected)
         chosen, rejected = p.chosen[i:], p.rejected[i:]
@@ -478,7 +480,9 @@ def pair_style(data: Dataset) -> list[Figure]:
                     for pattern in (_DATE, _ID):
                         if pattern.match(v) and not pattern.match(str(rv)):
                             broken.append(f"{k}: {v!r} -> {rv!r}")
-        broken += _broken_tokens(" ".join(str(m.get("content") or "") for m in chosen), " ".join(str(m.get("content") or "") for m in rejected))
+        broken += _broken_tokens(
+            " ".join(str(m.get("content") or "") for m in chosen), " ".join(str(m.get("content") or "") for m in rejected)
+        )
         if c_args or r_args or any(m.get("content") for m in rejected):
             implausible.add(bool(broken), f"{p.pair_id}: {broken}")
     return [style.figure(), implausible.figure()]

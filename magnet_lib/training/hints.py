@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from magnet_lib.distillation.mixing import is_heldout
 from magnet_lib.models import (
     OFFLINE,
     Call,
@@ -643,14 +644,26 @@ def preference_pairs(
     student: Student | None = None,
     pool: dict[str, Tool] | None = None,
     runner=None,
+    heldout_walks: set[str] | frozenset[str] | None = None,
 ) -> tuple[list[PreferencePair], dict[str, Any]]:
     """One mDPO pair per negative hint whose reference is known (``runner`` simulates
-    spec-only tools in LLM mode)."""
-    refs = {r.episode.episode_id: r for r in match_references(episodes, trajectories, runner)}
+    spec-only tools in LLM mode). Trajectories of the held-out walks (``heldout_walks``:
+    the ``parent_fsp_id`` of sft_set's held-out split) make no pair: the mDPO model would
+    train on its evaluation episodes. By default the walks the SFT mix holds out (the same
+    seeded rule, :func:`~magnet_lib.distillation.mixing.is_heldout`)."""
+    if heldout_walks is None:
+        d = settings.distill
+        heldout_walks = {t.parent_fsp_id or t.fsp_id for t in trajectories if is_heldout(t, d.heldout_fraction, settings.seed)}
+    kept = [t for t in trajectories if (t.parent_fsp_id or t.fsp_id) not in heldout_walks]
+    refs = {r.episode.episode_id: r for r in match_references(episodes, kept, runner)}
+    heldout_episodes = {t.episode_id for t in trajectories if (t.parent_fsp_id or t.fsp_id) in heldout_walks}
     pool = pool if pool is not None else tool_pool(settings)
     pairs: list[PreferencePair] = []
     counts: Counter = Counter()
     for i, hint in enumerate(hints):
+        if hint.episode_id in heldout_episodes:
+            counts["heldout"] += 1
+            continue
         ref = refs.get(hint.episode_id)
         if ref is None or hint.turn_index >= len(ref.turns):
             counts["no_reference"] += 1
