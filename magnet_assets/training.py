@@ -156,19 +156,3 @@ def mdpo_pairs_lint(magnet: MagnetResource, mdpo_pairs: pl.DataFrame, sft_set: p
         severity=dg.AssetCheckSeverity.ERROR if report.blocking_failed else dg.AssetCheckSeverity.WARN,
         metadata={**report.metadata(), "failed": json_metadata(report.failed), "lint": dg.MetadataValue.md(report.to_markdown())},
     )
-
-
-@dg.asset_check(
-    asset=mdpo_pairs,
-    blocking=True,
-    additional_ins={"sft_set": dg.AssetIn("sft_set")},
-    description="The data lint on mdpo_pairs: pairs from held-out episodes (blocking: the mDPO model would train on its "
-    "evaluation) and rejected sides that differ from the chosen in more than the judged error.",
-)
-def mdpo_pairs_lint(magnet: MagnetResource, mdpo_pairs: pl.DataFrame, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
-    report = lint_tables(sft_set, mdpo_pairs, magnet.settings.lint, rules=["leakage", "pair_style"])
-    return dg.AssetCheckResult(
-        passed=not report.failed,
-        severity=dg.AssetCheckSeverity.ERROR if report.blocking_failed else dg.AssetCheckSeverity.WARN,
-        metadata={**report.metadata(), "failed": json_metadata(report.failed), "lint": dg.MetadataValue.md(report.to_markdown())},
-    )
