@@ -111,16 +111,16 @@ class Source:
     call: dict[str, Any]
     param: str
     value: Any
-    #: (field, holding object, list position, same turn?) of every output leaf with that value
-    origins: list[tuple[str, dict | None, int, bool]]
-    #: every leaf seen so far, by field: field -> distinct values
-    seen: dict[str, set]
+    #: (field, holding object, list position, same turn?, turn) of every output leaf with that value
+    origins: list[tuple[str, dict | None, int, bool, int]]
+    #: every leaf seen so far, by (turn, field): distinct values
+    seen: dict[tuple[int, str], set]
 
 
 def traced_arguments(item: Item) -> Iterator[Source]:
     """Every argument of the item's calls that an earlier output provides and nobody stated."""
     by_value: dict[Any, list[tuple[str, dict | None, int, int]]] = defaultdict(list)
-    seen: dict[str, set] = defaultdict(set)
+    seen: dict[tuple[int, str], set] = defaultdict(set)
     stated = ""
     for ti, turn in enumerate(item.turns()):
         stated += "\n" + turn.query
@@ -134,7 +134,7 @@ def traced_arguments(item: Item) -> Iterator[Source]:
                 for key, value, parent, pos in _leaves(out):
                     if key is not None:
                         by_value[_norm(value)].append((key, parent, pos, ti))
-                        seen[key].add(_norm(value))
+                        seen[(ti, key)].add(_norm(value))
                 continue
             for call in m.get("tool_calls") or [] if m.get("role") == "assistant" else []:
                 for param, value in call_arguments(call).items():
@@ -143,7 +143,7 @@ def traced_arguments(item: Item) -> Iterator[Source]:
                             continue
                         hits = by_value.get(_norm(v))
                         if hits:
-                            origins = [(k, p, pos, t == ti) for k, p, pos, t in hits]
+                            origins = [(k, p, pos, t == ti, t) for k, p, pos, t in hits]
                             yield Source(item, turn, ti, call, param, v, origins, seen)
 
 
@@ -160,7 +160,10 @@ def provenance(data: Dataset) -> list[Figure]:
     and references whose candidates are several with nothing in the query to choose one."""
     unrelated = _Counter("unrelated_field", "output-sourced arguments whose source field shares no word with the parameter")
     other_q = _Counter("other_quantity", "output-sourced numeric arguments taken from a field of another quantity")
-    ambiguous = _Counter("ambiguous_reference", "output-sourced arguments with 2+ candidate values for the field and no cue in the query")
+    ambiguous = _Counter(
+        "ambiguous_reference",
+        "output-sourced arguments whose referred turn's outputs hold 2+ values for the field, with no cue in the query",
+    )
     for item in data.items:
         if item.kind != "multi_turn":
             continue
@@ -175,7 +178,8 @@ def provenance(data: Dataset) -> list[Figure]:
                 fq = {quantity(f) for f in fields}
                 other_q.add(bool(pq) and pq not in fq and bool(fq - {None}), where)
             best = related[0] if related else fields[0]
-            candidates = {v for f, vs in src.seen.items() if f == best or singular(f) == singular(best) for v in vs}
+            turn = max(o[4] for o in src.origins if o[0] == best)  # the output referred to: the latest holding it
+            candidates = {v for (t, f), vs in src.seen.items() if t == turn and singular(f) == singular(best) for v in vs}
             ambiguous.add(len(candidates) >= 2 and not _DISAMBIGUATORS.search(src.turn.query), where + f" ({len(candidates)} candidates)")
     return [unrelated.figure(), other_q.figure(), ambiguous.figure()]
 
@@ -216,16 +220,26 @@ def conversions(data: Dataset) -> list[Figure]:
             src, _ = _unit_params(args)
             if not src or not isinstance(s.value, (int, float)) or s.param == src:
                 continue
+            allowed = _param_enum(item, s.call, src)
             units = set()
-            for _f, parent, _pos, _same in s.origins:
+            for _f, parent, _pos, _same, _t in s.origins:
                 for k, v in (parent or {}).items():
-                    if name_tokens(k) and name_tokens(k)[-1] in ("unit", "units", "currency") and isinstance(v, str):
+                    is_unit = name_tokens(k) and name_tokens(k)[-1] in ("unit", "units", "currency") and isinstance(v, str)
+                    if is_unit and (allowed is None or v.lower() in allowed):  # a temperature unit says nothing of a speed
                         units.add(v.lower())
             if units:
                 contra.add(
                     str(args[src]).lower() not in units, f"{item.item_id}: {call_name(s.call)}({args}) but the source says {sorted(units)}"
                 )
     return [contra.figure(), noop.figure()]
+
+
+def _param_enum(item: Item, call: dict[str, Any], param: str) -> set[str] | None:
+    for t in item.tools:
+        if t.get("name") == call_name(call):
+            enum = ((t.get("parameters") or {}).get("properties") or {}).get(param, {}).get("enum")
+            return {str(e).lower() for e in enum} if enum else None
+    return None
 
 
 def _normalise_text(text: str) -> str:

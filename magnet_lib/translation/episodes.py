@@ -323,7 +323,7 @@ class EpisodeTranslator:
         last_turn = history[-1].turn if history else None
         last_outputs = [{"function": h.call.name, "output": _cut(h.output)} for h in history if h.turn == last_turn]
         common = dict(
-            category=self.fsp.category, requests=function_requests(plan, self.tools), last_outputs=last_outputs,
+            category=self.fsp.category, requests=function_requests(plan, self.tools, history), last_outputs=last_outputs,
             avoid_names=self.avoid, attempt=work.attempt, feedback=work.feedback,
         )  # fmt: skip
         unit = _Unit()

@@ -457,9 +457,28 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
 _REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "same_turn", "query": "query"}
 
 
-def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> list[FunctionRequest]:
+def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
+    """Which of several values of its field in the referred turn's outputs a value is
+    ('first', 'second', ..., 'last'); None when it is the only one."""
+    values: list[Any] = []
+    for h in history:
+        if h.turn == source.call:
+            for k, v in output_leaves(h.output):
+                if k == source.key and not isinstance(v, list) and v not in values:
+                    values.append(v)
+    if len(values) < 2 or source.value not in values:
+        return None
+    position = values.index(source.value)
+    if position == len(values) - 1 and position > 2:
+        return "last"
+    return ("first", "second", "third")[position] if position < 3 else None
+
+
+def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], history: Sequence[HistoryCall] = ()) -> list[FunctionRequest]:
     """One request per planned call; parallel calls of a function make one request that asks
-    for each of their values."""
+    for each of their values. A call fed by another call of the turn is ``nested`` (the user
+    states its goal, not the step); a reference to one of several values of its field says
+    which ('the second flight')."""
     out: list[FunctionRequest] = []
     for k, planned in enumerate(plan):
         each = planned.parallel
@@ -468,13 +487,24 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> li
             continue
         stated = {p: s.value for p, s in planned.arguments.items() if s.kind == "query" and p != each}
         refs = {p: _REF[s.kind] for p, s in planned.arguments.items() if s.kind != "query" and p != each}
+        ordinals = {
+            p: o
+            for p, s in planned.arguments.items()
+            if s.kind in ("previous_turn", "earlier_turn") and p != each and (o := _ordinal(history, s)) is not None
+        }
         parallel = None
         if each is not None:
             parallel = ParallelValues(param=each, values=[planned.arguments[each].value], source=_REF[planned.arguments[each].kind])
         out.append(
             FunctionRequest(
-                function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs, parallel=parallel
-            )
+                function=planned.name,
+                description=tools[planned.name].description,
+                values=stated,
+                from_outputs=refs,
+                parallel=parallel,
+                nested=bool(planned.depends_on()),
+                ordinals=ordinals,
+            )  # fmt: skip
         )
     return out
 
