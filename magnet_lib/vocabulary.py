@@ -404,3 +404,14 @@ def shares_word(a: str, b: str) -> bool:
     wa = {singular(t) for t in name_tokens(a)} - GENERIC
     wb = {singular(t) for t in name_tokens(b)} - GENERIC
     return bool(wa & wb)
+
+
+#: last tokens of a field whose value names a thing of the world (a file, a page, an address):
+#: like an identifier, it must exist there, so nobody may make one up for a real environment
+WORLD_REFERENCE_TOKENS = frozenset({"path", "url", "uri", "link", "href", "filename", "directory", "dir", "folder", "email"})
+
+
+def refers_to_world(name: str) -> bool:
+    """``file_path``, ``url``, ``download_link``, ``email``: values only the world holds."""
+    toks = name_tokens(name)
+    return bool(toks) and (singular(toks[-1]) in WORLD_REFERENCE_TOKENS or is_identifier_tokens(toks[:-1] + (singular(toks[-1]),)))

@@ -215,8 +215,8 @@ def find_in_outputs(
             score = field_score(param, schema, key)
             if score < 2.0:  # values flow by name and role only, never by type alone
                 continue
-            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema):
-                continue
+            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "":
+                continue  # an empty string (an emptied cart's restaurant id) is no value
             candidates.append((-score, rank, position, key, value))
     if not candidates:
         return None
@@ -253,7 +253,7 @@ def state_values(state: Any, param: str, schema: dict[str, Any]) -> list[Any]:
     """Values for ``param`` found in an environment state (fields of the same name)."""
     seen: list[Any] = []
     for key, value in output_leaves(state):
-        if match_score(param, key) >= 2.0 and fits(value, schema) and value not in seen:
+        if match_score(param, key) >= 2.0 and fits(value, schema) and value != "" and value not in seen:
             seen.append(value)
     return seen
 
@@ -402,7 +402,7 @@ def resolve_same_turn(planned: PlannedCall, done_outputs: dict[int, Any], schema
             (
                 (k, v)
                 for k, v in output_leaves(output)
-                if k == source.key and fits(v, schema) and (k, json.dumps(v, sort_keys=True)) not in used
+                if k == source.key and fits(v, schema) and v != "" and (k, json.dumps(v, sort_keys=True)) not in used
             ),
             None,
         ) or find_in_outputs(param, schema, [output], used)

@@ -37,7 +37,7 @@ from magnet_lib.translation.forth_translation import (
     resolve_same_turn,
     state_values,
 )
-from magnet_lib.vocabulary import is_identifier, name_tokens
+from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world
 
 
 class PlanError(ValueError):
@@ -105,7 +105,7 @@ def user_value(
     value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
-    if tool.executable and is_identifier(param):
+    if tool.executable and refers_to_world(param):  # an id, path or url of a real world must exist there
         return None
     value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng)
     if value is not None:
