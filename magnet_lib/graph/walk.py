@@ -59,15 +59,21 @@ def nested_sources(adjacency: Adjacency) -> dict[str, list[str]]:
 
 
 def user_start(start: str, needs: Mapping[str, Sequence[str]], rng: random.Random, steps: int = 3) -> list[str]:
-    """The functions leading to ``start`` from one a user can call with what they know: while
-    the first function needs a value only another's output gives, that one comes first."""
-    path = [start]
-    while path[0] in needs and len(path) <= steps:
-        options = [n for n in needs[path[0]] if n not in path]
-        if not options:
-            break
-        path.insert(0, rng.choice(options))
-    return path
+    """The shortest chain of nested edges to ``start`` from a function a user can call with
+    what they know (one with no nested in-edge); a random one of the shortest, ``start``
+    alone when none is within ``steps``."""
+    frontier = [[start]]
+    for _ in range(steps):
+        grown = []
+        for chain in frontier:
+            for pred in needs.get(chain[0], ()):
+                if pred not in chain:
+                    grown.append([pred, *chain])
+        done = [c for c in grown if c[0] not in needs]
+        if done:
+            return done[rng.randrange(len(done))]
+        frontier = grown
+    return [start]
 
 
 def fsp_id(category: str, path: Sequence[str], seed: int) -> str:
@@ -94,7 +100,7 @@ def initial_fsps(
     for start in starts:
         for index in range(walks_per_node):
             rng = walk_rng(seed, category, start, index)
-            lead = user_start(start, needs, rng)[:-1][-(walk_length - 1) :] if walk_length > 1 else []
+            lead = user_start(start, needs, rng, min(3, walk_length - 1))[:-1] if start in needs else []
             path = lead + random_walk(adjacency, start, walk_length - len(lead), rng)
             key = tuple(path)
             if len(path) < min_turns or key in seen:

@@ -275,12 +275,13 @@ class EpisodeTranslator:
         failure = "no plan"
         split = work.split
         target = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
+        nested_failed = False
         for probe_index in range(self.settings.distill.plan_probes):
             plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{work.index}:{work.attempt}:{probe_index}")
             try:
                 candidate = plan_turn(
                     work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
-                    optional_p=self.settings.distill.optional_p, prefer_stated=target,
+                    optional_p=self.settings.distill.optional_p, prefer_stated=target, same_turn=not (probe_index % 2 and nested_failed),
                 )  # fmt: skip
             except PlanError as exc:
                 raise _TurnFailure(f"plan: {exc}", fatal=True) from None
@@ -290,6 +291,8 @@ class EpisodeTranslator:
             failure = probe_plan(candidate, self.tools, work.runtime)
             if failure is None:
                 return candidate
+            # a same-turn output with no usable value (an empty cart): the next probe plans without one
+            nested_failed = nested_failed or "has no usable value" in failure
         raise _TurnFailure(failure, fatal=True)
 
     def _missing_value(self, work: _TurnWork, plan: list[PlannedCall]) -> MissingValue | None:

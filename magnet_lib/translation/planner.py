@@ -127,6 +127,8 @@ class _CallPlanning:
     attempt: int
     #: functions whose values the user states where the user can (a miss_params target)
     prefer_stated: frozenset[str] = frozenset()
+    #: take values from calls of the same turn (False: a fallback plan when those outputs hold none)
+    same_turn: bool = True
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -150,6 +152,7 @@ def plan_turn(
     *,
     optional_p: float,
     prefer_stated: frozenset[str] = frozenset(),
+    same_turn: bool = True,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
@@ -158,7 +161,10 @@ def plan_turn(
     An identifier nobody produced (no earlier output, not in the environment's state) has
     no source: the call could only fail, so planning fails."""
     recent = list(reversed(history))
-    return [plan_call(_CallPlanning(j, functions, tools, recent, runtime, rng, attempt), optional_p) for j in range(len(functions))]
+    return [
+        plan_call(_CallPlanning(j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn), optional_p)
+        for j in range(len(functions))
+    ]
 
 
 def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
@@ -186,6 +192,8 @@ def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[st
 def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A field an earlier call of this turn promises for ``param`` (a nested call): by name,
     from the latest such call."""
+    if not ctx.same_turn:
+        return None
     responses = [(i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index)]
     same = find_in_schemas(param, schema, responses, ctx.same_taken)
     if same is None or not (match_score(param, same[1]) >= 2.0 or same[0] == ctx.index - 1):
