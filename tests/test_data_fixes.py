@@ -88,3 +88,39 @@ def test_hf_export_keeps_the_tool_json_only_in_tools():
     system = record["messages"][0]["content"]
     assert '"name": "get_current_weather"' not in system and system.startswith("You are an expert")
     assert "get_current_weather" in record["tools"]
+
+
+def test_no_empty_or_made_up_world_values():
+    from magnet_lib.vocabulary import refers_to_world
+
+    # an emptied cart's restaurant id "" is no value for the next call
+    assert find_in_outputs("restaurant_id", {"type": "string"}, [{"restaurant_id": "", "items": []}], set()) is None
+    # paths, urls and ids of a real world are never invented ('file_path alpha')
+    assert all(refers_to_world(n) for n in ("file_path", "file_paths", "url", "download_link", "order_id", "email"))
+    assert not any(refers_to_world(n) for n in ("message", "city", "amount"))
+
+
+def test_the_mix_keeps_the_pool_covered():
+    from magnet_lib.distillation.mixing import coverage_first
+
+    def item(i: int, fn: str) -> Trajectory:
+        return Trajectory(traj_id=f"t{i}", kind="single", category="c", messages=[], tools=[], functions=[fn])
+
+    ordered = [item(0, "a"), item(1, "a"), item(2, "a"), item(3, "b"), item(4, "c")]
+    assert [t.traj_id for t in coverage_first(ordered, set())[:3]] == ["t0", "t3", "t4"]
+    assert [t.traj_id for t in coverage_first(ordered, {"a"})[:2]] == ["t3", "t4"]
+
+
+def test_an_unusable_nested_output_falls_back_to_another_source():
+    """view_food_cart on an empty cart has no item id for remove_item_from_food_cart: a plan
+    without same-turn sources is tried instead of rejecting the turn."""
+    food = {t.name: t for t in builtin_environments()["food_delivery"].tools()}
+    runtime = make_runtime(list(food.values()), 0)
+    names = ["view_food_cart", "remove_item_from_food_cart"]
+    nested = plan_turn(names, food, [], runtime, random.Random(0), optional_p=0.0)
+    assert nested[1].arguments["item_id"].kind == "same_turn"
+    try:
+        flat = plan_turn(names, food, [], runtime, random.Random(0), optional_p=0.0, same_turn=False)
+    except ValueError:
+        return  # no item id anywhere in the world: planning fails instead of producing an empty-cart call
+    assert flat[1].arguments["item_id"].kind != "same_turn"
