@@ -297,6 +297,8 @@ def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str
     if verb == "convert" and stated:
         return choose_text(_CONVERSION_GOALS, rng).format(v=" and ".join(str(v) for v in stated))
     text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
+    if "first" in request.ordinals.values():
+        text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
     if stated:
         text += " " + _values_text([render_value(v) for v in stated], rng)
     return text

@@ -454,6 +454,9 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
             problems = validate_arguments(tools[call.name], call.arguments)
             if problems:
                 return "; ".join(problems)
+            spec = conversion_params(tools[call.name])
+            if spec and spec[2] and call.arguments.get(spec[1]) == call.arguments.get(spec[2]) is not None:
+                return f"{call.name} would convert {call.arguments.get(spec[1])} into itself"
             output = trial.execute(call)
             if is_error(output):
                 return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
@@ -482,6 +485,22 @@ def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
     return ("first", "second", "third")[position] if position < 3 else None
 
 
+def _in_list(response: dict[str, Any], key: str | None) -> bool:
+    """Whether a response schema's field ``key`` sits in a list (several values may come back)."""
+
+    def walk(node: Any, listed: bool) -> bool:
+        if not isinstance(node, dict):
+            return False
+        props = node.get("properties") or {}
+        if key in props:
+            return listed or props[key].get("type") == "array"
+        if any(walk(v, listed) for v in props.values()):
+            return True
+        return isinstance(node.get("items"), dict) and walk(node["items"], True)
+
+    return key is not None and walk(response, False)
+
+
 def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], history: Sequence[HistoryCall] = ()) -> list[FunctionRequest]:
     """One request per planned call; parallel calls of a function make one request that asks
     for each of their values. A call fed by another call of the turn is ``nested`` (the user
@@ -500,6 +519,9 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
             for p, s in planned.arguments.items()
             if s.kind in ("previous_turn", "earlier_turn") and p != each and (o := _ordinal(history, s)) is not None
         }
+        for p, s in planned.arguments.items():  # a nested call takes the first of a list the call before returns
+            if s.kind == "same_turn" and s.call is not None and s.call < len(plan) and _in_list(tools[plan[s.call].name].response, s.key):
+                ordinals[p] = "first"
         parallel = None
         if each is not None:
             parallel = ParallelValues(param=each, values=[planned.arguments[each].value], source=_REF[planned.arguments[each].kind])
