@@ -52,13 +52,27 @@ def lint_home(home: Path) -> dict:
     sft = pl.read_parquet(storage / "sft_set.parquet")
     pairs = pl.read_parquet(storage / "mdpo_pairs.parquet") if (storage / "mdpo_pairs.parquet").is_file() else None
     report = lint_tables(sft, pairs)
+    figures = _figures(report)
+    figures["hf_export_duplicated_tool_json"] = _hf_export_duplicates(sft)
     return {
         "home": str(home),
         "items": sft.height,
         "pairs": 0 if pairs is None else pairs.height,
         **_acceptance(home),
-        "figures": _figures(report),
+        "figures": figures,
     }
+
+
+def _hf_export_duplicates(sft) -> dict:
+    """The duplicated-tool-JSON figure on the rows as ``magnet export --format hf`` writes them."""
+    from magnet_lib.distillation.export import hf_record
+    from magnet_lib.distillation.mixing import SFTExample
+    from magnet_lib.lint import from_records, lint
+    from magnet_lib.tables import from_frame
+
+    records = [hf_record(r) for r in from_frame(sft, SFTExample)]
+    fig = lint(from_records(records), rules=["exports"]).figures["duplicated_tool_json"]
+    return {x: fig[x] for x in KEEP}
 
 
 def synth_records(tools_total: int) -> tuple[list[dict], dict]:

@@ -197,7 +197,8 @@ def offline_summary(item: TeacherStepInput) -> str:
     others; worded in several ways (seeded by the request, so a rejected reply made from the
     same request reads the same)."""
     query = next((m.get("content", "") for m in reversed(item.transcript) if m.get("role") == "user"), "").split("\n[Hint]:")[0]
-    rng = random.Random(f"summary:{stable_hash([query, [o.get('function') for o in item.turn_outputs]])}")
+    rng = random.Random(f"summary:{stable_hash([query])}")
+    opener = rng.choice(_OPENERS)  # drawn first: a reply to the same request opens the same way
     parts = []
     for o in item.turn_outputs:
         what = words(_verb_object(o["function"]))
@@ -205,7 +206,6 @@ def offline_summary(item: TeacherStepInput) -> str:
         frame = rng.choice(_FRAMES) if len(item.turn_outputs) > 1 else rng.choice(["{facts}.", "{what}: {facts}.", "The {what}: {facts}."])
         text = frame.format(what=what, facts=facts)
         parts.append(text[0].upper() + text[1:])
-    opener = rng.choice(_OPENERS)
     return " ".join([opener, *parts]) if opener else " ".join(parts)
 
 

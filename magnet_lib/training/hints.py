@@ -270,15 +270,24 @@ def describe_outputs(records) -> str:
     return ("Here is what I found: " + "; ".join(parts) + ".") if parts else "Done."
 
 
-def _call_rounds(runtime: EpisodeRuntime, calls: Sequence[Call]) -> Iterator[list[tuple[int, Call, Any]]]:
-    """The calls grouped as the reference groups them: side by side until a call uses a value
-    an earlier call's output gave (then it waits, one round later); each round executed."""
+def _call_rounds(runtime: EpisodeRuntime, calls: Sequence[Call], grouping: Sequence[int] = ()) -> Iterator[list[tuple[int, Call, Any]]]:
+    """The calls grouped as the reference groups them (``grouping``: calls per message of the
+    reference turn, used when the counts agree), else side by side until a call uses a value an
+    earlier call's output gave (then it waits, one round later); each round executed."""
     outputs: list[Any] = []
+    sizes = list(grouping) if sum(grouping) == len(calls) else []
     j = 0
     while j < len(calls):
         group = [calls[j]]
         j += 1
-        while j < len(calls) and not any(found_in(v, [o]) for v in calls[j].arguments.values() for o in outputs):
+        limit = sizes.pop(0) if sizes else len(calls)
+        while (
+            j < len(calls)
+            and len(group) < limit
+            and (
+                grouping and sum(grouping) == len(calls) or not any(found_in(v, [o]) for v in calls[j].arguments.values() for o in outputs)
+            )
+        ):
             group.append(calls[j])
             j += 1
         start = j - len(group)
@@ -287,14 +296,16 @@ def _call_rounds(runtime: EpisodeRuntime, calls: Sequence[Call]) -> Iterator[lis
         yield done
 
 
-def play_calls(runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "") -> list[Message]:
+def play_calls(
+    runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "", grouping: Sequence[int] = ()
+) -> list[Message]:
     """Assistant messages making ``calls`` in the reference's style (ids ``call_<turn>_<j>``,
     empty content, independent calls side by side), each executed for real and answered by
     its tool message, then the reply: ``text``, else the teacher's own summary of the
     outputs for ``query``, so a rejected side differs from the chosen only in its error."""
     messages: list[Message] = []
     records = []
-    for group in _call_rounds(runtime, calls):
+    for group in _call_rounds(runtime, calls, grouping):
         messages.append({"role": "assistant", "content": "", "tool_calls": [c.to_openai(f"call_{turn}_{j}") for j, c, _ in group]})
         for j, call, output in group:
             messages.append(tool_message(f"call_{turn}_{j}", call, output))
@@ -304,6 +315,11 @@ def play_calls(runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None,
         text = offline_summary(item) if records else describe_outputs([])
     messages.append({"role": "assistant", "content": text})
     return messages
+
+
+def _grouping(turn: Any) -> list[int]:
+    """Calls per assistant message of a reference turn."""
+    return [len(m["tool_calls"]) for m in getattr(turn, "responses", []) if m.get("role") == "assistant" and m.get("tool_calls")]
 
 
 def _user_text(turn: Any) -> str:
@@ -372,7 +388,7 @@ def inject_nested_missing(ref: Reference, tools: Sequence[Tool], rng: random.Ran
             before = [r.output for r in records[:i] if r.round < rec.round]
             if before and any(found_in(v, before) for v in rec.call.arguments.values()):
                 calls = [r.call for r in records[:i]]
-                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t))
+                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
                 hint = _injected_hint(
                     ref,
                     t.index,
@@ -399,7 +415,7 @@ def inject_short_dependency(ref: Reference, tools: Sequence[Tool], rng: random.R
                         + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})]
                         + [r.call for r in records[i + 1 :]]
                     )
-                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t))
+                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
                     reason = f"{rec.call.name}({k}={wrong!r}) instead of {v!r} from the output of an earlier call of the turn"
                     return Injection(_injected_hint(ref, t.index, 2, reason, calls, final_text(responses)), responses)
     return None
@@ -473,7 +489,7 @@ def inject_missed_params(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         guess = next((c for c in nxt if c.name == target), nxt[0] if nxt else None)
         if guess is None or guess.name not in offered:
             continue
-        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t))
+        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), _grouping(t))
         reason = f"calls {guess.name} with a guessed value where it should ask for the missing one"
         return Injection(_injected_hint(ref, t.index, 5, reason, [guess], final_text(responses)), responses)
     for t in ref.turns:
@@ -535,8 +551,9 @@ def rebuild_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool]) -> l
     (state before the turn), then its reply."""
     if hint.wrong_calls:
         return play_calls(
-            ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, hint.turn_index, _user_text(ref.turns[hint.turn_index])
-        )
+            ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, hint.turn_index, _user_text(ref.turns[hint.turn_index]),
+            _grouping(ref.turns[hint.turn_index]),
+        )  # fmt: skip
     if hint.error_type == 4:
         return [m for m in ref.turns[hint.turn_index].responses[:-1]] + [{"role": "assistant", "content": hint.wrong_text or ""}]
     return [{"role": "assistant", "content": hint.wrong_text or ""}]
