@@ -176,7 +176,7 @@ def _facts(output: Any, limit: int = 5, first: Sequence[str] = ()) -> str:
 
 
 _OPENERS = ["", "", "Done.", "All set.", "Here you go.", "OK.", "Sure.", "Here's what I got.", "That's done."]
-_FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "The {what} show {facts}.", "{what} - {facts}."]
+_FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "{what} - {facts}."]
 
 
 def _asked(query: str, output: Any) -> list[str]:

@@ -273,8 +273,13 @@ def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
     """The request in a user's words: what they want done to what, from the function's name
     (its verb and object), not its description pasted."""
     verb, obj = _verb_and_object(request.function)
-    if verb is None:
-        return choose_text(["I'd like {o}", "please do this: {o}", "I need {o}"], rng).format(o=obj)
+    if verb is None:  # a verb of its own ('request_prescription_refill', 'save_place'): use it
+        toks = obj.split()
+        if len(toks) > 1:
+            return choose_text(["please {v} the {o}", "could you {v} the {o}", "I'd like to {v} the {o}"], rng).format(
+                v=toks[0], o=" ".join(toks[1:])
+            )
+        return choose_text(["please {o}", "I'd like to {o}"], rng).format(o=obj)
     return choose_text(_VERB_PHRASES[verb], rng).format(o=obj)
 
 

@@ -469,20 +469,24 @@ _REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "sa
 
 
 def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
-    """Which of several values of its field in the referred turn's outputs a value is
-    ('first', 'second', ..., 'last'); None when it is the only one."""
-    values: list[Any] = []
-    for h in history:
-        if h.turn == source.call:
-            for k, v in output_leaves(h.output):
-                if k == source.key and not isinstance(v, list) and v not in values:
-                    values.append(v)
-    if len(values) < 2 or source.value not in values:
-        return None
-    position = values.index(source.value)
-    if position == len(values) - 1 and position > 2:
-        return "last"
-    return ("first", "second", "third")[position] if position < 3 else None
+    """Which of several values of its field in the output it comes from a value is ('first',
+    'second', 'third', 'last'); None when that output holds only the one."""
+    for h in reversed(history):
+        if h.turn != source.call:
+            continue
+        values: list[Any] = []
+        for k, v in output_leaves(h.output):
+            if k == source.key and not isinstance(v, list) and v not in values:
+                values.append(v)
+        if source.value not in values:
+            continue
+        if len(values) < 2:
+            return None
+        position = values.index(source.value)
+        if position == len(values) - 1 and position > 2:
+            return "last"
+        return ("first", "second", "third")[position] if position < 3 else None
+    return None
 
 
 def _in_list(response: dict[str, Any], key: str | None) -> bool:
