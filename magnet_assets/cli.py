@@ -30,7 +30,7 @@ app = typer.Typer(help="Magnet: multi-turn tool-use data synthesis and distillat
 console = Console()
 
 # Sub-command modules, each with `register(app)`; absent ones are stages not built yet.
-COMMAND_MODULES = ["cli_graph", "cli_export", "cli_train", "cli_eval"]
+COMMAND_MODULES = ["cli_graph", "cli_export", "cli_train", "cli_eval", "cli_lint"]
 
 
 def _settings(home: Path | None = None, tools_dir: Path | None = None):

@@ -21,6 +21,7 @@ from magnet_assets.metadata import (
 )
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
+from magnet_lib.lint.report import lint_tables
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
 from magnet_lib.training.hints import negative_hints as find_negative_hints
@@ -139,3 +140,19 @@ def mdpo_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, m
         raise ValueError("mdpo_pairs is empty: no negative hints were found or injected; check negative_hints of each category")
     result = train_mdpo(magnet.settings, mdpo_pairs)
     return dg.MaterializeResult(metadata=_training_metadata(result))
+
+
+@dg.asset_check(
+    asset=mdpo_pairs,
+    blocking=True,
+    additional_ins={"sft_set": dg.AssetIn("sft_set")},
+    description="The data lint on mdpo_pairs: pairs from held-out episodes (blocking: the mDPO model would train on its "
+    "evaluation) and rejected sides that differ from the chosen in more than the judged error.",
+)
+def mdpo_pairs_lint(magnet: MagnetResource, mdpo_pairs: pl.DataFrame, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
+    report = lint_tables(sft_set, mdpo_pairs, magnet.settings.lint, rules=["leakage", "pair_style"])
+    return dg.AssetCheckResult(
+        passed=not report.failed,
+        severity=dg.AssetCheckSeverity.ERROR if report.blocking_failed else dg.AssetCheckSeverity.WARN,
+        metadata={**report.metadata(), "failed": json_metadata(report.failed), "lint": dg.MetadataValue.md(report.to_markdown())},
+    )

@@ -21,6 +21,7 @@ from magnet_lib.distillation.quality import executability, quality_report, reaso
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
 from magnet_lib.distillation.teacher import call_problems, distill
 from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated
+from magnet_lib.lint.report import lint_tables
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
 from magnet_lib.tables import from_frame, to_frame
 from magnet_lib.training.chat_format import render_markdown
@@ -218,3 +219,22 @@ def sft_set(
     )
     ok, calls = report.executable_calls, report.calls
     yield dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})
+
+
+@dg.asset_check(
+    asset=sft_set,
+    blocking=True,
+    description="The data lint (magnet_lib.lint) on sft_set: value provenance, unit agreement, pasted descriptions, "
+    "named nested calls, summaries, pool coverage per kind, duplicates, conversation length. Fails (WARN) on a figure "
+    "beyond lint.max/min; ERROR (blocking) only for the figures in lint.blocking.",
+)
+def sft_set_lint(magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
+    report = lint_tables(sft_set=sft_set, thresholds=magnet.settings.lint)
+    reports = magnet.settings.home / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "sft_set_lint.md").write_text(report.to_markdown(), encoding="utf-8")
+    return dg.AssetCheckResult(
+        passed=not report.failed,
+        severity=dg.AssetCheckSeverity.ERROR if report.blocking_failed else dg.AssetCheckSeverity.WARN,
+        metadata={**report.metadata(), "failed": json_metadata(report.failed), "lint": dg.MetadataValue.md(report.to_markdown())},
+    )

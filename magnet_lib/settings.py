@@ -315,6 +315,38 @@ class BfclSettings(_Group):
     )
 
 
+class LintSettings(_Group):
+    """Thresholds of the data lint (:mod:`magnet_lib.lint`) on shares 0..1; ``blocking`` names the
+    figures whose failure poisons training, so the asset check blocks what comes after."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_LINT_", extra="forbid")
+    _section: ClassVar[str] = "lint"
+
+    max: dict[str, float] = Field(
+        default_factory=lambda: {
+            "other_quantity": 0.02,
+            "unit_contradiction": 0.02,
+            "noop_conversion": 0.02,
+            "pasted_description": 0.10,
+            "nested_named": 0.10,
+            "ambiguous_reference": 0.10,
+            "exact_duplicates": 0.02,
+            "heldout_pairs": 0.0,
+            "pair_style_difference": 0.05,
+            "duplicated_tool_json": 0.0,
+        },
+        description="Figure -> highest share that passes.",
+    )
+    min: dict[str, float] = Field(default_factory=lambda: {"coverage_single_turn": 0.90}, description="Figure -> lowest share that passes.")
+    min_mean: dict[str, float] = Field(
+        default_factory=lambda: {"user_turns_per_multi_turn": 4.5, "calls_per_multi_turn": 10.0},
+        description="Figure -> lowest mean that passes (paper: 4.71 turns, 15.13 calls per multi-turn item).",
+    )
+    blocking: list[str] = Field(
+        default_factory=lambda: ["heldout_pairs"], description="Figures whose failure blocks the assets downstream of the check."
+    )
+
+
 class MagnetSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="MAGNET_", extra="forbid")
 
@@ -328,6 +360,7 @@ class MagnetSettings(_Group):
     distill: DistillSettings = Field(default_factory=DistillSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     bfcl: BfclSettings = Field(default_factory=BfclSettings)
+    lint: LintSettings = Field(default_factory=LintSettings)
 
     # ------------------------------------------------------------------ paths (DESIGN.md contract)
     @property

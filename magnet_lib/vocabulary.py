@@ -369,3 +369,49 @@ def leaves(value: Any, key: str | None = None, *, whole_lists: bool = False) -> 
             yield from leaves(v, key, whole_lists=whole_lists)
     elif value is not None:
         yield key, value
+
+
+#: which physical or accounting quantity a name speaks of; two fields of different quantities
+#: never feed each other, whatever their types (a wind speed is no temperature)
+QUANTITIES: dict[str, frozenset[str]] = {
+    "temperature": frozenset({"temperature", "temp", "celsius", "fahrenheit", "kelvin", "feels"}),
+    "speed": frozenset({"speed", "wind", "gust", "kmh", "mph", "knot", "knots", "velocity"}),
+    "money": frozenset(
+        {"price", "cost", "cash", "amount", "balance", "fee", "fare", "total", "paid", "payment", "spend", "budget", "salary", "usd"}
+    ),
+    "points": frozenset({"point", "points", "reward", "rewards", "loyalty"}),
+    "distance": frozenset({"distance", "km", "kilometer", "kilometre", "mile", "miles", "meter", "metre", "length"}),
+    "duration": frozenset({"duration", "minute", "minutes", "hour", "hours", "second", "seconds"}),
+    "humidity": frozenset({"humidity"}),
+    "percentage": frozenset({"percent", "percentage", "rate", "chance", "probability"}),
+    "count": frozenset({"quantity", "count", "shares", "seats", "guests", "passengers", "people", "rooms", "nights"}),
+    "coordinate": frozenset({"latitude", "longitude", "lat", "lon", "lng"}),
+}
+
+
+def quantity(name: str, description: str = "") -> str | None:
+    """The quantity a field's name (else its description's first words) speaks of, or None."""
+    for tokens in (name_tokens(name), tuple(WORD_PATTERN.findall(description.lower()))[:8]):
+        for token in reversed(tokens):  # the head word comes last: 'wind_speed' is a speed
+            for q, vocab in QUANTITIES.items():
+                if token in vocab or singular(token) in vocab:
+                    return q
+    return None
+
+
+def shares_word(a: str, b: str) -> bool:
+    """Two field names with an informative word in common (singular; generic words ignored)."""
+    wa = {singular(t) for t in name_tokens(a)} - GENERIC
+    wb = {singular(t) for t in name_tokens(b)} - GENERIC
+    return bool(wa & wb)
+
+
+#: last tokens of a field whose value names a thing of the world (a file, a page, an address):
+#: like an identifier, it must exist there, so nobody may make one up for a real environment
+WORLD_REFERENCE_TOKENS = frozenset({"path", "url", "uri", "link", "href", "filename", "directory", "dir", "folder", "email"})
+
+
+def refers_to_world(name: str) -> bool:
+    """``file_path``, ``url``, ``download_link``, ``email``: values only the world holds."""
+    toks = name_tokens(name)
+    return bool(toks) and (singular(toks[-1]) in WORLD_REFERENCE_TOKENS or is_identifier_tokens(toks[:-1] + (singular(toks[-1]),)))

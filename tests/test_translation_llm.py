@@ -83,7 +83,9 @@ def test_spec_only_outputs_come_from_the_model_cached_and_offline_without_reques
         with _runner(server, tmp_path / "cache") as runner:
             episodes, trajectories = _spec_only_run(runner)
         calls = sum(len(t.calls) for e in episodes for t in e.turns)
-        assert server.by_task["simulate_tool_output"] >= calls > 0
+        stats = runner.stats["simulate_tool_output"]
+        # every output came from the model: a request, or the cached answer to the same request
+        assert server.by_task["simulate_tool_output"] > 0 and stats.calls + stats.cache_hits >= calls > 0
         # the server answers with the offline implementation: the same outputs as offline
         assert _strip(episodes) == _strip(offline[0]) and _strip(trajectories) == _strip(offline[1])
         server.reset_counts()
@@ -99,10 +101,11 @@ def test_an_output_the_model_cannot_simulate_falls_back_to_the_schema_simulator_
         server.script("invalid_answer", "invalid_answer", "invalid_answer", task="simulate_tool_output")  # first call + 2 re-asks
         with _runner(server, tmp_path / "cache") as runner:
             episodes, _ = _spec_only_run(runner)
-    # translation's reject, and distillation's replay of it from the cache
-    assert runner.stats["simulate_tool_output"].rejects == 2
+    # translation's reject, and its replays from the cache (a retried turn, distillation)
+    assert runner.stats["simulate_tool_output"].rejects >= 2
     noted = [e for e in episodes if e.notes]
-    assert len(noted) == 1 and "schema simulator answered" in noted[0].notes[0]
+    # (the same call in the same state may recur in a sibling variant of the walk: the cached reject answers it)
+    assert noted and all("schema simulator answered" in e.notes[0] for e in noted)
     assert [e.model_dump(exclude={"generator", "notes"}) for e in episodes] == [
         e.model_dump(exclude={"generator", "notes"}) for e in offline
     ]

@@ -11,6 +11,7 @@ from magnet_lib.graph.walk import initial_fsps
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.models import AugmentedFSP, Tool
 from magnet_lib.settings import MagnetSettings
+from magnet_lib.translation.forth_translation import schema_leaves
 
 
 def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskRunner | None = None) -> list[AugmentedFSP]:
@@ -27,7 +28,9 @@ def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskR
     )
     nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
     required = {t.name: t.required for t in tools}
-    return augment_fsps(walks, nested, g, required, settings.seed)
+    # as the augmented_fsps asset does: what each function's output promises (miss_params targets)
+    outputs = {t.name: {n for name, _ in schema_leaves(t.response) for n in (name, name.rstrip("s"))} for t in tools}
+    return augment_fsps(walks, nested, g, required, settings.seed, outputs)
 
 
 def navigation_fsps() -> list[AugmentedFSP]:

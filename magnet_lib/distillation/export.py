@@ -57,8 +57,14 @@ def hf_message(message: dict[str, Any], arguments: str = "object") -> dict[str, 
 
 
 def hf_record(row: SFTExample, arguments: str = "object") -> dict[str, Any]:
+    """The row for TRL / HF chat templates: ``tools`` holds the functions, which the template
+    renders, so the system message keeps only the instructions (no second copy as JSON)."""
+    messages = [hf_message(m, arguments) for m in row.messages]
+    for m in messages:
+        if m["role"] == "system":
+            m["content"] = cf.without_function_json(m["content"])
     return {
-        "messages": [hf_message(m, arguments) for m in row.messages],
+        "messages": messages,
         "tools": json.dumps(row.tools, ensure_ascii=False),
         "kind": row.kind,
         "category": row.category,

@@ -171,6 +171,19 @@ def shuffle_tools(trajectory: Trajectory, seed: int = 0) -> Trajectory:
     return trajectory.model_copy(update={"tools": tools, "messages": messages})
 
 
+def coverage_first(ordered: Sequence[Trajectory], covered: set[str]) -> list[Trajectory]:
+    """``ordered`` with the items that bring a function not ``covered`` yet first (in their
+    order), then the rest: a mix that keeps a share of the items keeps as much of the pool as
+    it can (single-turn and irrelevance kinds share ``covered``)."""
+    seen = set(covered)
+    first, rest = [], []
+    for t in ordered:
+        new = set(t.functions) - seen
+        (first if new else rest).append(t)
+        seen |= new
+    return first + rest
+
+
 def build_sft_set(trajectories: Sequence[Trajectory], distill: DistillSettings, seed: int = 0) -> tuple[list[SFTExample], MixReport]:
     """The SFT set and a report of every step."""
     report = MixReport(input=len(trajectories))
@@ -193,11 +206,15 @@ def build_sft_set(trajectories: Sequence[Trajectory], distill: DistillSettings, 
     report.targets = ratios
     counts, report.limiting_bucket = mix_counts(report.available, ratios)
     selected: list[Trajectory] = []
+    covered: set[str] = set()
     for name, items in buckets.items():
         rng = random.Random(f"mix:{name}:{seed}")
         ordered = sorted(items, key=lambda t: t.traj_id)
         rng.shuffle(ordered)
-        selected.extend(ordered[: counts[name]])
+        chosen = coverage_first(ordered, covered if name != "multi" else set())[: counts[name]]
+        if name != "multi":
+            covered.update(f for t in chosen for f in t.functions)
+        selected.extend(chosen)
     report.selected = {k: counts[k] for k in buckets}
     rows = [SFTExample(**shuffle_tools(t, seed).model_dump(), split="train") for t in selected]
     rows += [SFTExample(**shuffle_tools(t, seed).model_dump(), split="heldout") for t in heldout]

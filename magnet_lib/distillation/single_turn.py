@@ -95,8 +95,11 @@ class ItemMaker:
 
     # ------------------------------------------------------------------ choosing functions and plans
     def _functions(self, rng: random.Random, attempt: int) -> list[str]:
-        names = [t.name for t in self.pool]
-        first = names[(self.index * 7 + attempt * 3) % len(names)]
+        """The item's function: items of a kind walk the category's functions in an order of
+        their own (a seeded shuffle per kind), one function per item index, so n items of a
+        kind use min(n, pool) distinct functions; a retry moves a third of the way on."""
+        names = sorted((t.name for t in self.pool), key=lambda n: stable_hash(["single_turn_order", self.kind, self.category, n]))
+        first = names[(self.index + attempt * (len(names) // 3 + 1)) % len(names)]
         if self.kind == "multiple":
             others = [n for n in names if n != first]
             return [first, *rng.sample(others, min(len(others), rng.choice([1, 2])))]

@@ -53,6 +53,7 @@ from magnet_lib.tool_calls import message_calls, parse_calls
 from magnet_lib.training import chat_format as cf
 from magnet_lib.training.chat_format import system_prompt
 from magnet_lib.translation.back_translation import render_value, sentence, words
+from magnet_lib.vocabulary import VERBS, name_tokens, singular, singular_name
 
 Request = tuple[Task, BaseModel]
 
@@ -146,41 +147,79 @@ def teacher_answer_text(output: TeacherMessage) -> str:
 # --------------------------------------------------------------------------- offline teacher
 
 
+def _plural(n: int, word: str) -> str:
+    """'1 flight', '2 flights' (the word as the schema names the list, singular for one)."""
+    return f"{n} {singular_name(word).replace('_', ' ') if n == 1 else word}"
+
+
 def _fact(key: str, value: Any) -> str:
     if isinstance(value, list):
         if not value:
             return f"no {words(key)}"
         if isinstance(value[0], dict):
-            return f"{len(value)} {words(key)} (the first: {_facts(value[0], 3)})"
+            return f"{_plural(len(value), words(key))} (the first: {_facts(value[0], 3)})"
         return f"{words(key)} {', '.join(render_value(v) for v in value[:5])}"
     if isinstance(value, dict):
         return f"{words(key)}: {_facts(value, 3)}"
     return f"{words(key)} {render_value(value)}"
 
 
-def _facts(output: Any, limit: int = 5) -> str:
+def _facts(output: Any, limit: int = 5, first: Sequence[str] = ()) -> str:
+    """Fields of an output as words: the ``first`` ones (what the user asked for) always,
+    then the others up to ``limit``."""
     if not isinstance(output, dict):
         return render_value(output)
-    parts = [_fact(k, v) for k, v in list(output.items())[:limit]]
+    keys = [k for k in first if k in output] + [k for k in output if k not in first]
+    keys = keys[: max(limit, len([k for k in first if k in output]))]
+    parts = [_fact(k, output[k]) for k in keys]
     return ", ".join(parts) if parts else "nothing to report"
 
 
-_OPENERS = ["Done.", "All set.", "Here is what I found.", "That's taken care of.", "Finished."]
+_OPENERS = ["", "", "Done.", "All set.", "Here you go.", "OK.", "Sure.", "Here's what I got.", "That's done."]
+_FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "{what} - {facts}."]
+
+
+def _asked(query: str, output: Any) -> list[str]:
+    """Output fields the user's request names ('price and status' -> price, status)."""
+    asked_words = {singular(w) for w in re.findall(r"[a-z]+", query.lower())}
+    if not isinstance(output, dict):
+        return []
+    out = []
+    for key in output:
+        toks = [singular(t) for t in name_tokens(key) if t not in ("id", "is")]
+        if toks and all(t in asked_words for t in toks):
+            out.append(key)
+    return out
 
 
 def offline_summary(item: TeacherStepInput) -> str:
-    rng = random.Random(f"summary:{stable_hash(item.turn_outputs)}")
+    """An answer to what the user asked: the fields the request names first, then the main
+    others; worded in several ways (seeded by the request, so a rejected reply made from the
+    same request reads the same)."""
+    query = next((m.get("content", "") for m in reversed(item.transcript) if m.get("role") == "user"), "").split("\n[Hint]:")[0]
+    rng = random.Random(f"summary:{stable_hash([query])}")
+    opener = rng.choice(_OPENERS)  # drawn first: a reply to the same request opens the same way
     parts = []
     for o in item.turn_outputs:
-        what = sentence(o.get("description", "")) or words(o["function"])
-        parts.append(f'For "{what}": {_facts(o["output"])}.')
-    return " ".join([rng.choice(_OPENERS), *parts])
+        what = words(_verb_object(o["function"]))
+        facts = _facts(o["output"], 5, _asked(query, o["output"]))
+        frame = rng.choice(_FRAMES) if len(item.turn_outputs) > 1 else rng.choice(["{facts}.", "{what}: {facts}.", "The {what}: {facts}."])
+        text = frame.format(what=what, facts=facts)
+        parts.append(text[0].upper() + text[1:])
+    return " ".join([opener, *parts]) if opener else " ".join(parts)
+
+
+def _verb_object(function: str) -> str:
+    """The object a function acts on: 'get_current_weather' -> 'current_weather'."""
+    toks = name_tokens(function)
+    rest = [t for t in toks if t not in VERBS] or list(toks)
+    return "_".join(rest)
 
 
 def offline_missing_function(description: str | None) -> str:
     what = sentence(description or "do that")
     return (
-        f"I'm sorry, but none of the functions I can use is able to {what}. "
+        f"I'm sorry, but none of the functions I can use does this ({what}). "
         "That functionality is missing; once it is available I can continue with your request."
     )
 

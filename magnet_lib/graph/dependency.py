@@ -64,6 +64,7 @@ from magnet_lib.vocabulary import (
     WORD_PATTERN,
     is_identifier_tokens,
     name_tokens,
+    quantity,
     singular,
     singular_name,
     snake_name,
@@ -385,6 +386,9 @@ def match_param(param: Param, out: OutputField) -> tuple[float, str]:
     """Score of feeding ``param`` from ``out`` (names x types x enum), and how it matched."""
     if _target_side(param):
         return 0.0, ""
+    pq, oq = quantity(param.name, param.description), quantity(out.name, out.description)
+    if pq and oq and pq != oq:
+        return 0.0, ""  # a wind speed never feeds a temperature, whatever the names share
     names, how = name_match(param, out)
     if names == 0.0:
         return 0.0, ""

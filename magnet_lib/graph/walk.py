@@ -7,6 +7,11 @@ when it has fewer than ``min_turns`` functions. Identical paths are kept once. A
 appear again later in a walk (the paper does not forbid it; a user may check a balance twice),
 but never twice in a row, since the graph has no self-loops.
 
+A walk starts where a user can state the inputs: from a node that needs a value only another
+function's output gives (a nested in-edge, e.g. ``cancel_scheduled_transfer`` after
+``schedule_transfer``), the walk first takes such a predecessor (up to three back), so every
+node is still reached and turn 0 is a request a user could make.
+
 Every walk has its own random generator seeded from (seed, category, start, walk index), so a
 walk does not change when another node is added elsewhere, and the ``fsp_id`` is a stable
 hash of (category, path, seed).
@@ -43,6 +48,34 @@ def random_walk(adjacency: Adjacency, start: str, length: int, rng: random.Rando
     return path
 
 
+def nested_sources(adjacency: Adjacency) -> dict[str, list[str]]:
+    """dst -> the functions whose output dst needs (its nested in-edges): a user cannot start there."""
+    out: dict[str, set[str]] = {}
+    for src, edges in adjacency.items():
+        for e in edges:
+            if isinstance(e, tuple) and e[1] and e[0] != src:
+                out.setdefault(e[0], set()).add(src)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def user_start(start: str, needs: Mapping[str, Sequence[str]], rng: random.Random, steps: int = 3) -> list[str]:
+    """The shortest chain of nested edges to ``start`` from a function a user can call with
+    what they know (one with no nested in-edge); a random one of the shortest, ``start``
+    alone when none is within ``steps``."""
+    frontier = [[start]]
+    for _ in range(steps):
+        grown = []
+        for chain in frontier:
+            for pred in needs.get(chain[0], ()):
+                if pred not in chain:
+                    grown.append([pred, *chain])
+        done = [c for c in grown if c[0] not in needs]
+        if done:
+            return done[rng.randrange(len(done))]
+        frontier = grown
+    return [start]
+
+
 def fsp_id(category: str, path: Sequence[str], seed: int) -> str:
     return stable_hash(["fsp", category, list(path), seed])
 
@@ -60,17 +93,20 @@ def initial_fsps(
     """The initial FSPs of a category: walks from every node (``nodes``, default the keys of
     ``adjacency``), deduplicated, in a stable order."""
     starts = sorted(set(nodes) if nodes is not None else set(adjacency))
+    needs = nested_sources(adjacency)
     adjacency = {node: _neighbours(adjacency, node) for node in set(adjacency) | set(starts)}  # sorted once
     seen: set[tuple[str, ...]] = set()
     out: list[FSP] = []
     for start in starts:
         for index in range(walks_per_node):
-            path = random_walk(adjacency, start, walk_length, walk_rng(seed, category, start, index))
+            rng = walk_rng(seed, category, start, index)
+            lead = user_start(start, needs, rng, min(3, walk_length - 1))[:-1] if start in needs else []
+            path = lead + random_walk(adjacency, start, walk_length - len(lead), rng)
             key = tuple(path)
             if len(path) < min_turns or key in seen:
                 continue
             seen.add(key)
-            out.append(FSP(fsp_id=fsp_id(category, path, seed), category=category, path=path, start=start, seed=seed))
+            out.append(FSP(fsp_id=fsp_id(category, path, seed), category=category, path=path, start=path[0], seed=seed))
     return out
 
 

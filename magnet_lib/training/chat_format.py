@@ -55,6 +55,16 @@ def system_prompt(tools: Sequence[dict[str, Any]]) -> str:
     return SYSTEM_PROMPT.format(functions=json.dumps(function_specs(tools), ensure_ascii=False, indent=2))
 
 
+FUNCTIONS_HEADER = "\n\nHere is the list of functions you can call, in JSON format:\n"
+
+
+def without_function_json(content: str) -> str:
+    """A system prompt made by :func:`system_prompt` without its function list, for formats
+    whose chat template renders ``tools`` itself (the list would be there twice)."""
+    head, sep, _ = content.partition(FUNCTIONS_HEADER)
+    return head if sep else content
+
+
 def system(tools: Sequence[dict[str, Any]]) -> Message:
     return {"role": "system", "content": system_prompt(tools)}
 

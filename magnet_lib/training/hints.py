@@ -36,10 +36,12 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from magnet_lib.distillation.mixing import is_heldout
+from magnet_lib.distillation.teacher import TeacherStepInput, offline_summary
 from magnet_lib.models import (
     OFFLINE,
     Call,
@@ -168,16 +170,61 @@ def describe_outputs(records) -> str:
     return ("Here is what I found: " + "; ".join(parts) + ".") if parts else "Done."
 
 
-def play_calls(runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, tag: str) -> list[Message]:
-    """Assistant messages making ``calls`` one per message, each executed for real and
-    answered by its tool message, then the reply (``text``, or a report of the outputs)."""
+def _call_rounds(runtime: EpisodeRuntime, calls: Sequence[Call], grouping: Sequence[int] = ()) -> Iterator[list[tuple[int, Call, Any]]]:
+    """The calls grouped as the reference groups them (``grouping``: calls per message of the
+    reference turn, used when the counts agree), else side by side until a call uses a value an
+    earlier call's output gave (then it waits, one round later); each round executed."""
+    outputs: list[Any] = []
+    sizes = list(grouping) if sum(grouping) == len(calls) else []
+    j = 0
+    while j < len(calls):
+        group = [calls[j]]
+        j += 1
+        limit = sizes.pop(0) if sizes else len(calls)
+        while (
+            j < len(calls)
+            and len(group) < limit
+            and (
+                grouping and sum(grouping) == len(calls) or not any(found_in(v, [o]) for v in calls[j].arguments.values() for o in outputs)
+            )
+        ):
+            group.append(calls[j])
+            j += 1
+        start = j - len(group)
+        done = [(start + i, c, runtime.execute(c)) for i, c in enumerate(group)]
+        outputs.extend(o for _, _, o in done)
+        yield done
+
+
+def play_calls(
+    runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "", grouping: Sequence[int] = ()
+) -> list[Message]:
+    """Assistant messages making ``calls`` in the reference's style (ids ``call_<turn>_<j>``,
+    empty content, independent calls side by side), each executed for real and answered by
+    its tool message, then the reply: ``text``, else the teacher's own summary of the
+    outputs for ``query``, so a rejected side differs from the chosen only in its error."""
     messages: list[Message] = []
-    for j, call in enumerate(calls):
-        cid = f"call_{tag}_{j}"
-        messages.append({"role": "assistant", "content": None, "tool_calls": [call.to_openai(cid)]})
-        messages.append(tool_message(cid, call, runtime.execute(call)))
-    messages.append({"role": "assistant", "content": text if text is not None else describe_outputs(turn_calls(messages))})
+    records = []
+    for group in _call_rounds(runtime, calls, grouping):
+        messages.append({"role": "assistant", "content": "", "tool_calls": [c.to_openai(f"call_{turn}_{j}") for j, c, _ in group]})
+        for j, call, output in group:
+            messages.append(tool_message(f"call_{turn}_{j}", call, output))
+            records.append({"function": call.name, "output": output})
+    if text is None:
+        item = TeacherStepInput(tools=[], transcript=[{"role": "user", "content": query}], expected="text", turn_outputs=records)
+        text = offline_summary(item) if records else describe_outputs([])
+    messages.append({"role": "assistant", "content": text})
     return messages
+
+
+def _grouping(turn: Any) -> list[int]:
+    """Calls per assistant message of a reference turn."""
+    return [len(m["tool_calls"]) for m in getattr(turn, "responses", []) if m.get("role") == "assistant" and m.get("tool_calls")]
+
+
+def _user_text(turn: Any) -> str:
+    user = getattr(turn, "user", None) or {}
+    return str(user.get("content") or "") if isinstance(user, dict) else ""
 
 
 def _other_value(value: Any, pools: Sequence[Any], rng: random.Random) -> Any:
@@ -241,7 +288,7 @@ def inject_nested_missing(ref: Reference, tools: Sequence[Tool], rng: random.Ran
             before = [r.output for r in records[:i] if r.round < rec.round]
             if before and any(found_in(v, before) for v in rec.call.arguments.values()):
                 calls = [r.call for r in records[:i]]
-                responses = play_calls(ref.world(tools, t.index), calls, None, f"neg{t.index}")
+                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
                 hint = _injected_hint(
                     ref,
                     t.index,
@@ -268,7 +315,7 @@ def inject_short_dependency(ref: Reference, tools: Sequence[Tool], rng: random.R
                         + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})]
                         + [r.call for r in records[i + 1 :]]
                     )
-                    responses = play_calls(ref.world(tools, t.index), calls, None, f"neg{t.index}")
+                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
                     reason = f"{rec.call.name}({k}={wrong!r}) instead of {v!r} from the output of an earlier call of the turn"
                     return Injection(_injected_hint(ref, t.index, 2, reason, calls, final_text(responses)), responses)
     return None
@@ -291,6 +338,9 @@ def inject_long_dependency(ref: Reference, tools: Sequence[Tool], rng: random.Ra
     return None
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|\b\d{1,2}:\d{2}\b")
+
+
 def inject_wrong_summary(ref: Reference, tools: Sequence[Tool], rng: random.Random) -> Injection | None:
     """Type 4: the calls are right, the reply invents a number (or drops an identifier, or
     adds a made-up one)."""
@@ -302,7 +352,8 @@ def inject_wrong_summary(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         outputs, users, query = _context(ref, t.index)
         grounded = output_facts([r.output for r in records] + outputs) | facts(query) | {f for u in users for f in facts(u)}
         reported = facts(text) & output_facts([r.output for r in records])
-        numbers = [n for n in NUMBER_PATTERN.findall(IDENT_PATTERN.sub(" ", text)) if number_text(n) in reported]
+        plain = _DATE_TIME.sub(" ", IDENT_PATTERN.sub(" ", text))  # a number inside a date or id is no quantity
+        numbers = [n for n in NUMBER_PATTERN.findall(plain) if number_text(n) in reported]
         if numbers:
             old = numbers[0]
             new = old
@@ -310,7 +361,7 @@ def inject_wrong_summary(ref: Reference, tools: Sequence[Tool], rng: random.Rand
                 new = number_text(round(float(old) * factor + 1, 2))
                 if new not in grounded:
                     break
-            wrong = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w])", new, text, count=1)
+            wrong = re.sub(rf"(?<![\w.:\-]){re.escape(old)}(?![\w:\-])", new, text, count=1)
             reason = f"the reply says {new} where the output gave {old}"
         else:
             ids = sorted(f for f in reported if not f[0].isdigit())
@@ -338,7 +389,7 @@ def inject_missed_params(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         guess = next((c for c in nxt if c.name == target), nxt[0] if nxt else None)
         if guess is None or guess.name not in offered:
             continue
-        responses = play_calls(ref.world(tools, t.index), [guess], None, f"neg{t.index}")
+        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), _grouping(t))
         reason = f"calls {guess.name} with a guessed value where it should ask for the missing one"
         return Injection(_injected_hint(ref, t.index, 5, reason, [guess], final_text(responses)), responses)
     for t in ref.turns:
@@ -399,7 +450,10 @@ def rebuild_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool]) -> l
     """The hinted turn made from the hint itself: its calls executed in the episode's world
     (state before the turn), then its reply."""
     if hint.wrong_calls:
-        return play_calls(ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, f"neg{hint.turn_index}")
+        return play_calls(
+            ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, hint.turn_index, _user_text(ref.turns[hint.turn_index]),
+            _grouping(ref.turns[hint.turn_index]),
+        )  # fmt: skip
     if hint.error_type == 4:
         return [m for m in ref.turns[hint.turn_index].responses[:-1]] + [{"role": "assistant", "content": hint.wrong_text or ""}]
     return [{"role": "assistant", "content": hint.wrong_text or ""}]
@@ -543,14 +597,26 @@ def preference_pairs(
     student: Student | None = None,
     pool: dict[str, Tool] | None = None,
     runner=None,
+    heldout_walks: set[str] | frozenset[str] | None = None,
 ) -> tuple[list[PreferencePair], dict[str, Any]]:
     """One mDPO pair per negative hint whose reference is known (``runner`` simulates
-    spec-only tools in LLM mode)."""
-    refs = {r.episode.episode_id: r for r in match_references(episodes, trajectories, runner)}
+    spec-only tools in LLM mode). Trajectories of the held-out walks (``heldout_walks``:
+    the ``parent_fsp_id`` of sft_set's held-out split) make no pair: the mDPO model would
+    train on its evaluation episodes. By default the walks the SFT mix holds out (the same
+    seeded rule, :func:`~magnet_lib.distillation.mixing.is_heldout`)."""
+    if heldout_walks is None:
+        d = settings.distill
+        heldout_walks = {t.parent_fsp_id or t.fsp_id for t in trajectories if is_heldout(t, d.heldout_fraction, settings.seed)}
+    kept = [t for t in trajectories if (t.parent_fsp_id or t.fsp_id) not in heldout_walks]
+    refs = {r.episode.episode_id: r for r in match_references(episodes, kept, runner)}
+    heldout_episodes = {t.episode_id for t in trajectories if (t.parent_fsp_id or t.fsp_id) in heldout_walks}
     pool = pool if pool is not None else tool_pool(settings)
     pairs: list[PreferencePair] = []
     counts: Counter = Counter()
     for i, hint in enumerate(hints):
+        if hint.episode_id in heldout_episodes:
+            counts["heldout"] += 1
+            continue
         ref = refs.get(hint.episode_id)
         if ref is None or hint.turn_index >= len(ref.turns):
             counts["no_reference"] += 1

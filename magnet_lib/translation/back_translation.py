@@ -49,6 +49,16 @@ class FunctionRequest(BaseModel):
     values: dict[str, Any] = Field(default_factory=dict)
     from_outputs: dict[str, Literal["previous", "earlier", "same_turn"]] = Field(default_factory=dict)
     parallel: ParallelValues | None = Field(None, exclude_if=lambda v: v is None)
+    nested: bool = Field(
+        False,
+        exclude_if=lambda v: not v,
+        description="The call needs an output of another call of this turn (Insert): the user states the goal, never this step.",
+    )
+    ordinals: dict[str, str] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Per output-sourced parameter with several candidates in its output: which one ('first', 'second', 'last').",
+    )
 
 
 class MissingValue(BaseModel):
@@ -152,17 +162,29 @@ def check_query(query: str, item: BackTranslateInput) -> None:
 # --------------------------------------------------------------------------- offline phrasing
 
 _OPENERS = [
-    "I need some help with this: {task}",
-    "Could you take care of the following for me? {task}",
-    "Here's what I'm after: {task}",
-    "Please handle this: {task}",
-    "Next request: {task}",
-    "One thing I'd like done: {task}",
+    "{task}",
+    "{task}",
+    "{task}",
+    "Hi! {task}",
+    "Hey, {task_lc}",
+    "Quick one: {task_lc}",
+    "Can you help me? {task}",
+    "I'd like your help. {task}",
+    "Please, {task_lc}",
+    "So, {task_lc}",
+    "OK. {task}",
+    "Next: {task_lc}",
+    "One more thing. {task}",
+    "Alright, {task_lc}",
 ]
-_THEN = ["Then", "After that", "Once that's done", "Next"]
+_THEN = ["Then", "After that", "Once that's done", "Next", "And then", "Also", "When you have that"]
 _EARLIER = {
-    "previous": ["the {w} from the result you just got", "the {w} we just got back", "that {w} from the last result"],
-    "earlier": ["the {w} from earlier in our conversation", "the {w} you found before", "the {w} from the earlier result"],
+    "previous": ["the {w} you just found", "the {w} we just got back", "that {w}", "the {w} from that result"],
+    "earlier": ["the {w} from earlier", "the {w} you found before", "the {w} we saw earlier"],
+}
+_ORDINAL_REF = {
+    "previous": ["the {o} {w} in that result", "the {o} {w} you just listed", "the {o} {w} from that list"],
+    "earlier": ["the {o} {w} from the earlier result", "the {o} {w} in the list from before"],
 }
 _RESUME_FUNC = [
     "That should be possible now. Please go ahead with what I asked.",
@@ -202,15 +224,146 @@ _COUNT = {2: "two", 3: "three"}
 _EACH_FROM = {"previous": "the result you just got", "earlier": "the earlier result"}
 
 
+#: how a request for a function acting on an object reads, by the function's verb ({o}: the object)
+_VERB_PHRASES: dict[str, list[str]] = {
+    "get": ["what's the {o}", "can you get me the {o}", "I'd like to know the {o}", "show me the {o}", "look up the {o}"],
+    "list": ["list my {o}", "show me the {o}", "what {o} are there", "give me an overview of the {o}"],
+    "search": ["search for {o}", "find {o}", "look for {o}", "I'm looking for {o}"],
+    "find": ["find the {o}", "look for the {o}", "which is the {o}"],
+    "check": ["check the {o}", "can you check the {o}", "I want to know the {o}"],
+    "convert": ["convert the {o}", "what is that {o} in another unit"],
+    "calculate": ["work out the {o}", "calculate the {o}", "figure out the {o}"],
+    "estimate": ["estimate the {o}", "roughly what's the {o}"],
+    "cancel": ["cancel the {o}", "please cancel the {o}", "I no longer need the {o}, cancel it"],
+    "delete": ["delete the {o}", "remove the {o}", "get rid of the {o}"],
+    "remove": ["remove the {o}", "take out the {o}", "drop the {o}"],
+    "add": ["add {o}", "please add {o}", "put in {o}"],
+    "create": ["create {o}", "set up {o}", "make {o}"],
+    "book": ["book {o}", "reserve {o}", "make a booking: {o}"],
+    "send": ["send {o}", "please send {o}"],
+    "update": ["update the {o}", "change the {o}"],
+    "set": ["set the {o}", "change the {o}"],
+}
+_VERB_ALIASES = {
+    "fetch": "get", "show": "get", "view": "get", "read": "get", "lookup": "get", "is": "check", "verify": "check",
+    "validate": "check", "compute": "calculate", "make": "create", "schedule": "create", "place": "create", "open": "create",
+    "register": "create", "post": "send", "share": "send", "write": "create", "edit": "update", "modify": "update", "change": "update",
+    "erase": "delete", "clear": "delete", "unsubscribe": "cancel", "revoke": "cancel", "stop": "cancel", "reserve": "book",
+}  # fmt: skip
+_GOAL_PHRASES = [
+    "and give me the {o} for it",
+    "and I'd also like the {o} that goes with it",
+    "and with that, the {o}",
+    "and then the {o} for it",
+]
+_CONVERSION_GOALS = ["and how much is that in {v}?", "and give me that in {v}", "and what's that in {v}"]
+
+
+def _verb_and_object(function: str) -> tuple[str | None, str]:
+    toks = [t for t in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", function) if t]
+    toks = [t.lower() for t in toks]
+    verb = toks[0] if toks else None
+    if verb in _VERB_ALIASES:
+        verb = _VERB_ALIASES[verb]
+    obj = " ".join(toks[1:]) if verb in _VERB_PHRASES and len(toks) > 1 else " ".join(toks)
+    return (verb if verb in _VERB_PHRASES else None), obj
+
+
+def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
+    """The request in a user's words: what they want done to what, from the function's name
+    (its verb and object), not its description pasted."""
+    verb, obj = _verb_and_object(request.function)
+    if verb is None:  # a verb of its own ('request_prescription_refill', 'save_place'): use it
+        toks = obj.split()
+        if len(toks) > 1:
+            return choose_text(["please {v} the {o}", "could you {v} the {o}", "I'd like to {v} the {o}"], rng).format(
+                v=toks[0], o=" ".join(toks[1:])
+            )
+        return choose_text(["please {o}", "I'd like to {o}"], rng).format(o=obj)
+    return choose_text(_VERB_PHRASES[verb], rng).format(o=obj)
+
+
+def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random) -> str:
+    if ordinal:
+        return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=words(param))
+    return choose_text(_EARLIER[kind], rng).format(w=words(param))
+
+
+def _values_text(parts: list[str], rng: random.Random) -> str:
+    joined = ", ".join(parts)
+    return choose_text(["for {v}", "with {v}", "({v})", "- {v}"], rng).format(v=joined)
+
+
+def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+    """A nested call (Insert) as the goal the user states, never the step itself: 'and how much
+    is that in fahrenheit?', 'and give me the route details for it'."""
+    stated = [v for p, v in request.values.items() if p != skip]
+    verb, obj = _verb_and_object(request.function)
+    if verb == "convert" and stated:
+        return choose_text(_CONVERSION_GOALS, rng).format(v=" and ".join(str(v) for v in stated))
+    text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
+    if "first" in request.ordinals.values():
+        text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
+    if stated:
+        text += " " + _values_text([render_value(v) for v in stated], rng)
+    return text
+
+
+def _unit_param(param: str, side: tuple[str, ...]) -> bool:
+    toks = re.split(r"[_\W]+", param.lower())
+    return len(toks) >= 2 and toks[0] in side and toks[-1] in ("unit", "units", "currency")
+
+
+def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) -> str | None:
+    """'What's the first temperature from that list in kelvin?' for a converter whose value
+    comes from an output (its source unit is that output's) or is stated with its unit."""
+    target = next((v for p, v in request.values.items() if _unit_param(p, ("to", "target")) and p != skip), None)
+    if target is None:
+        return None
+    source_unit = next((v for p, v in request.values.items() if _unit_param(p, ("from", "source", "base"))), None)
+    value_ref = next(
+        (
+            _reference(p, k, request.ordinals.get(p), rng)
+            for p, k in request.from_outputs.items()
+            if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))
+        ),
+        None,
+    )
+    if value_ref is not None and source_unit:
+        value_ref += f" (in {source_unit})"
+    if value_ref is None:
+        number = next((v for p, v in request.values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+        if number is None:
+            return None
+        value_ref = f"{render_value(number)} {source_unit}" if source_unit else render_value(number)
+    other = [
+        f"{words(p)} {render_value(v)}"
+        for p, v in request.values.items()
+        if p != skip and not _unit_param(p, ("to", "target", "from", "source", "base")) and not isinstance(v, (int, float))
+    ]
+    text = choose_text(["what is {r} in {t}", "convert {r} to {t}", "how much is {r} in {t}"], rng).format(r=value_ref, t=target)
+    return text + (" " + _values_text(other, rng) if other else "")
+
+
 def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+    if request.nested and request.parallel is None:
+        return _goal(request, skip, rng)
+    if request.parallel is None and _verb_and_object(request.function)[0] == "convert":
+        converted = _conversion(request, skip, rng)
+        if converted is not None:
+            return converted
     parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip]
-    refs = [choose_text(_EARLIER[k], rng).format(w=words(p)) for p, k in request.from_outputs.items() if k in _EARLIER]
-    text = sentence(request.description)
+    refs = [
+        _reference(p, k, request.ordinals.get(p), rng)
+        for p, k in request.from_outputs.items()
+        if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))  # a unit goes with its value
+    ]
+    text = request_phrase(request, rng)
     details = []
     if parts:
-        details.append("with " + ", ".join(parts))
+        details.append(_values_text(parts, rng))
     if refs:
-        details.append("using " + " and ".join(refs))
+        details.append(choose_text(["using", "with", "for"], rng) + " " + " and ".join(refs))
     each = request.parallel
     if each is not None:
         w, n = words(each.param), len(each.values)
@@ -218,7 +371,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
             details.append(f"once for each {w}: {render_value(each.values)}")
         else:
             details.append(f"once for each of the first {_COUNT.get(n, n)} {w} values in {_EACH_FROM[each.source]}")
-    return text + (" (" + "; ".join(details) + ")" if details else "")
+    return text + (" " + " ".join(details) if details else "")
 
 
 def choose_text(options: list[str], rng: random.Random) -> str:
@@ -247,11 +400,15 @@ def offline_query(item: BackTranslateInput) -> BackTranslation:
             clauses = []
             for i, request in enumerate(item.requests):
                 clause = _clause(request, skip if item.missing and request.function == item.missing.function else None, rng)
-                clauses.append(clause if i == 0 else f"{choose_text(_THEN, rng)}, {clause}")
-            task = ". ".join(c[0].upper() + c[1:] for c in clauses) + "."
-            query = choose_text(_OPENERS, rng).format(task=task)
+                if i and request.nested:
+                    clauses[-1] = clauses[-1] + " " + clause  # the goal belongs to the request before it
+                else:
+                    clauses.append(clause if i == 0 else f"{choose_text(_THEN, rng)}, {clause}")
+            task = ". ".join(c[0].upper() + c[1:] for c in clauses)
+            task = task if task.endswith("?") else task + ("?" if re.match(r"(what|which|can|how)\b", task.lower()) else ".")
+            query = choose_text(_OPENERS, rng).format(task=task, task_lc=task[0].lower() + task[1:])
         if variant >= len(_OPENERS):
-            query = f"{query} (this is a new request)" if variant == len(_OPENERS) else f"{query} [{variant}]"
+            query = f"{query} (this is a new request)" if variant == len(_OPENERS) else f"{query} Once more, please ({variant})."
         query = _sanitize(query, item.avoid_names)
         if normalize(query) not in seen:
             return BackTranslation(query=query)

@@ -99,6 +99,30 @@ class _Unit:
     fatal: bool = False
 
 
+@dataclass
+class _TurnWork:
+    """What translating one call turn starts from."""
+
+    runtime: EpisodeRuntime
+    call_turn: FSPTurn
+    split: FSPTurn | None
+    index: int
+    history: list[HistoryCall]
+    queries: list[str]
+    offered: list[str]
+    withheld: set[str]
+    attempt: int
+    feedback: str | None
+
+
+class _TurnFailure(Exception):
+    """Why a turn failed; ``fatal``: retrying from the same state cannot help."""
+
+    def __init__(self, reason: str, fatal: bool = False):
+        super().__init__(reason)
+        self.fatal = fatal
+
+
 def episode_id(fsp: AugmentedFSP) -> str:
     return f"ep-{stable_hash([fsp.fsp_id, fsp.seed])}"
 
@@ -129,6 +153,9 @@ class EpisodeTranslator:
         return episode
 
     def run(self) -> Generator[Request, TaskResult, Episode]:
+        """The paper's loop over the FSP's turns: for each (split and) call turn, plan,
+        back-translate, forth-translate and execute (:meth:`_unit`), retried from the state
+        before it; the first turn that cannot be translated rejects the episode."""
         fsp = self.fsp
         names = [f for t in fsp.turns for f in t.functions]
         distractors = self.settings.distill.distractors
@@ -137,43 +164,24 @@ class EpisodeTranslator:
             episode_id=episode_id(fsp), fsp_id=fsp.fsp_id, parent_fsp_id=fsp.parent_fsp_id, category=fsp.category, variant=fsp.variant,
             seed=fsp.seed, tools=offered,
         )  # fmt: skip
-        unknown = sorted(
-            {n for n in names if n not in self.tools} | {t.target for t in fsp.turns if t.target and t.target not in self.tools}
-        )
-        if unknown:
-            return self._reject(episode, f"unknown function(s) {', '.join(unknown)} (not in the category's pool)")
+        try:
+            units = self._turn_units(names)
+            withheld = self._withheld()
+        except _TurnFailure as exc:
+            return self._reject(episode, str(exc))
         runtime = make_runtime([self.tools[n] for n in offered], fsp.seed, self.runner)
         episode.initial_state = runtime.initial_state
-        withheld: set[str] = set()
-        for k, turn in enumerate(fsp.turns):
-            if turn.label == "miss_func" and turn.target:
-                if any(turn.target in t.functions for t in fsp.turns[:k]):
-                    return self._reject(episode, "miss_func: the target is called before the split turn")
-                withheld.add(turn.target)
         history: list[HistoryCall] = []
         queries: list[str] = []
         index = 0
-        i = 0
-        while i < len(fsp.turns):
-            turn = fsp.turns[i]
-            split: FSPTurn | None = None
-            if turn.op == "split" or turn.label != "call":
-                nxt = fsp.turns[i + 1] if i + 1 < len(fsp.turns) else None
-                if nxt is None or nxt.label != "call" or not nxt.functions:
-                    return self._reject(episode, f"{turn.label}: the split turn has no call turn after it")
-                if turn.target not in nxt.functions:
-                    return self._reject(episode, f"{turn.label}: target '{turn.target}' is not called in the turn after the split")
-                split, call_turn, i = turn, nxt, i + 2
-            else:
-                call_turn, i = turn, i + 1
-            if not call_turn.functions:
-                return self._reject(episode, f"turn {i - 1} has no functions")
+        for split, call_turn in units:
             unit = _Unit(failure="not translated")
             for attempt in range(self.settings.distill.turn_retries + 1):
                 snapshot = copy.deepcopy(runtime)
-                unit = yield from self._unit(
+                work = _TurnWork(
                     runtime, call_turn, split, index, history, queries, offered, withheld, attempt, unit.failure if attempt else None
                 )
+                unit = yield from self._unit(work)
                 if unit.failure is None:
                     break
                 runtime = snapshot
@@ -191,6 +199,41 @@ class EpisodeTranslator:
         episode.notes = list(runtime.notes)
         episode.generator = self._generator
         return episode
+
+    def _turn_units(self, names: list[str]) -> list[tuple[FSPTurn | None, FSPTurn]]:
+        """(split turn or None, call turn) pairs: a split turn goes with the call turn after it."""
+        turns = self.fsp.turns
+        unknown = sorted({n for n in names if n not in self.tools} | {t.target for t in turns if t.target and t.target not in self.tools})
+        if unknown:
+            raise _TurnFailure(f"unknown function(s) {', '.join(unknown)} (not in the category's pool)")
+        units: list[tuple[FSPTurn | None, FSPTurn]] = []
+        i = 0
+        while i < len(turns):
+            turn = turns[i]
+            if turn.op == "split" or turn.label != "call":
+                nxt = turns[i + 1] if i + 1 < len(turns) else None
+                if nxt is None or nxt.label != "call" or not nxt.functions:
+                    raise _TurnFailure(f"{turn.label}: the split turn has no call turn after it")
+                if turn.target not in nxt.functions:
+                    raise _TurnFailure(f"{turn.label}: target '{turn.target}' is not called in the turn after the split")
+                units.append((turn, nxt))
+                i += 2
+            else:
+                i += 1
+                if not turn.functions:
+                    raise _TurnFailure(f"turn {i - 1} has no functions")
+                units.append((None, turn))
+        return units
+
+    def _withheld(self) -> set[str]:
+        """The miss_func targets, withheld from the offered tools until their split turn."""
+        withheld: set[str] = set()
+        for k, turn in enumerate(self.fsp.turns):
+            if turn.label == "miss_func" and turn.target:
+                if any(turn.target in t.functions for t in self.fsp.turns[:k]):
+                    raise _TurnFailure("miss_func: the target is called before the split turn")
+                withheld.add(turn.target)
+        return withheld
 
     _generator = OFFLINE
 
@@ -211,173 +254,192 @@ class EpisodeTranslator:
         skip = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
         return parallel_plan(plan, self.tools, history, runtime, rng, max_calls=self.settings.graph.max_calls_per_turn, skip=skip)
 
-    def _unit(
-        self,
-        runtime: EpisodeRuntime,
-        call_turn: FSPTurn,
-        split: FSPTurn | None,
-        index: int,
-        history: list[HistoryCall],
-        queries: list[str],
-        offered: list[str],
-        withheld: set[str],
-        attempt: int,
-        feedback: str | None,
-    ) -> Generator[Request, TaskResult, _Unit]:
+    # ------------------------------------------------------------------ one turn: the paper's loop
+    def _unit(self, work: _TurnWork) -> Generator[Request, TaskResult, _Unit]:
+        """One call turn (with its split turn): plan, back-translate, forth-translate and execute."""
+        try:
+            plan = self._plan(work)
+            missing = self._missing_value(work, plan)
+            unit, queries = yield from self._back_translate(work, plan, missing)
+            turn = yield from self._forth_translate(work, plan, queries, index=work.index + len(unit.turns))
+        except _TurnFailure as failure:
+            return _Unit(failure=str(failure), fatal=failure.fatal)
+        unit.queries = queries
+        unit.turns.append(turn)
+        unit.calls = [HistoryCall(turn=turn.index, call=c, output=o) for c, o in zip(turn.calls, turn.outputs)]
+        return unit
+
+    def _plan(self, work: _TurnWork) -> list[PlannedCall]:
+        """The first plan (parallel where drawn) whose calls all execute on a copy of the world."""
         fsp = self.fsp
-        rng = random.Random(f"turn:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}")
-        plan: list[PlannedCall] | None = None
         failure = "no plan"
+        split = work.split
+        target = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
+        nested_failed = False
         for probe_index in range(self.settings.distill.plan_probes):
-            plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{index}:{attempt}:{probe_index}")
+            plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{work.index}:{work.attempt}:{probe_index}")
             try:
                 candidate = plan_turn(
-                    call_turn.functions,
-                    self.tools,
-                    history,
-                    runtime,
-                    plan_rng,
-                    attempt + probe_index,
-                    optional_p=self.settings.distill.optional_p,
-                )
+                    work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
+                    optional_p=self.settings.distill.optional_p, prefer_stated=target, same_turn=not (probe_index % 2 and nested_failed),
+                )  # fmt: skip
             except PlanError as exc:
-                failure = f"plan: {exc}"
-                break
-            wide = self._parallel(candidate, history, runtime, split, f"{index}:{attempt}:{probe_index}")
-            if wide is not None and probe_plan(wide, self.tools, runtime) is None:
-                plan = wide
-                break
-            failure = probe_plan(candidate, self.tools, runtime)
+                raise _TurnFailure(f"plan: {exc}", fatal=True) from None
+            wide = self._parallel(candidate, work.history, work.runtime, work.split, f"{work.index}:{work.attempt}:{probe_index}")
+            if wide is not None and probe_plan(wide, self.tools, work.runtime) is None:
+                return wide
+            failure = probe_plan(candidate, self.tools, work.runtime)
             if failure is None:
-                plan = candidate
-                break
-        if plan is None:
-            return _Unit(failure=failure, fatal=True)
-        requests = function_requests(plan, self.tools)
+                return candidate
+            # a same-turn output with no usable value (an empty cart): the next probe plans without one
+            nested_failed = nested_failed or "has no usable value" in failure
+        raise _TurnFailure(failure, fatal=True)
+
+    def _missing_value(self, work: _TurnWork, plan: list[PlannedCall]) -> MissingValue | None:
+        """miss_params: the required value of the target the split query leaves out."""
+        split = work.split
+        if split is None or split.label != "miss_params":
+            return None
+        target_plan = next(p for p in plan if p.name == split.target)
+        stated = [p for p, s in target_plan.arguments.items() if s.kind == "query" and p in self.tools[split.target].required]
+        if not stated:
+            raise _TurnFailure("miss_params: every required value of the target comes from earlier outputs", fatal=True)
+        rng = random.Random(f"turn:{self.fsp.fsp_id}:{self.fsp.seed}:{work.index}:{work.attempt}")
+        param = stated[rng.randrange(len(stated))]
+        prop = self.tools[split.target].properties.get(param, {})
+        return MissingValue(
+            function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", "")
+        )
+
+    def _query(self, item: BackTranslateInput) -> Generator[Request, TaskResult, str]:
+        result = yield from self._ask(self.back, item)
+        if not result.ok:
+            raise _TurnFailure(f"back_translate: {result.reject_reason}")
+        return result.value.query
+
+    def _back_translate(
+        self, work: _TurnWork, plan: list[PlannedCall], missing: MissingValue | None
+    ) -> Generator[Request, TaskResult, tuple[_Unit, list[str]]]:
+        """Back-translation: the user's message(s) for the plan; a split turn gives two (the
+        query that lacks a function or a value, then the follow-up that supplies it)."""
+        history = work.history
         last_turn = history[-1].turn if history else None
         last_outputs = [{"function": h.call.name, "output": _cut(h.output)} for h in history if h.turn == last_turn]
         common = dict(
-            category=fsp.category, requests=requests, last_outputs=last_outputs, avoid_names=self.avoid, attempt=attempt, feedback=feedback
-        )
-        missing: MissingValue | None = None
+            category=self.fsp.category, requests=function_requests(plan, self.tools, history), last_outputs=last_outputs,
+            avoid_names=self.avoid, attempt=work.attempt, feedback=work.feedback,
+        )  # fmt: skip
         unit = _Unit()
-        if split is not None and split.label == "miss_params":
-            target_plan = next(p for p in plan if p.name == split.target)
-            stated = [p for p, s in target_plan.arguments.items() if s.kind == "query" and p in self.tools[split.target].required]
-            if not stated:
-                return _Unit(failure="miss_params: every required value of the target comes from earlier outputs", fatal=True)
-            param = stated[rng.randrange(len(stated))]
-            prop = self.tools[split.target].properties.get(param, {})
-            missing = MissingValue(
-                function=split.target, param=param, value=target_plan.arguments[param].value, description=prop.get("description", "")
+        split = work.split
+        if split is None:
+            query = yield from self._query(BackTranslateInput(mode="request", previous_queries=list(work.queries), **common))
+            return unit, [query]
+        withheld_desc = self.tools[split.target].description if split.label == "miss_func" else None
+        split_query = yield from self._query(
+            BackTranslateInput(
+                mode=f"split_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=list(work.queries), **common
             )
-        if split is not None:
-            withheld_desc = self.tools[split.target].description if split.label == "miss_func" else None
-            result = yield from self._ask(
-                self.back,
-                BackTranslateInput(
-                    mode=f"split_{split.label}", missing=missing, withheld=withheld_desc, previous_queries=list(queries), **common
-                ),
+        )
+        resume = yield from self._query(
+            BackTranslateInput(
+                mode=f"resume_{split.label}", missing=missing, withheld=withheld_desc,
+                previous_queries=[*work.queries, split_query], **common,
             )
-            if not result.ok:
-                return _Unit(failure=f"back_translate: {result.reject_reason}")
-            split_query = result.value.query
-            result = yield from self._ask(
-                self.back,
-                BackTranslateInput(
-                    mode=f"resume_{split.label}",
-                    missing=missing,
-                    withheld=withheld_desc,
-                    previous_queries=[*queries, split_query],
-                    **common,
-                ),
-            )
-            if not result.ok:
-                return _Unit(failure=f"back_translate: {result.reject_reason}")
-            now = [split_query, result.value.query]
-            split_offered = [n for n in offered if n not in withheld]
-            unit.turns.append(EpisodeTurn(
-                index=index, query=split_query, functions=[], op="split", label=split.label, target=split.target,
-                missing=split.target if split.label == "miss_func" else missing.param, offered=split_offered,
-            ))  # fmt: skip
-        else:
-            result = yield from self._ask(self.back, BackTranslateInput(mode="request", previous_queries=list(queries), **common))
-            if not result.ok:
-                return _Unit(failure=f"back_translate: {result.reject_reason}")
-            now = [result.value.query]
-        unit.queries = now
-        turn_index = index + len(unit.turns)
-        still_withheld = withheld - ({split.target} if split is not None and split.label == "miss_func" else set())
-        turn_offered = [n for n in offered if n not in still_withheld]
-        specs = [tool_prompt_spec(self.tools[n]) for n in dict.fromkeys(call_turn.functions)]
+        )  # fmt: skip
+        unit.turns.append(EpisodeTurn(
+            index=work.index, query=split_query, functions=[], op="split", label=split.label, target=split.target,
+            missing=split.target if split.label == "miss_func" else missing.param,
+            offered=[n for n in work.offered if n not in work.withheld],
+        ))  # fmt: skip
+        return unit, [split_query, resume]
+
+    def _forth_translate(
+        self, work: _TurnWork, plan: list[PlannedCall], queries: list[str], index: int
+    ) -> Generator[Request, TaskResult, EpisodeTurn]:
+        """Forth-translation, round by round, each round's calls executed before the next is
+        asked for (a nested call sees the output it needs)."""
+        split = work.split
+        still_withheld = work.withheld - ({split.target} if split is not None and split.label == "miss_func" else set())
+        turn_offered = [n for n in work.offered if n not in still_withheld]
+        specs = [tool_prompt_spec(self.tools[n]) for n in dict.fromkeys(work.call_turn.functions)]
         history_prompt = [
             {"turn": h.turn, "function": h.call.name, "arguments": h.call.arguments, "output": _cut(h.output)}
-            for h in history[-HISTORY_CALLS:]
+            for h in work.history[-HISTORY_CALLS:]
         ]
-        known = {k: v[:8] for k, v in runtime.user_values().items()}
+        known = {k: v[:8] for k, v in work.runtime.user_values().items()}
         remaining = Counter(p.name for p in plan)
         done: list[dict[str, Any]] = []
         made: set[int] = set()
-        calls: list[Call] = []
-        outputs: list[Any] = []
-        rounds: list[int] = []
-        sources: list[dict[str, str]] = []
+        turn = EpisodeTurn(
+            index=index, query=queries[-1], functions=list(work.call_turn.functions), op=work.call_turn.op, label="call",
+            offered=turn_offered,
+        )  # fmt: skip
         for round_index in range(len(plan) + 1):
             if not +remaining:
                 break
             item = ForthTranslateInput(
-                queries=now, functions=specs, history=history_prompt, done=[dict(d) for d in done], state_values=known,
-                max_calls=self.settings.graph.max_calls_per_turn, attempt=attempt, feedback=feedback, plan=plan,
+                queries=queries, functions=specs, history=history_prompt, done=[dict(d) for d in done], state_values=known,
+                max_calls=self.settings.graph.max_calls_per_turn, attempt=work.attempt, feedback=work.feedback, plan=plan,
             )  # fmt: skip
             result = yield from self._ask(self.forth, item)
             if not result.ok:
-                return _Unit(failure=f"forth_translate: {result.reject_reason}")
-            answer = result.value
-            if answer.finish:
-                return _Unit(failure=f"forth-translation finished before calling {', '.join(sorted(+remaining))}")
-            for call in answer.calls:
-                if call.name not in turn_offered:
-                    return _Unit(failure=f"{call.name} is not offered in this turn")
-                problems = validate_arguments(self.tools[call.name], call.arguments)
-                if problems:
-                    return _Unit(failure="; ".join(problems))
-                output = runtime.execute(call)
-                if is_error(output):
-                    err = output["error"]
-                    return _Unit(failure=f"{call.name} returned an error: {err.get('code')}: {err.get('message')}")
-                open_calls = [k for k, p in enumerate(plan) if p.name == call.name and k not in made]
-                plan_index = next(  # the planned call with these values (parallel calls differ in one), else the first open one
-                    (
-                        k
-                        for k in open_calls
-                        if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())
-                    ),
-                    open_calls[0] if open_calls else None,
-                )
-                source = {}
-                if plan_index is not None:
-                    made.add(plan_index)
-                    planned = plan[plan_index].arguments
-                    for param, value in call.arguments.items():
-                        ps = planned.get(param)
-                        source[param] = ps.kind if ps is not None and (ps.kind == "same_turn" or ps.value == value) else "model"
+                raise _TurnFailure(f"forth_translate: {result.reject_reason}")
+            if result.value.finish:
+                raise _TurnFailure(f"forth-translation finished before calling {', '.join(sorted(+remaining))}")
+            for call in result.value.calls:
+                output = self._execute(work.runtime, call, turn_offered)
+                plan_index = _planned_index(plan, call, made)
                 done.append(
                     {"function": call.name, "arguments": call.arguments, "output": output, "plan_index": plan_index, "round": round_index}
                 )
-                calls.append(call)
-                outputs.append(output)
-                rounds.append(round_index)
-                sources.append(source)
+                turn.calls.append(call)
+                turn.outputs.append(output)
+                turn.rounds.append(round_index)
+                turn.sources.append(_sources(plan, plan_index, call))
                 if remaining[call.name] > 0:
                     remaining[call.name] -= 1
         if +remaining:
-            return _Unit(failure=f"calls never made: {', '.join(sorted(+remaining))}")
-        unit.turns.append(EpisodeTurn(
-            index=turn_index, query=now[-1], functions=list(call_turn.functions), calls=calls, outputs=outputs,
-            op=call_turn.op, label="call", offered=turn_offered, rounds=rounds, sources=sources,
-        ))  # fmt: skip
-        unit.calls = [HistoryCall(turn=turn_index, call=c, output=o) for c, o in zip(calls, outputs)]
-        return unit
+            raise _TurnFailure(f"calls never made: {', '.join(sorted(+remaining))}")
+        return turn
+
+    def _execute(self, runtime: EpisodeRuntime, call: Call, offered: list[str]) -> Any:
+        """Verify a call (offered, valid arguments) and execute it; an error output fails the turn."""
+        if call.name not in offered:
+            raise _TurnFailure(f"{call.name} is not offered in this turn")
+        problems = validate_arguments(self.tools[call.name], call.arguments)
+        if problems:
+            raise _TurnFailure("; ".join(problems))
+        output = runtime.execute(call)
+        if is_error(output):
+            err = output["error"]
+            raise _TurnFailure(f"{call.name} returned an error: {err.get('code')}: {err.get('message')}")
+        return output
+
+
+def _planned_index(plan: list[PlannedCall], call: Call, made: set[int]) -> int | None:
+    """The planned call a made call is (parallel calls differ in one value), else the first open
+    one of its function; marked as made."""
+    open_calls = [k for k, p in enumerate(plan) if p.name == call.name and k not in made]
+    index = next(
+        (k for k in open_calls if all(s.kind == "same_turn" or call.arguments.get(p) == s.value for p, s in plan[k].arguments.items())),
+        open_calls[0] if open_calls else None,
+    )
+    if index is not None:
+        made.add(index)
+    return index
+
+
+def _sources(plan: list[PlannedCall], plan_index: int | None, call: Call) -> dict[str, str]:
+    """Per argument: where its value came from (the plan's source kind, or 'model' when the
+    call's value is not the planned one)."""
+    if plan_index is None:
+        return {}
+    planned = plan[plan_index].arguments
+    out = {}
+    for param, value in call.arguments.items():
+        ps = planned.get(param)
+        out[param] = ps.kind if ps is not None and (ps.kind == "same_turn" or ps.value == value) else "model"
+    return out
 
 
 def default_tasks() -> dict[str, Task]:

@@ -18,7 +18,6 @@ implementation reads the plan and fills same-turn values from the outputs it is 
 
 from __future__ import annotations
 
-import ast
 import json
 import random
 import re
@@ -32,7 +31,8 @@ from pydantic import BaseModel, Field
 from magnet_lib.llm.task import ParseError, Task
 from magnet_lib.models import Call, Tool
 from magnet_lib.pool.function_pool import validate_arguments
-from magnet_lib.vocabulary import is_identifier, leaves, singular_name
+from magnet_lib.tool_calls import parse_calls
+from magnet_lib.vocabulary import leaves, name_tokens, quantity, singular, singular_name, text_words
 
 SourceKind = Literal["query", "same_turn", "previous_turn", "earlier_turn"]
 
@@ -102,7 +102,10 @@ def plan_rounds(plan: Sequence[PlannedCall]) -> list[int]:
 def match_score(param: str, key: str) -> float:
     """How well an output field name fits a parameter name: 3 exact, 2.5 plural/singular,
     2 one extends the other ('place_id' -> 'origin_place_id'), 1 the same for generic
-    names, 0 unrelated."""
+    names, 0 unrelated or of different quantities (a wind speed never feeds a temperature)."""
+    pq, kq = quantity(param), quantity(key)
+    if pq and kq and pq != kq:
+        return 0.0
     if param == key:
         return 3.0
     if singular_name(param) == singular_name(key):
@@ -111,6 +114,24 @@ def match_score(param: str, key: str) -> float:
     if long_.endswith("_" + short) or long_.startswith(short + "_"):
         return 1.0 if short in GENERIC_KEYS else 2.0
     return 0.0
+
+
+#: parameter names that say only "a value": what they take is in their description
+DESCRIBED_PARAMS = frozenset({"value", "amount", "quantity", "number", "input", "data", "text"})
+
+
+def field_score(param: str, schema: dict[str, Any], key: str) -> float:
+    """:func:`match_score`, and for a parameter named only 'value' or 'amount' the words of
+    its description: ``value`` ("The distance to convert.") takes a ``distance`` field."""
+    score = match_score(param, key)
+    if score >= 2.0 or param not in DESCRIBED_PARAMS:
+        return score
+    described = text_words(str(schema.get("description", "")))
+    words_of_key = {singular(t) for t in name_tokens(key)} - GENERIC_KEYS
+    pq, kq = quantity("", str(schema.get("description", ""))), quantity(key)
+    if words_of_key and words_of_key <= described and not (pq and kq and pq != kq):
+        return 2.0
+    return score
 
 
 @lru_cache(maxsize=4096)
@@ -175,36 +196,27 @@ def schema_compatible(param: dict[str, Any], leaf: dict[str, Any]) -> bool:
     return True
 
 
-def _type_only(param_name: str, param: dict[str, Any]) -> bool:
-    """Parameters that may take a value of matching type under another name (a distance
-    into ``value``, a unit into an enum): numbers that are not identifiers, and enums."""
-    if "enum" in param:
-        return True
-    return bool(_schema_types(param) & {"number", "integer"}) and not is_identifier(param_name)
-
-
 def find_in_outputs(
     param: str,
     schema: dict[str, Any],
     outputs: Sequence[Any],
     used: set[tuple[str, str]],
-    allow_type_only: bool,
     rng: random.Random | None = None,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
     highest name score, then the earliest output in the given order, then document order
     (with ``rng``: a random one of the values tied on score and output, for a retry);
-    a value already used by another argument of the same call is skipped."""
+    a value already used by another argument of the same call is skipped. Only fields whose
+    names agree with the parameter count (score 2 and up): a value of the right type under
+    another name is no source."""
     candidates: list[tuple[float, int, int, str, Any]] = []
     for rank, output in enumerate(outputs):
         for position, (key, value) in enumerate(output_leaves(output)):
-            score = match_score(param, key)
-            if score < 2.0:
-                if not (allow_type_only and _type_only(param, schema)):
-                    continue
-                score = 1.5 if "enum" in schema else 1.0
-            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema):
+            score = field_score(param, schema, key)
+            if score < 2.0:  # values flow by name and role only, never by type alone
                 continue
+            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "":
+                continue  # an empty string (an emptied cart's restaurant id) is no value
             candidates.append((-score, rank, position, key, value))
     if not candidates:
         return None
@@ -227,11 +239,9 @@ def find_in_schemas(
     best: tuple[float, int, str] | None = None
     for index, response in responses:
         for key, leaf in schema_leaves(response):
-            score = match_score(param, key)
-            if score < 2.0:
-                if (index, key) in taken or not _type_only(param, schema) or not schema_compatible(schema, leaf):
-                    continue
-                score = 1.5 if "enum" in schema else 1.0
+            score = field_score(param, schema, key)
+            if score < 2.0 or (index, key) in taken:
+                continue
             if not schema_compatible(schema, leaf):
                 continue
             if best is None or (score, index) > (best[0], best[1]):
@@ -243,7 +253,7 @@ def state_values(state: Any, param: str, schema: dict[str, Any]) -> list[Any]:
     """Values for ``param`` found in an environment state (fields of the same name)."""
     seen: list[Any] = []
     for key, value in output_leaves(state):
-        if match_score(param, key) >= 2.0 and fits(value, schema) and value not in seen:
+        if match_score(param, key) >= 2.0 and fits(value, schema) and value != "" and value not in seen:
             seen.append(value)
     return seen
 
@@ -275,52 +285,6 @@ class ForthTranslation(BaseModel):
 
 _ANSWER = re.compile(r"Answer\s*:\s*(.*)\Z", re.DOTALL | re.IGNORECASE)
 _THOUGHT = re.compile(r"Thought\s*:\s*(.*?)(?=\n\s*Answer\s*:|\Z)", re.DOTALL | re.IGNORECASE)
-
-
-def _python_calls(text: str) -> list[Call]:
-    """``[f(a=1), g(b='x')]`` -> calls (keyword arguments, literal values only)."""
-    tree = ast.parse(text.strip(), mode="eval").body
-    nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
-    calls = []
-    for node in nodes:
-        if not isinstance(node, ast.Call) or node.args:
-            raise ValueError("each call must be name(param=value, ...)")
-        calls.append(Call(name=ast.unparse(node.func), arguments={kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}))
-    return calls
-
-
-def parse_calls(text: str) -> list[Call]:
-    """Calls written as a JSON list of {"name", "arguments"} objects or as Python call strings."""
-    text = text.strip().strip("`").strip()
-    if text.startswith("json"):
-        text = text[4:].strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            return _python_calls(text)
-        except (SyntaxError, ValueError) as exc:
-            raise ParseError(
-                f'could not read the calls ({exc}); write them as a JSON list of {{"name": ..., "arguments": {{...}}}} objects'
-            ) from None
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise ParseError("the answer must be a JSON list of calls")
-    calls = []
-    for entry in data:
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise ParseError('each call must be an object {"name": ..., "arguments": {...}}')
-        args = entry.get("arguments", entry.get("parameters", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                raise ParseError(f"arguments of {entry['name']} are not a JSON object") from None
-        if not isinstance(args, dict):
-            raise ParseError(f"arguments of {entry['name']} must be an object")
-        calls.append(Call(name=str(entry["name"]), arguments=args))
-    return calls
 
 
 def spec_tool(spec: dict[str, Any]) -> Tool:
@@ -392,10 +356,10 @@ def resolve_same_turn(planned: PlannedCall, done_outputs: dict[int, Any], schema
             (
                 (k, v)
                 for k, v in output_leaves(output)
-                if k == source.key and fits(v, schema) and (k, json.dumps(v, sort_keys=True)) not in used
+                if k == source.key and fits(v, schema) and v != "" and (k, json.dumps(v, sort_keys=True)) not in used
             ),
             None,
-        ) or find_in_outputs(param, schema, [output], used, allow_type_only=True)
+        ) or find_in_outputs(param, schema, [output], used)
         if found is None:
             raise ValueError(f"{planned.name}: output of call {source.call} has no usable value for '{param}'")
         used.add((found[0], json.dumps(found[1], sort_keys=True)))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from magnet_lib.models import (
@@ -37,7 +37,7 @@ from magnet_lib.translation.forth_translation import (
     resolve_same_turn,
     state_values,
 )
-from magnet_lib.vocabulary import is_identifier
+from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world
 
 
 class PlanError(ValueError):
@@ -105,12 +105,41 @@ def user_value(
     value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
-    if tool.executable and is_identifier(param):
+    if tool.executable and refers_to_world(param):  # an id, path or url of a real world must exist there
         return None
     value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="schema")
     return None
+
+
+@dataclass
+class _CallPlanning:
+    """What planning one call of a turn knows: the turn's functions, the history (latest
+    first), the world, and the values already chosen for this call."""
+
+    index: int
+    functions: Sequence[str]
+    tools: dict[str, Tool]
+    recent: list[HistoryCall]
+    runtime: EpisodeRuntime
+    rng: random.Random
+    attempt: int
+    #: functions whose values the user states where the user can (a miss_params target)
+    prefer_stated: frozenset[str] = frozenset()
+    #: take values from calls of the same turn (False: a fallback plan when those outputs hold none)
+    same_turn: bool = True
+    taken: list[Any] = field(default_factory=list)
+    used: set[tuple[str, str]] = field(default_factory=set)
+    same_taken: set[tuple[int, str]] = field(default_factory=set)
+
+    @property
+    def tool(self) -> Tool:
+        return self.tools[self.functions[self.index]]
+
+    @property
+    def last_turn(self) -> int | None:
+        return self.recent[0].turn if self.recent else None
 
 
 def plan_turn(
@@ -122,60 +151,203 @@ def plan_turn(
     attempt: int = 0,
     *,
     optional_p: float,
+    prefer_stated: frozenset[str] = frozenset(),
+    same_turn: bool = True,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
-    ``optional_p``, optional ones the user could know).
+    ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
+    from the user every value the user can state (a miss_params target needs one to leave out).
 
     An identifier nobody produced (no earlier output, not in the environment's state) has
     no source: the call could only fail, so planning fails."""
     recent = list(reversed(history))
-    last_turn = recent[0].turn if recent else None
-    plan: list[PlannedCall] = []
-    for j, name in enumerate(functions):
-        tool = tools[name]
-        props = tool.properties
-        arguments: dict[str, ValueSource] = {}
-        used: set[tuple[str, str]] = set()
-        taken: list[Any] = []
-        same_taken: set[tuple[int, str]] = set()
-        optional = [p for p in props if p not in tool.required and rng.random() < optional_p]
-        for param in [*tool.required, *optional]:
-            schema = props.get(param, {})
-            source: ValueSource | None = None
-            same = find_in_schemas(param, schema, [(i, tools[functions[i]].response) for i in range(j)], same_taken)
-            if same is not None and (match_score(param, same[1]) >= 2.0 or same[0] == j - 1):
-                source = ValueSource(kind="same_turn", key=same[1], call=same[0])
-                same_taken.add(same)
-            # a retry varies the choice: another tied value (attempt 1), then values the user
-            # states instead of earlier outputs where the user could know them (attempt 2+)
-            from_history = recent and not (
-                attempt >= 2 and not is_identifier(param) and user_value(param, schema, runtime, tool, rng, taken, strict=True)
-            )
-            if source is None and from_history:
-                pick = rng if attempt >= 1 else None
-                found = find_in_outputs(param, schema, [h.output for h in recent], used, allow_type_only=False, rng=pick)
-                if found is None:
-                    previous = [h.output for h in recent if h.turn == last_turn]
-                    found = find_in_outputs(param, schema, previous, used, allow_type_only=True, rng=pick)
-                if found is not None:
-                    turn = next(h.turn for h in recent if any(k == found[0] and v == found[1] for k, v in output_leaves(h.output)))
-                    kind = "previous_turn" if turn == last_turn else "earlier_turn"
-                    source = ValueSource(kind=kind, value=found[1], key=found[0], call=turn)
-                    used.add((found[0], json.dumps(found[1], sort_keys=True)))
-            if source is None:
-                if param not in tool.required:
-                    known = runtime.user_values()
-                    if param not in known:
-                        continue
-                source = user_value(param, schema, runtime, tool, rng, taken)
-                if source is None:
-                    if param in tool.required:
-                        raise PlanError(f"{name}: no value for required parameter '{param}'")
-                    continue
-                taken.append(source.value)
-            arguments[param] = source
-        plan.append(PlannedCall(name=name, arguments=arguments))
-    return plan
+    return [
+        plan_call(_CallPlanning(j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn), optional_p)
+        for j in range(len(functions))
+    ]
+
+
+def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
+    """One call's sources: a same-turn output, else an earlier turn's output, else the user;
+    then a conversion's units bound to the value converted."""
+    tool = ctx.tool
+    arguments: dict[str, ValueSource] = {}
+    for param in params_to_plan(tool, ctx.rng, optional_p):
+        schema = tool.properties.get(param, {})
+        source = same_turn_source(ctx, param, schema) or history_source(ctx, param, schema) or stated_source(ctx, param, schema)
+        if source is None:
+            if param in tool.required:
+                raise PlanError(f"{tool.name}: no value for required parameter '{param}'")
+            continue
+        arguments[param] = source
+    bind_conversion_units(arguments, ctx)
+    return PlannedCall(name=tool.name, arguments=arguments)
+
+
+def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[str]:
+    """The required parameters, then each optional one with probability ``optional_p``."""
+    return [*tool.required, *(p for p in tool.properties if p not in tool.required and rng.random() < optional_p)]
+
+
+def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
+    """A field an earlier call of this turn promises for ``param`` (a nested call): by name,
+    from the latest such call."""
+    if not ctx.same_turn:
+        return None
+    responses = [(i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index)]
+    same = find_in_schemas(param, schema, responses, ctx.same_taken)
+    if same is None or not (match_score(param, same[1]) >= 2.0 or same[0] == ctx.index - 1):
+        return None
+    ctx.same_taken.add(same)
+    return ValueSource(kind="same_turn", key=same[1], call=same[0])
+
+
+def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
+    """A value of an earlier turn's output whose field agrees with ``param`` by name and
+    quantity (most recent turn first). A retry varies the choice: another tied value
+    (attempt 1), then the user's own value where the user could know it (attempt 2+)."""
+    if not ctx.recent:
+        return None
+    prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
+    if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
+        return None
+    found = find_in_outputs(param, schema, [h.output for h in ctx.recent], ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None)
+    if found is None:
+        return None
+    turn = next(h.turn for h in ctx.recent if any(k == found[0] and v == found[1] for k, v in output_leaves(h.output)))
+    ctx.used.add((found[0], json.dumps(found[1], sort_keys=True)))
+    kind = "previous_turn" if turn == ctx.last_turn else "earlier_turn"
+    return ValueSource(kind=kind, value=found[1], key=found[0], call=turn)
+
+
+def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
+    """A value the user states; an optional parameter only when the world gives the user one."""
+    if param not in ctx.tool.required and param not in ctx.runtime.user_values():
+        return None
+    source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken)
+    if source is not None:
+        ctx.taken.append(source.value)
+    return source
+
+
+# --------------------------------------------------------------------------- conversions
+
+_SOURCE_SIDE = frozenset({"from", "source", "input", "base", "src", "original"})
+_TARGET_SIDE = frozenset({"to", "target", "output", "dst", "desired"})
+_UNIT_WORDS = frozenset({"unit", "units", "currency", "scale"})
+
+
+def conversion_params(tool: Tool) -> tuple[str, str, str | None] | None:
+    """(converted value, source unit, target unit) parameters of a converter, or None."""
+    src = dst = None
+    for p in tool.properties:
+        toks = name_tokens(p)
+        if len(toks) >= 2 and toks[-1] in _UNIT_WORDS:
+            if toks[0] in _SOURCE_SIDE:
+                src = p
+            elif toks[0] in _TARGET_SIDE:
+                dst = p
+    values = [p for p, sch in tool.properties.items() if sch.get("type") in ("number", "integer") and p in tool.required]
+    return (values[0], src, dst) if src and values else None
+
+
+def _unit_keys(key: str) -> list[str]:
+    """Where a value's unit sits beside it: '<key>_unit', '<first word>_unit', then 'unit'."""
+    first = name_tokens(key)[0] if name_tokens(key) else key
+    return [f"{key}_unit", f"{first}_unit", f"{key}_currency", "unit", "units", "currency"]
+
+
+def _allowed(schema: dict[str, Any]) -> list[Any] | None:
+    if "enum" in schema:
+        return list(schema["enum"])
+    if "const" in schema:
+        return [schema["const"]]
+    return None
+
+
+def _holders(node: Any, key: str, value: Any, ancestors: tuple[dict, ...] = ()) -> Iterator[tuple[dict, ...]]:
+    """The chains of objects (innermost first) down to each object holding ``key: value``."""
+    if isinstance(node, list):
+        for v in node:
+            yield from _holders(v, key, value, ancestors)
+    elif isinstance(node, dict):
+        chain = (node, *ancestors)
+        held = node.get(key)
+        if held == value or (isinstance(held, list) and value in held):
+            yield chain
+        for v in node.values():
+            if isinstance(v, (dict, list)):
+                yield from _holders(v, key, value, chain)
+
+
+def unit_beside(output: Any, key: str, value: Any, allowed: list[Any] | None) -> tuple[str, Any] | None:
+    """The unit stored with ``key: value`` (in its object, else the nearest enclosing one),
+    among the values the converter allows."""
+    for chain in _holders(output, key, value):
+        for node in chain:
+            for k in _unit_keys(key):
+                if k in node and (allowed is None or node[k] in allowed):
+                    return k, node[k]
+    return None
+
+
+def _schema_holders(node: Any, key: str, ancestors: tuple[dict, ...] = ()) -> Iterator[tuple[dict, ...]]:
+    if not isinstance(node, dict):
+        return
+    props = node.get("properties") or {}
+    chain = (props, *ancestors) if props else ancestors
+    if key in props:
+        yield chain
+    for sub in props.values():
+        yield from _schema_holders(sub, key, chain)
+    if isinstance(node.get("items"), dict):
+        yield from _schema_holders(node["items"], key, chain)
+
+
+def unit_in_schema(response: dict[str, Any], key: str, allowed: list[Any] | None) -> tuple[str, list[Any] | None] | None:
+    """The unit field a response schema promises with ``key`` (its object or an enclosing one),
+    with its possible values when the schema says them."""
+    for chain in _schema_holders(response, key):
+        for props in chain:
+            for k in _unit_keys(key):
+                if k in props:
+                    values = _allowed(props[k])
+                    if allowed is None or values is None or set(map(str, values)) & set(map(str, allowed)):
+                        return k, values
+    return None
+
+
+def bind_conversion_units(arguments: dict[str, ValueSource], ctx: _CallPlanning) -> None:
+    """A conversion of an output value takes its source unit from that output (a Kelvin
+    result is converted from kelvin), and never converts a unit into itself."""
+    spec = conversion_params(ctx.tool)
+    if spec is None or spec[0] not in arguments:
+        return
+    value_param, from_param, to_param = spec
+    source = arguments[value_param]
+    allowed = _allowed(ctx.tool.properties.get(from_param, {}))
+    known: list[Any] | None = None
+    if source.kind in ("previous_turn", "earlier_turn"):
+        output = next(
+            (h.output for h in ctx.recent if h.turn == source.call and unit_beside(h.output, source.key, source.value, allowed)), None
+        )
+        found = unit_beside(output, source.key, source.value, allowed) if output is not None else None
+        if found is not None:
+            arguments[from_param] = ValueSource(kind=source.kind, value=found[1], key=found[0], call=source.call)
+            known = [found[1]]
+    elif source.kind == "same_turn":
+        found_schema = unit_in_schema(ctx.tools[ctx.functions[source.call]].response, source.key, allowed)
+        if found_schema is not None:
+            arguments[from_param] = ValueSource(kind="same_turn", key=found_schema[0], call=source.call)
+            known = found_schema[1]
+    if from_param in arguments and arguments[from_param].kind == "query":
+        known = [arguments[from_param].value]
+    target_options = _allowed(ctx.tool.properties.get(to_param, {})) if to_param else None
+    target = arguments.get(to_param) if to_param else None
+    if target is not None and known and target_options and target.kind == "query" and target.value in known:
+        others = [u for u in target_options if u not in known]
+        if others:
+            arguments[to_param] = target.model_copy(update={"value": others[ctx.rng.randrange(len(others))]})
 
 
 def parallel_values(
@@ -282,6 +454,9 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
             problems = validate_arguments(tools[call.name], call.arguments)
             if problems:
                 return "; ".join(problems)
+            spec = conversion_params(tools[call.name])
+            if spec and spec[2] and call.arguments.get(spec[1]) == call.arguments.get(spec[2]) is not None:
+                return f"{call.name} would convert {call.arguments.get(spec[1])} into itself"
             output = trial.execute(call)
             if is_error(output):
                 return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
@@ -293,9 +468,48 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
 _REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "same_turn", "query": "query"}
 
 
-def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> list[FunctionRequest]:
+def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
+    """Which of several values of its field in the output it comes from a value is ('first',
+    'second', 'third', 'last'); None when that output holds only the one."""
+    for h in reversed(history):
+        if h.turn != source.call:
+            continue
+        values: list[Any] = []
+        for k, v in output_leaves(h.output):
+            if k == source.key and not isinstance(v, list) and v not in values:
+                values.append(v)
+        if source.value not in values:
+            continue
+        if len(values) < 2:
+            return None
+        position = values.index(source.value)
+        if position == len(values) - 1 and position > 2:
+            return "last"
+        return ("first", "second", "third")[position] if position < 3 else None
+    return None
+
+
+def _in_list(response: dict[str, Any], key: str | None) -> bool:
+    """Whether a response schema's field ``key`` sits in a list (several values may come back)."""
+
+    def walk(node: Any, listed: bool) -> bool:
+        if not isinstance(node, dict):
+            return False
+        props = node.get("properties") or {}
+        if key in props:
+            return listed or props[key].get("type") == "array"
+        if any(walk(v, listed) for v in props.values()):
+            return True
+        return isinstance(node.get("items"), dict) and walk(node["items"], True)
+
+    return key is not None and walk(response, False)
+
+
+def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], history: Sequence[HistoryCall] = ()) -> list[FunctionRequest]:
     """One request per planned call; parallel calls of a function make one request that asks
-    for each of their values."""
+    for each of their values. A call fed by another call of the turn is ``nested`` (the user
+    states its goal, not the step); a reference to one of several values of its field says
+    which ('the second flight')."""
     out: list[FunctionRequest] = []
     for k, planned in enumerate(plan):
         each = planned.parallel
@@ -304,13 +518,27 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool]) -> li
             continue
         stated = {p: s.value for p, s in planned.arguments.items() if s.kind == "query" and p != each}
         refs = {p: _REF[s.kind] for p, s in planned.arguments.items() if s.kind != "query" and p != each}
+        ordinals = {
+            p: o
+            for p, s in planned.arguments.items()
+            if s.kind in ("previous_turn", "earlier_turn") and p != each and (o := _ordinal(history, s)) is not None
+        }
+        for p, s in planned.arguments.items():  # a nested call takes the first of a list the call before returns
+            if s.kind == "same_turn" and s.call is not None and s.call < len(plan) and _in_list(tools[plan[s.call].name].response, s.key):
+                ordinals[p] = "first"
         parallel = None
         if each is not None:
             parallel = ParallelValues(param=each, values=[planned.arguments[each].value], source=_REF[planned.arguments[each].kind])
         out.append(
             FunctionRequest(
-                function=planned.name, description=tools[planned.name].description, values=stated, from_outputs=refs, parallel=parallel
-            )
+                function=planned.name,
+                description=tools[planned.name].description,
+                values=stated,
+                from_outputs=refs,
+                parallel=parallel,
+                nested=bool(planned.depends_on()),
+                ordinals=ordinals,
+            )  # fmt: skip
         )
     return out
 

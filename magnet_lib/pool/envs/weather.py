@@ -89,6 +89,7 @@ class CurrentWeather(BaseModel):
     feels_like: float = Field(description="Apparent temperature in degrees Celsius.")
     humidity: int = Field(description="Relative humidity in percent.")
     wind_speed: float = Field(description="Wind speed in km/h.")
+    wind_unit: Literal["km/h"] = Field("km/h", description="Unit of the wind speed; always km/h.")
     wind_direction: str = Field(description="Compass direction the wind blows from, e.g. 'NW'.")
     condition: str = Field(description="Sky and precipitation, e.g. 'light rain'.")
     unit: Literal["celsius"] = Field(description="Temperature unit; always celsius.")
@@ -188,14 +189,14 @@ class ConvertedTemperature(BaseModel):
     """A temperature in another unit."""
 
     temperature: float = Field(description="The converted temperature.")
-    unit: str = Field(description="Unit of the converted temperature.")
+    unit: TemperatureUnit = Field(description="Unit of the converted temperature.")
 
 
 class ConvertedSpeed(BaseModel):
     """A wind speed in another unit."""
 
     wind_speed: float = Field(description="The converted speed.")
-    unit: str = Field(description="Unit of the converted speed.")
+    unit: SpeedUnit = Field(description="Unit of the converted speed.")
 
 
 class _Place(BaseModel):

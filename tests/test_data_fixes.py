@@ -1,0 +1,126 @@
+"""The generators' fixes found by the data lint (issue 11), each with the defect it removes."""
+
+from __future__ import annotations
+
+import random
+
+from magnet_lib.distillation.export import hf_record
+from magnet_lib.distillation.mixing import SFTExample
+from magnet_lib.distillation.single_turn import make_single_turn
+from magnet_lib.graph.walk import initial_fsps
+from magnet_lib.llm.runner import TaskRunner
+from magnet_lib.models import Call, NegativeHint, Trajectory
+from magnet_lib.pool.envs import builtin_environments
+from magnet_lib.pool.execution import make_runtime
+from magnet_lib.settings import load_settings
+from magnet_lib.training import chat_format as cf
+from magnet_lib.training.hints import preference_pairs
+from magnet_lib.translation.forth_translation import field_score, find_in_outputs, match_score
+from magnet_lib.translation.planner import HistoryCall, plan_turn
+
+WEATHER = {t.name: t for t in builtin_environments()["weather"].tools()}
+NUMBER = {"type": "number"}
+
+
+def test_values_flow_by_name_and_quantity_never_by_type_alone():
+    # a temperature is no wind speed, whatever their types
+    assert find_in_outputs("wind_speed", NUMBER, [{"temperature": 21.5}], set()) is None
+    assert match_score("wind_speed", "temperature") == 0.0
+    assert find_in_outputs("wind_speed", NUMBER, [{"temperature": 21.5, "wind_speed": 14.2}], set()) == ("wind_speed", 14.2)
+    # price <- available_cash shared only a type
+    assert find_in_outputs("price", NUMBER, [{"available_cash": 7500.0}], set()) is None
+    # a parameter named only 'value' takes what its description names
+    assert field_score("value", {"type": "number", "description": "The distance to convert."}, "distance") >= 2.0
+    assert field_score("value", {"type": "number", "description": "The distance to convert."}, "duration_minutes") < 2.0
+
+
+def _conversion_plan(output: dict, seed: int) -> dict:
+    runtime = make_runtime(list(WEATHER.values()), 0)
+    history = [HistoryCall(turn=0, call=Call(name="get_current_weather", arguments={"location_id": "x"}), output=output)]
+    plan = plan_turn(["convert_weather_temperature"], WEATHER, history, runtime, random.Random(seed), optional_p=0.0)
+    return {p: s.value for p, s in plan[0].arguments.items()}
+
+
+def test_conversions_take_the_unit_of_their_source_and_are_never_no_ops():
+    for seed in range(12):
+        args = _conversion_plan({"temperature": 295.0, "unit": "kelvin"}, seed)
+        assert args["temperature"] == 295.0 and args["from_unit"] == "kelvin" and args["to_unit"] != "kelvin"
+    # a unit in an enclosing object counts too (a forecast's days share one unit)
+    args = _conversion_plan({"days": [{"high_temperature": 30.5}], "unit": "celsius"}, 0)
+    assert args["temperature"] == 30.5 and args["from_unit"] == "celsius" and args["to_unit"] != "celsius"
+
+
+def test_walks_start_where_a_user_can_state_the_inputs():
+    # cancel needs the id only schedule's output gives (a nested edge): its walk starts at schedule
+    adjacency = {"schedule": [("cancel", True)], "cancel": [("status", False)], "status": []}
+    fsps = initial_fsps("cat", adjacency, walk_length=7, min_turns=2, seed=0)
+    assert all(f.path[0] != "cancel" for f in fsps)
+    assert ["schedule", "cancel", "status"] in [f.path for f in fsps]
+
+
+def test_single_turn_items_use_every_function_of_the_category():
+    settings = load_settings()
+    tools = builtin_environments()["weather"].tools()
+    made, _ = make_single_turn(tools, {"single": len(tools)}, settings, TaskRunner(settings.llm))
+    used = {f for t in made for f in t.functions}
+    assert len(used) >= len(tools) - 2  # a function whose plan cannot execute alone may be skipped
+    queries = [t.messages[1]["content"] for t in made]
+    assert len(set(queries)) == len(queries)
+
+
+def test_no_preference_pair_from_a_heldout_walk(tmp_path):
+    traj = Trajectory(traj_id="t1", kind="multi_turn", category="weather", messages=[], tools=[], episode_id="ep1", parent_fsp_id="walk1")
+    hint = NegativeHint(
+        hint_id="h1", episode_id="ep1", traj_id="t1", category="weather", turn_index=0, error_type=3, reason="r", source="injected"
+    )
+    pairs, counts = preference_pairs(load_settings(home=str(tmp_path)), [hint], [], [traj], pool={}, heldout_walks={"walk1"})
+    assert pairs == [] and counts == {"heldout": 1}
+    _, counts = preference_pairs(load_settings(home=str(tmp_path)), [hint], [], [traj], pool={}, heldout_walks=set())
+    assert counts == {"no_reference": 1}  # a train walk goes on to pairing
+
+
+def test_hf_export_keeps_the_tool_json_only_in_tools():
+    spec = {"type": "function", "function": {"name": "get_current_weather", "description": "d", "parameters": {"type": "object"}}}
+    row = SFTExample(
+        traj_id="t", kind="single", category="weather", messages=[cf.system([spec]), cf.user("hi")], tools=[spec], functions=[]
+    )
+    record = hf_record(row)
+    system = record["messages"][0]["content"]
+    assert '"name": "get_current_weather"' not in system and system.startswith("You are an expert")
+    assert "get_current_weather" in record["tools"]
+
+
+def test_no_empty_or_made_up_world_values():
+    from magnet_lib.vocabulary import refers_to_world
+
+    # an emptied cart's restaurant id "" is no value for the next call
+    assert find_in_outputs("restaurant_id", {"type": "string"}, [{"restaurant_id": "", "items": []}], set()) is None
+    # paths, urls and ids of a real world are never invented ('file_path alpha')
+    assert all(refers_to_world(n) for n in ("file_path", "file_paths", "url", "download_link", "order_id", "email"))
+    assert not any(refers_to_world(n) for n in ("message", "city", "amount"))
+
+
+def test_the_mix_keeps_the_pool_covered():
+    from magnet_lib.distillation.mixing import coverage_first
+
+    def item(i: int, fn: str) -> Trajectory:
+        return Trajectory(traj_id=f"t{i}", kind="single", category="c", messages=[], tools=[], functions=[fn])
+
+    ordered = [item(0, "a"), item(1, "a"), item(2, "a"), item(3, "b"), item(4, "c")]
+    assert [t.traj_id for t in coverage_first(ordered, set())[:3]] == ["t0", "t3", "t4"]
+    assert [t.traj_id for t in coverage_first(ordered, {"a"})[:2]] == ["t3", "t4"]
+
+
+def test_an_unusable_nested_output_falls_back_to_another_source():
+    """view_food_cart on an empty cart has no item id for remove_item_from_food_cart: a plan
+    without same-turn sources is tried instead of rejecting the turn."""
+    food = {t.name: t for t in builtin_environments()["food_delivery"].tools()}
+    runtime = make_runtime(list(food.values()), 0)
+    names = ["view_food_cart", "remove_item_from_food_cart"]
+    nested = plan_turn(names, food, [], runtime, random.Random(0), optional_p=0.0)
+    assert nested[1].arguments["item_id"].kind == "same_turn"
+    try:
+        flat = plan_turn(names, food, [], runtime, random.Random(0), optional_p=0.0, same_turn=False)
+    except ValueError:
+        return  # no item id anywhere in the world: planning fails instead of producing an empty-cart call
+    assert flat[1].arguments["item_id"].kind != "same_turn"
