@@ -247,6 +247,12 @@ class TaskRunner:
         if self._cache is not None:
             self._cache.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # ------------------------------------------------------------------ one item
     def _offline(self, task: Task[Any, O], item: BaseModel, sample_index: int) -> TaskResult[O]:
         stats = self._stats(task)
