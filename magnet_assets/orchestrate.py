@@ -52,6 +52,7 @@ class Step:
     step_key: str | None = None  # assets materialized by one step share it (and its time)
     run_id: str | None = None
     llm: dict = field(default_factory=dict)  # calls, failures, rejects of the step's model calls
+    shares: list[str] = field(default_factory=list)  # every asset the step materialized (itself included)
 
 
 @dataclass
@@ -339,11 +340,25 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
             m = e.event_specific_data.materialization
             done[m.asset_key] = (e.step_key, _llm_counts(m.metadata))
     first_error = next(iter(failures.values()), None)
+    by_step: dict[str, list[str]] = {}
+    for asset, (step_key, _) in sorted(done.items(), key=lambda kv: str(kv[0])):
+        by_step.setdefault(step_key, []).append(asset.to_user_string())
     for asset in sorted(assets, key=str):
         name = asset.to_user_string()
         if asset in done:
             step_key, llm = done[asset]
-            steps.append(Step(name, part, "materialized", times.get(step_key, 0.0), step_key=step_key, run_id=run_id, llm=llm))
+            steps.append(
+                Step(
+                    name,
+                    part,
+                    "materialized",
+                    times.get(step_key, 0.0),
+                    step_key=step_key,
+                    run_id=run_id,
+                    llm=llm,
+                    shares=by_step[step_key],
+                )
+            )
         else:
             step_key = next((k for k in failures if name in k), None)
             if step_key is not None:
