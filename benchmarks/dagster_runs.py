@@ -39,10 +39,17 @@ def magnet_run(code: Path, home: Path, tools: Path, asset: str) -> dict:
     for var in ("MAGNET_LLM_MODEL", "MAGNET_LLM_API_BASE", "MAGNET_CONFIG", "MAGNET_RUN_EXECUTOR"):
         env.pop(var, None)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "magnet_assets.cli", "run", "--asset", asset], env=env, cwd=code, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "magnet_assets.cli", "run", "--asset", asset], env=env, cwd=code, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if "materialized" in line]
-    return {"seconds": round(seconds, 2), "exit_code": proc.returncode, "materialized_lines": len(lines), "tail": proc.stdout[-600:] + proc.stderr[-600:]}
+    return {
+        "seconds": round(seconds, 2),
+        "exit_code": proc.returncode,
+        "materialized_lines": len(lines),
+        "tail": proc.stdout[-600:] + proc.stderr[-600:],
+    }
 
 
 def main() -> None:

@@ -57,7 +57,12 @@ def build_definitions(home: str | None = None, tools_dir: str | None = None, set
         overrides = {k: v for k, v in (("home", home), ("tools_dir", tools_dir)) if v}
         settings = load_settings(**overrides)
     modules = [importlib.import_module(f"magnet_assets.{name}") for name in STAGE_MODULES]
-    assets = with_code_versions(dg.load_assets_from_modules(modules), settings)
+    assets = dg.load_assets_from_modules(modules)
+    if settings.run.executor == "dask":  # see graph.dependency_graph_asset
+        from magnet_assets.graph import dependency_graph_asset
+
+        assets = [dependency_graph_asset(pool=None) if dg.AssetKey("dependency_graph") in getattr(a, "keys", ()) else a for a in assets]
+    assets = with_code_versions(assets, settings)
     if settings.run.automation:
         condition = dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed()
         assets = [

@@ -70,32 +70,42 @@ def dependency_edges(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     )
 
 
-@dg.asset(
-    partitions_def=category_partitions,
-    group_name="graph",
-    pool=KUZU_POOL,
-    description="The category's Function nodes and DEPENDS_ON edges in the one Kuzu database at $MAGNET_HOME/graph.kuzu "
-    "(replaced in one transaction; other categories untouched, cross-category Cypher works). The edges Parquet is the "
-    "source of truth. Data version: a hash of what was stored.",
-)
-def dependency_graph(
-    context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame, function_pool: pl.DataFrame
-) -> dg.MaterializeResult:
-    path = magnet.settings.graph_path
-    report = graph_db.replace_category(path, context.partition_key, function_pool, dependency_edges)
-    if report.dropped_edges:
-        context.log.warning(f"{report.dropped_edges} edges name a function missing from function_pool (or stored by another category)")
-    return dg.MaterializeResult(
-        data_version=stored_version(path, context.partition_key),
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "nodes": report.nodes,
-            "edges": report.edges,
-            "nested_edges": report.nested_edges,
-            "dropped_edges": report.dropped_edges,
-            **counts_metadata("edges_by_kind", report.edges_by_kind),
-        },
+def dependency_graph_asset(pool: str | None = KUZU_POOL) -> dg.AssetsDefinition:
+    """The ``dependency_graph`` asset; ``pool=None`` for executors that cannot carry Dagster's
+    op concurrency (dagster-dask 0.29 fails on a run that has it): the writer lock of
+    :mod:`graph_db.store` still serializes the writes."""
+
+    @dg.asset(
+        partitions_def=category_partitions,
+        group_name="graph",
+        pool=pool,
+        description="The category's Function nodes and DEPENDS_ON edges in the one Kuzu database at $MAGNET_HOME/graph.kuzu "
+        "(replaced in one transaction; other categories untouched, cross-category Cypher works). The edges Parquet is the "
+        "source of truth. Data version: a hash of what was stored.",
     )
+    def dependency_graph(
+        context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame, function_pool: pl.DataFrame
+    ) -> dg.MaterializeResult:
+        path = magnet.settings.graph_path
+        report = graph_db.replace_category(path, context.partition_key, function_pool, dependency_edges)
+        if report.dropped_edges:
+            context.log.warning(f"{report.dropped_edges} edges name a function missing from function_pool (or stored by another category)")
+        return dg.MaterializeResult(
+            data_version=stored_version(path, context.partition_key),
+            metadata={
+                "path": dg.MetadataValue.path(str(path)),
+                "nodes": report.nodes,
+                "edges": report.edges,
+                "nested_edges": report.nested_edges,
+                "dropped_edges": report.dropped_edges,
+                **counts_metadata("edges_by_kind", report.edges_by_kind),
+            },
+        )
+
+    return dependency_graph
+
+
+dependency_graph = dependency_graph_asset()
 
 
 def stored_version(path, category: str) -> dg.DataVersion:

@@ -311,6 +311,17 @@ def _error_of(event) -> str:
     return f"{event.step_key}: {(error.message or '').strip()}" if error is not None else f"{event.step_key} failed"
 
 
+def _run_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The message of a run that failed outside any step (executor, resources, pools)."""
+    for entry in instance.all_logs(run_id):
+        e = entry.dagster_event
+        if e is not None and e.event_type_value in ("PIPELINE_FAILURE", "ENGINE_EVENT") and e.event_specific_data is not None:
+            error = getattr(e.event_specific_data, "error", None)
+            if error is not None:
+                return f"run failed: {(error.message or '').strip()[:500]}"
+    return None
+
+
 def _llm_counts(metadata) -> dict:
     out = {}
     for name in ("calls", "failures", "rejects", "items"):
@@ -339,7 +350,7 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
         if e.event_type_value == "ASSET_MATERIALIZATION":
             m = e.event_specific_data.materialization
             done[m.asset_key] = (e.step_key, _llm_counts(m.metadata))
-    first_error = next(iter(failures.values()), None)
+    first_error = next(iter(failures.values()), None) or _run_failure(instance, run_id)
     by_step: dict[str, list[str]] = {}
     for asset, (step_key, _) in sorted(done.items(), key=lambda kv: str(kv[0])):
         by_step.setdefault(step_key, []).append(asset.to_user_string())
