@@ -414,6 +414,14 @@ def run_pipeline(
     g = _Graph(defs, run_categories, wanted)
     settings_json = json.dumps(resource_values(settings), default=str)
     recon = _reconstructable(settings_json)
+    in_process = _reconstructable(settings_json, "in_process")
+
+    def recon_for(keys: set[dg.AssetKey]):
+        """A run of one or two steps gains nothing from step processes (a fork, a job and its
+        resources rebuilt per step): it runs in this process; larger runs on the executor."""
+        steps = {frozenset(g.siblings.get(k, {k})) for k in keys}
+        return in_process if settings.run.executor == "multiprocess" and len(steps) <= 2 else recon
+
     # category runs side by side in worker processes, each run's steps in its worker; the
     # unpartitioned runs (one at a time) on the configured executor in this process. With
     # the in_process executor (tests) or dask (steps on the cluster) every run is made here.
@@ -443,8 +451,8 @@ def run_pipeline(
             futures = [pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level) for part, keys in partitioned]
             results = (f.result() for f in as_completed(futures))
         else:
-            results = (_execute(recon, instance, keys, part, log_level) for part, keys in partitioned)
-        tail = [(_execute(recon, instance, keys, None, log_level)) for part, keys in runs.items() if part is None]
+            results = (_execute(recon_for(keys), instance, keys, part, log_level) for part, keys in partitioned)
+        tail = [_execute(recon_for(keys), instance, keys, None, log_level) for part, keys in runs.items() if part is None]
         for run_id, steps in [*results, *tail]:
             if run_id:
                 summary.run_ids.append(run_id)
