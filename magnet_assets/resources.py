@@ -87,9 +87,13 @@ class MagnetResource(dg.ConfigurableResource):
 
 
 def resource_values(settings: MagnetSettings) -> dict[str, Any]:
-    """The settings as MagnetResource field values (JSON-friendly, without the key)."""
+    """The settings as MagnetResource field values (JSON-friendly, without the key); what
+    ``run_pipeline`` passes on and what the launchpad shows."""
     data = settings.public_dict()
     out: dict[str, Any] = {k: data[k] for k in ("home", "tools_dir", "builtin_tools", "seed")}
     for group in GROUPS:
-        out[group] = {k: v for k, v in data[group].items() if k not in SECRET_FIELDS.get(group, set())}
+        # only the fields set (file, environment, code): a field left unset keeps its default
+        # behaviour (e.g. the CPU profile of the tiny model fills unset training fields)
+        given = getattr(settings, group).model_fields_set
+        out[group] = {k: v for k, v in data[group].items() if k in given and k not in SECRET_FIELDS.get(group, set())}
     return out
