@@ -319,6 +319,59 @@ def build_graph(path: str | os.PathLike, tools: Any, edges: Any) -> BuildReport:
     return report
 
 
+def replace_category(path: str | os.PathLike, category: str, tools: Any, edges: Any) -> BuildReport:
+    """Replace one category's Function nodes and DEPENDS_ON edges in the graph at ``path``
+    (created with its schema when absent); the other categories are left as they are, so
+    cross-category Cypher keeps working. One transaction under the writer lock: a reader
+    sees the category before or after, never half of it. A function name that another
+    category already stores is dropped (counted in ``dropped_edges`` for its edges).
+    ``tools`` / ``edges``: the category's ``function_pool`` and ``dependency_edges`` rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nodes = _node_frame(tools).filter(pl.col("category") == category)
+    with writer_lock(path):
+        fresh = not path.exists()
+        db = _open_database(path, read_only=False, lock_wait_s=LOCK_WAIT_S)
+        conn = kuzu.Connection(db)
+        try:
+            if fresh:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+            taken = conn.execute(
+                "MATCH (f:Function) WHERE f.category <> $category AND f.name IN $names RETURN f.name",
+                {"category": category, "names": nodes["name"].to_list()},
+            )
+            others = set()
+            while taken.has_next():
+                others.add(taken.get_next()[0])
+            nodes = nodes.filter(~pl.col("name").is_in(list(others)))
+            report = BuildReport(path=str(path), nodes=nodes.height, edges=0, nested_edges=0)
+            rels = _edge_frame(edges, set(nodes["name"].to_list()), report)
+            report.edges = rels.height
+            report.nested_edges = int(rels["nested"].sum()) if rels.height else 0
+            report.edges_by_kind = dict(Counter(rels["kind"].to_list()))
+            report.nodes_by_category = {category: nodes.height} if nodes.height else {}
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute("MATCH (f:Function) WHERE f.category = $category DETACH DELETE f", {"category": category})
+                if nodes.height:
+                    conn.execute("COPY Function FROM nodes")
+                if rels.height:
+                    conn.execute("COPY DEPENDS_ON FROM rels")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+            db.close()
+    return report
+
+
+#: how long a writer replacing a category waits for a lock another process holds on the database file
+LOCK_WAIT_S = 10.0
+
+
 # --------------------------------------------------------------------------- reading
 
 

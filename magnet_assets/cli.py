@@ -8,6 +8,7 @@ made from the CLI show up there. Stage modules add their own sub-commands throug
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -55,27 +56,50 @@ def run(
         False, "--verbose", "-v", help="Also show the training libraries' progress bars, warnings and per-step logs."
     ),
 ) -> None:
-    """Materialize every asset partition that is missing or stale (like the UI's
-    'Materialize changed and missing'), then print a summary; exit 1 if anything failed."""
-    from magnet_assets.orchestrate import run_pipeline
+    """Materialize every asset partition Dagster calls stale or missing (the UI's
+    'Unsynced' and 'Missing'), then print a summary; exit 1 if anything failed."""
+    import time
+
+    from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
     from magnet_lib.training.sft import training_output
 
     training_output(verbose)  # loss curves still go to loss_curve.json and the assets' metadata
     settings = _settings(home, tools_dir)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
     mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"
-    console.print(f"[bold]magnet run[/] home={settings.home} · {mode}")
+    console.print(f"[bold]magnet run[/] home={settings.home} · {mode} · executor {settings.run.executor}")
+    started = time.perf_counter()
+    done: dict[str, int] = defaultdict(int)
+    shown: set[tuple] = set()
 
     def on_step(step) -> None:
+        if step.status == "skipped":
+            return
+        done[step.asset] += 1
+        if step.step_key and (step.run_id, step.step_key) in shown:
+            return  # assets made by one step: one line, one time
+        shown.add((step.run_id, step.step_key))
+        names = "+".join(step.shares) if step.shares else step.asset
         where = escape(f"[{step.partition}]") if step.partition else ""
-        style = {"materialized": "green", "skipped": "dim", "failed": "red", "blocked": "yellow"}[step.status]
-        if step.status != "skipped":
-            console.print(
-                f"  [{style}]{step.status:<12}[/] {step.asset}{where} {step.seconds:6.1f}s"
-                + (f"  {step.error[:200]}" if step.error else "")
-            )
+        style = {"materialized": "green", "failed": "red", "blocked": "yellow"}[step.status]
+        llm = step.llm or {}
+        calls = ""
+        if llm.get("calls") or llm.get("failures") or llm.get("rejects"):
+            calls = f"  llm {llm.get('calls', 0)} calls, {llm.get('failures', 0)} failed, {llm.get('rejects', 0)} rejects"
+            items = llm.get("items") or 0
+            if items and llm.get("rejects", 0) / items > 0.5:
+                calls += " [red](over half rejected)[/]"
+        console.print(
+            f"  [{style}]{step.status:<12}[/] {names}{where} {step.seconds:6.1f}s · {step.asset} {done[step.asset]} done · "
+            f"{time.perf_counter() - started:6.1f}s elapsed{calls}" + (f"  {escape(step.error[:300])}" if step.error else ""),
+            soft_wrap=True,
+        )
 
-    summary = run_pipeline(settings, force=all_, assets=asset or None, categories=category or None, on_step=on_step)
+    try:
+        summary = run_pipeline(settings, force=all_, assets=asset or None, categories=category or None, on_step=on_step)
+    except EndpointUnreachable as exc:
+        console.print(f"[red]stopped before any step:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     table = Table(title="magnet run summary")
     for col in ("asset", "materialized", "skipped", "failed"):
         table.add_column(col, justify="left" if col == "asset" else "right")
@@ -89,6 +113,11 @@ def run(
         c = counts[name]
         table.add_row(name, str(c["materialized"]), str(c["skipped"]), f"[red]{c['failed']}[/]" if c["failed"] else "0")
     console.print(table)
+    console.print(
+        f"{len(summary.materialized())} asset partition(s) materialized in {summary.seconds:.1f}s · outputs: "
+        f"{settings.storage_dir} (tables), {settings.home / 'reports'} (reports), {settings.checkpoints_dir} (models), "
+        f"{settings.graph_path} (graph)"
+    )
     reject_files = sorted((settings.storage_dir / "tool_rejects").glob("*.parquet"))
     if reject_files:
         import polars as pl
@@ -116,7 +145,38 @@ def ui(
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "magnet_assets.definitions"]
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), *target]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=str(workspace.parent)))
+    raise typer.Exit(serve(cmd, env, str(workspace.parent)))
+
+
+def serve(cmd: list[str], env: dict, cwd: str, grace_s: float = 10.0) -> int:
+    """Run ``dagster dev`` in its own process group; on SIGTERM or SIGINT stop the whole group
+    (webserver, daemon, code servers), waiting ``grace_s`` before killing what is left."""
+    import signal
+
+    child = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True)
+
+    def stop(signum, frame) -> None:
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(child.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                child.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # the group's other members (code servers) may outlive the leader
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

@@ -17,6 +17,7 @@ import polars as pl
 from magnet_assets.bfcl import bfcl_subset
 from magnet_assets.metadata import llm_metadata
 from magnet_assets.resources import MagnetResource
+from magnet_assets.versions import versioned
 from magnet_lib.evaluation.multi_turn import EvalReport, evaluate, evaluation_references
 from magnet_lib.models import Episode
 from magnet_lib.tables import from_frame
@@ -75,20 +76,17 @@ def eval_report(
         )
         for name, path in paths.items()
     }
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         # one response per call of the longest turn, then the reply
         max_steps = max(train.student_max_steps, settings.graph.max_calls_per_turn + 1)
         report = evaluate(models, refs, tool_pool(settings), runner, max_steps=max_steps, split=split, notes=notes)
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     md_path, json_path = write_report(report, settings.home / "reports")
     _, bfcl_meta = bfcl_subset(settings, {n: p for n, p in paths.items() if n in report.models}, context.log)
     for note in report.notes:
         context.log.warning(note)
     frame = report.frame()
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             "dagster/row_count": frame.height,

@@ -1,6 +1,11 @@
-"""The graph stage (paper section 3.4): judged dependency edges per category, the Kuzu graph
-built from all of them, the initial random-walk FSPs and the augmented (Merge / Insert /
-Split) FSPs, with blocking checks on the walks and the turn limit."""
+"""The graph stage (paper section 3.4): judged dependency edges per category, each category's
+part of the one Kuzu graph, the initial random-walk FSPs and the augmented (Merge / Insert /
+Split) FSPs, with blocking checks on the walks and the turn limit.
+
+Every asset here is partitioned by category, so Dagster's lineage runs category by category:
+a change in one category makes only that category's partitions stale. Writes to the Kuzu file
+go through the ``kuzu`` concurrency pool (limit 1, set up by the CLI's instance); readers
+that meet a write lock retry briefly (:mod:`graph_db.store`)."""
 
 from collections import Counter
 
@@ -11,9 +16,10 @@ import graph_db
 from magnet_assets.metadata import counts_metadata, llm_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
+from magnet_assets.versions import json_version, versioned
 from magnet_lib.graph.dependency import judge_category
 from magnet_lib.graph.node_operations import (
-    augment_fsps,
+    augment_category,
     insert_violations,
     nested_neighbours,
     operation_counts,
@@ -22,10 +28,9 @@ from magnet_lib.graph.node_operations import (
 from magnet_lib.graph.walk import initial_fsps, walk_violations
 from magnet_lib.models import FSP, AugmentedFSP, Edge, Tool
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.translation.forth_translation import schema_leaves
 
-#: the graph is read per category downstream: another category's change does not touch a partition
-CATEGORY_SLICED = {"magnet/category_sliced": "true"}
+#: the Dagster concurrency pool of every write to graph.kuzu (limit 1 on the CLI's instance)
+KUZU_POOL = "kuzu"
 
 
 @dg.asset(
@@ -38,20 +43,17 @@ def dependency_edges(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     settings = magnet.settings
     g = settings.graph
     tools = from_frame(function_pool, Tool)
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         edges, stats = judge_category(
             tools, runner, candidates=g.candidates, batch=g.judge_batch, prefilter=g.prefilter, seed=settings.seed
         )
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     frame = to_frame(edges, Edge)
     context.log.info(
         f"{context.partition_key}: {len(edges)} edges from {stats.candidate_pairs} candidate pairs "
         f"({stats.prefiltered_pairs} dropped by the pre-filter, {stats.judge_items} judge calls)"
     )
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             **table_metadata(frame, ["src", "dst", "kind", "nested", "evidence"]),
@@ -68,34 +70,66 @@ def dependency_edges(context: dg.AssetExecutionContext, magnet: MagnetResource, 
     )
 
 
-@dg.asset(
-    group_name="graph",
-    tags=CATEGORY_SLICED,
-    description="The Kuzu database at $MAGNET_HOME/graph.kuzu, rebuilt from every dependency_edges partition "
-    "(Function nodes, DEPENDS_ON edges). One writer at a time; readers open it read-only.",
-)
-def dependency_graph(
-    context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame, function_pool: pl.DataFrame
-) -> dg.MaterializeResult:
-    path = magnet.settings.graph_path
-    report = graph_db.build_graph(path, function_pool, dependency_edges)
-    if report.dropped_edges:
-        context.log.warning(f"{report.dropped_edges} edges name a function missing from function_pool; not stored")
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "nodes": report.nodes,
-            "edges": report.edges,
-            "nested_edges": report.nested_edges,
-            "dropped_edges": report.dropped_edges,
-            **counts_metadata("edges_by_kind", report.edges_by_kind),
-            **counts_metadata("nodes_by_category", report.nodes_by_category),
-        }
+def dependency_graph_asset(pool: str | None = KUZU_POOL) -> dg.AssetsDefinition:
+    """The ``dependency_graph`` asset; ``pool=None`` for executors that cannot carry Dagster's
+    op concurrency (dagster-dask 0.29 fails on a run that has it): the writer lock of
+    :mod:`graph_db.store` still serializes the writes."""
+
+    @dg.asset(
+        partitions_def=category_partitions,
+        group_name="graph",
+        pool=pool,
+        description="The category's Function nodes and DEPENDS_ON edges in the one Kuzu database at $MAGNET_HOME/graph.kuzu "
+        "(replaced in one transaction; other categories untouched, cross-category Cypher works). The edges Parquet is the "
+        "source of truth. Data version: a hash of what was stored.",
     )
+    def dependency_graph(
+        context: dg.AssetExecutionContext, magnet: MagnetResource, dependency_edges: pl.DataFrame, function_pool: pl.DataFrame
+    ) -> dg.MaterializeResult:
+        path = magnet.settings.graph_path
+        report = graph_db.replace_category(path, context.partition_key, function_pool, dependency_edges)
+        if report.dropped_edges:
+            context.log.warning(f"{report.dropped_edges} edges name a function missing from function_pool (or stored by another category)")
+        return dg.MaterializeResult(
+            data_version=stored_version(path, context.partition_key),
+            metadata={
+                "path": dg.MetadataValue.path(str(path)),
+                "nodes": report.nodes,
+                "edges": report.edges,
+                "nested_edges": report.nested_edges,
+                "dropped_edges": report.dropped_edges,
+                **counts_metadata("edges_by_kind", report.edges_by_kind),
+            },
+        )
+
+    return dependency_graph
+
+
+dependency_graph = dependency_graph_asset()
+
+
+def stored_version(path, category: str) -> dg.DataVersion:
+    """A hash of the category's nodes and edges as the graph store returns them."""
+    return json_version([graph_db.functions(path, category), list(graph_db.iter_edges(path, category))])
 
 
 def _histogram(values) -> dict[str, int]:
     return {str(k): v for k, v in sorted(Counter(values).items())}
+
+
+def _failed_checks(results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    return [r for r in results if not r.passed]
+
+
+def blocking_outcome(results: list[dg.AssetCheckResult], output: dg.Output):
+    """The check results, then the output when every blocking check passed; else the step
+    fails (the asset stays stale or missing, so the next ``magnet run`` tries it again)."""
+    yield from results
+    failed = _failed_checks(results)
+    if failed:
+        names = ", ".join(r.check_name for r in failed)
+        raise dg.Failure(f"blocking check(s) failed: {names}; nothing stored", metadata={"failed_checks": names})
+    yield output
 
 
 @dg.asset(
@@ -104,8 +138,13 @@ def _histogram(values) -> dict[str, int]:
     deps=["dependency_graph"],
     description="Initial function signature paths: seeded random walks of walk_length steps from every node of "
     "the category, read from the graph store.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "fsp_steps_are_graph_edges", asset="fsps", blocking=True, description="Every step of every walk is an edge of the stored graph."
+        )
+    ],
 )
-def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource) -> dg.Output:
+def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
     settings = magnet.settings
     g = settings.graph
     category = context.partition_key
@@ -116,7 +155,13 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource) -> dg.Output
         category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=settings.seed
     )
     frame = to_frame(walks, FSP)
-    return dg.Output(
+    problems = walk_violations(walks, adjacency)
+    check = dg.AssetCheckResult(
+        check_name="fsp_steps_are_graph_edges",
+        passed=not problems,
+        metadata={"walks": len(walks), "violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])},
+    )
+    output = versioned(
         frame,
         metadata={
             **table_metadata(frame, ["fsp_id", "start", "path"]),
@@ -126,6 +171,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource) -> dg.Output
             "start_nodes_with_a_walk": len({w.start for w in walks}),
         },
     )
+    yield from blocking_outcome([check], output)
 
 
 @dg.asset(
@@ -133,17 +179,44 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource) -> dg.Output
     group_name="graph",
     description="FSPs after Merge -> Insert (variant no_split) and after Split (variant miss_func / miss_params); "
     "every turn records the operation that made it.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "augmented_fsps_turn_limit",
+            asset="augmented_fsps",
+            blocking=True,
+            description="Every turn calls at most max_calls_per_turn functions.",
+        ),
+        dg.AssetCheckSpec(
+            "augmented_fsps_inserts_are_nested",
+            asset="augmented_fsps",
+            blocking=True,
+            description="Every inserted function is a nested neighbour of the function it follows.",
+        ),
+    ],
 )
-def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fsps: pl.DataFrame) -> dg.Output:
+def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fsps: pl.DataFrame):
     settings = magnet.settings
     category = context.partition_key
     adjacency = graph_db.adjacency(settings.graph_path, category)
     functions = graph_db.functions(settings.graph_path, category)
-    required = {f["name"]: f["parameters"].get("required", []) for f in functions}
-    outputs = {f["name"]: {n for name, _ in schema_leaves(f["response"]) for n in (name, name.rstrip("s"))} for f in functions}
-    augmented = augment_fsps(from_frame(fsps, FSP), nested_neighbours(adjacency), settings.graph, required, settings.seed, outputs)
+    augmented = augment_category(from_frame(fsps, FSP), adjacency, functions, settings.graph, settings.seed)
     frame = to_frame(augmented, AugmentedFSP)
-    return dg.Output(
+    limit = settings.graph.max_calls_per_turn
+    over = turn_limit_violations(augmented, limit)
+    inserts = insert_violations(augmented, nested_neighbours(adjacency))
+    checks = [
+        dg.AssetCheckResult(
+            check_name="augmented_fsps_turn_limit",
+            passed=not over,
+            metadata={"max_calls_per_turn": limit, "violations": len(over), "examples": dg.MetadataValue.json(over[:10])},
+        ),
+        dg.AssetCheckResult(
+            check_name="augmented_fsps_inserts_are_nested",
+            passed=not inserts,
+            metadata={"violations": len(inserts), "examples": dg.MetadataValue.json(inserts[:10])},
+        ),
+    ]
+    output = versioned(
         frame,
         metadata={
             **table_metadata(frame, ["fsp_id", "variant", "turns"]),
@@ -154,57 +227,4 @@ def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fs
             "nested_edges": sum(len(v) for v in nested_neighbours(adjacency).values()),
         },
     )
-
-
-def _checked_partitions(asset: str, context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dict[str, pl.DataFrame]:
-    """The tables of the partitions this check run covers, by category.
-
-    Read from the storage contract path (``storage/<asset>/<category>.parquet``) rather than as
-    an input: Dagster hands a check on a partitioned asset every materialized partition when
-    another asset shares the run, which would re-check (and warn about) all categories."""
-    keys = context.partition_keys if (context.has_partition_key or context.has_partition_key_range) else []
-    if not keys:  # an unpartitioned run of the check: every materialized category
-        keys = [p.stem for p in sorted((magnet.settings.storage_dir / asset).glob("*.parquet"))]
-    out = {}
-    for key in keys:
-        path = magnet.settings.storage_dir / asset / f"{key}.parquet"
-        if path.exists():
-            out[key] = pl.read_parquet(path)
-    return out
-
-
-@dg.asset_check(asset=fsps, blocking=True, description="Every step of every walk is an edge of the stored graph.")
-def fsp_steps_are_graph_edges(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
-    problems: list[str] = []
-    walks = 0
-    for category, part in _checked_partitions("fsps", context, magnet).items():
-        walks += part.height
-        problems += walk_violations(from_frame(part, FSP), graph_db.adjacency(magnet.settings.graph_path, category))
-    return dg.AssetCheckResult(
-        passed=not problems, metadata={"walks": walks, "violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])}
-    )
-
-
-@dg.asset_check(asset=augmented_fsps, blocking=True, description="Every turn calls at most max_calls_per_turn functions.")
-def augmented_fsps_turn_limit(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
-    limit = magnet.settings.graph.max_calls_per_turn
-    problems: list[str] = []
-    for part in _checked_partitions("augmented_fsps", context, magnet).values():
-        problems += turn_limit_violations(from_frame(part, AugmentedFSP), limit)
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={"max_calls_per_turn": limit, "violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])},
-    )
-
-
-@dg.asset_check(
-    asset=augmented_fsps, blocking=True, description="Every inserted function is a nested neighbour of the function it follows."
-)
-def augmented_fsps_inserts_are_nested(context: dg.AssetCheckExecutionContext, magnet: MagnetResource) -> dg.AssetCheckResult:
-    problems: list[str] = []
-    for category, part in _checked_partitions("augmented_fsps", context, magnet).items():
-        nested = nested_neighbours(graph_db.adjacency(magnet.settings.graph_path, category))
-        problems += insert_violations(from_frame(part, AugmentedFSP), nested)
-    return dg.AssetCheckResult(
-        passed=not problems, metadata={"violations": len(problems), "examples": dg.MetadataValue.json(problems[:10])}
-    )
+    yield from blocking_outcome(checks, output)

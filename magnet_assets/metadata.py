@@ -29,8 +29,10 @@ def llm_metadata(runner: TaskRunner) -> dict[str, Any]:
         return {}
     total = {
         key: sum(s.get(key, 0) for s in stats.values())
-        for key in ("calls", "cache_hits", "retries", "rejects", "prompt_tokens", "completion_tokens", "cost_usd")
+        for key in ("items", "calls", "cache_hits", "retries", "rejects", "prompt_tokens", "completion_tokens", "cost_usd")
     }
+    # failed requests (connection errors, timeouts, 5xx...), whatever their kind
+    total["failures"] = sum(sum((s.get("transport_errors") or {}).values()) for s in stats.values())
     out: dict[str, Any] = {f"llm/{k}": v for k, v in total.items()}
     out["llm/model"] = runner.settings.model or "offline"
     out["llm/per_task"] = json_metadata(stats)

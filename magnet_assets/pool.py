@@ -7,6 +7,7 @@ import dagster as dg
 from magnet_assets.metadata import counts_metadata, table_metadata
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
+from magnet_assets.versions import versioned
 from magnet_lib.models import Tool, ToolReject
 from magnet_lib.pool.function_pool import load_category
 from magnet_lib.tables import to_frame
@@ -30,7 +31,7 @@ def function_pool(context: dg.AssetExecutionContext, magnet: MagnetResource):
         context.log.warning(str(reject))
     tools = to_frame(part.tools, Tool)
     rejects = to_frame(part.rejects, ToolReject)
-    yield dg.Output(
+    yield versioned(
         tools,
         output_name="function_pool",
         metadata={
@@ -40,4 +41,4 @@ def function_pool(context: dg.AssetExecutionContext, magnet: MagnetResource):
             "rejects": len(part.rejects),
         },
     )
-    yield dg.Output(rejects, output_name="tool_rejects", metadata=table_metadata(rejects, ["file", "tool", "field", "message"]))
+    yield versioned(rejects, output_name="tool_rejects", metadata=table_metadata(rejects, ["file", "tool", "field", "message"]))

@@ -5,11 +5,12 @@ a partition when a category appears (a new built-in environment or a new folder 
 import json
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
 from magnet_lib.pool.function_pool import discover_categories
+
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an observation's data version
 
 
 @dg.observable_source_asset(

@@ -21,6 +21,7 @@ from magnet_assets.metadata import (
 )
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
+from magnet_assets.versions import files_version, versioned
 from magnet_lib.lint.report import lint_tables
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
@@ -50,7 +51,7 @@ def _training_metadata(result: TrainResult) -> dict:
 def sft_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.MaterializeResult:
     result = train_sft(magnet.settings, sft_set)
     context.log.info(f"SFT: {result.metrics['steps']} steps, loss {result.metrics['first_loss']:.3f} -> {result.metrics['final_loss']:.3f}")
-    return dg.MaterializeResult(metadata=_training_metadata(result))
+    return dg.MaterializeResult(metadata=_training_metadata(result), data_version=files_version(result.path))
 
 
 @dg.asset(
@@ -66,16 +67,13 @@ def negative_hints(
     settings = magnet.settings
     episodes = from_frame(query_call_pairs, Episode)
     trajectories = from_frame(sft_trajectories, Trajectory)
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         student = load_student(settings) if trajectories else None
         hints, report = find_negative_hints(settings, episodes, trajectories, runner, student=student)
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     frame = to_frame(hints, NegativeHint)
     context.log.info(f"{context.partition_key}: {report.student_hints} student hints, {report.injected_hints} injected")
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             **table_metadata(frame, ["episode_id", "turn_index", "error_type", "source", "reason"]),
@@ -108,16 +106,13 @@ def mdpo_pairs(
     settings = magnet.settings
     hints = from_frame(negative_hints, NegativeHint)
     student = load_student(settings) if any(h.source == "student" for h in hints) else None
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         pairs, counts = preference_pairs(
             settings, hints, from_frame(query_call_pairs, Episode), from_frame(sft_trajectories, Trajectory), student=student, runner=runner
         )
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     frame = to_frame(pairs, PreferencePair)
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             **table_metadata(frame, ["pair_id", "category", "error_type", "source", "episode_id"]),
@@ -139,7 +134,7 @@ def mdpo_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, m
     if mdpo_pairs.height == 0:
         raise ValueError("mdpo_pairs is empty: no negative hints were found or injected; check negative_hints of each category")
     result = train_mdpo(magnet.settings, mdpo_pairs)
-    return dg.MaterializeResult(metadata=_training_metadata(result))
+    return dg.MaterializeResult(metadata=_training_metadata(result), data_version=files_version(result.path))
 
 
 @dg.asset_check(

@@ -8,6 +8,7 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
+from magnet_assets.graph import blocking_outcome
 from magnet_assets.metadata import (
     counts_metadata,
     json_metadata,
@@ -16,6 +17,7 @@ from magnet_assets.metadata import (
 )
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
+from magnet_assets.versions import versioned
 from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.distillation.quality import executability, quality_report, reason_class
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
@@ -43,17 +45,14 @@ def query_call_pairs(
 ) -> dg.Output:
     settings = magnet.settings
     tools = from_frame(function_pool, Tool)
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         episodes = translate(from_frame(augmented_fsps, AugmentedFSP), tools, settings, runner)
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     frame = to_frame(episodes, Episode)
     ok = [e for e in episodes if e.status == "ok"]
     reasons = Counter(reason_class(e.reject_reason or "") for e in episodes if e.status == "rejected")
     context.log.info(f"{context.partition_key}: {len(ok)} of {len(episodes)} episodes translated")
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             **table_metadata(frame, ["episode_id", "variant", "status", "reject_reason"]),
@@ -91,16 +90,13 @@ def sft_trajectories(
     context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame, function_pool: pl.DataFrame
 ):
     tools = from_frame(function_pool, Tool)
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         results = distill(from_frame(query_call_pairs, Episode), tools, runner)
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     trajectories = [r.trajectory for r in results if r.trajectory is not None]
     rejects = Counter(reason_class(r.reject_reason) for r in results if r.reject_reason)
     frame = to_frame(trajectories, Trajectory)
-    yield dg.Output(
+    output = versioned(
         frame,
         metadata={
             **table_metadata(frame, ["traj_id", "episode_id", "kind", "generator"]),
@@ -110,12 +106,16 @@ def sft_trajectories(
         },
     )
     problems = [p for t in trajectories for p in call_problems(t, {x.name: x for x in tools})]
-    yield dg.AssetCheckResult(
-        check_name="calls_offered_and_valid", passed=not problems,
-        metadata={"problems": len(problems), "first_problems": json_metadata(problems[:10])},
-    )  # fmt: skip
     ok, total = executability(trajectories)
-    yield dg.AssetCheckResult(check_name="calls_executable", passed=ok == total, metadata={"calls": total, "executable": ok})
+    checks = [
+        dg.AssetCheckResult(
+            check_name="calls_offered_and_valid",
+            passed=not problems,
+            metadata={"problems": len(problems), "first_problems": json_metadata(problems[:10])},
+        ),
+        dg.AssetCheckResult(check_name="calls_executable", passed=ok == total, metadata={"calls": total, "executable": ok}),
+    ]
+    yield from blocking_outcome(checks, output)
 
 
 @dg.asset(
@@ -131,14 +131,11 @@ def single_turn_and_irrelevance(
     tools = from_frame(function_pool, Tool)
     accepted = query_call_pairs.filter(pl.col("status") == "ok").height if query_call_pairs.height else 0
     counts = item_counts(max(accepted, MIN_SINGLE_TURN_BASE), settings)
-    runner = magnet.runner()
-    try:
+    with magnet.runner() as runner:
         items, failed = make_single_turn(tools, counts, settings, runner)
         llm = llm_metadata(runner)
-    finally:
-        runner.close()
     frame = to_frame(items, Trajectory)
-    return dg.Output(
+    return versioned(
         frame,
         metadata={
             **table_metadata(frame, ["traj_id", "kind", "functions"]),
@@ -191,7 +188,7 @@ def sft_set(
     (reports / "sft_set_mix.json").write_text(mix.model_dump_json(indent=2), encoding="utf-8")
     frame = to_frame(rows, SFTExample)
     meta = {k: (json_metadata(v) if isinstance(v, (dict, list)) else v) for k, v in report.metadata().items()}
-    yield dg.Output(
+    output = versioned(
         frame,
         metadata={
             **table_metadata(frame, ["traj_id", "kind", "split", "category"]),
@@ -207,7 +204,7 @@ def sft_set(
     train = sum(1 for r in rows if r.split == "train")
     tolerance = max(settings.distill.mix_tolerance, 1.5 / train) if train else settings.distill.mix_tolerance
     deviation = {k: round(shares[k] - mix.targets.get(k, 0) / total, 4) for k in shares}
-    yield dg.AssetCheckResult(
+    mix_check = dg.AssetCheckResult(
         check_name="mix_within_tolerance",
         passed=train > 0 and all(abs(d) <= tolerance for d in deviation.values()),
         metadata={
@@ -218,7 +215,8 @@ def sft_set(
         },
     )
     ok, calls = report.executable_calls, report.calls
-    yield dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})
+    exec_check = dg.AssetCheckResult(check_name="executability", passed=ok == calls, metadata={"calls": calls, "executable": ok})
+    yield from blocking_outcome([mix_check, exec_check], output)
 
 
 @dg.asset_check(

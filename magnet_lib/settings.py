@@ -347,6 +347,26 @@ class LintSettings(_Group):
     )
 
 
+class RunSettings(_Group):
+    """How ``magnet run`` and the UI execute the assets (not part of any code version)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAGNET_RUN_", extra="forbid")
+    _section: ClassVar[str] = "run"
+
+    executor: str = Field(
+        "multiprocess",
+        pattern="^(in_process|multiprocess|dask)$",
+        description="Dagster executor of each run: in_process, multiprocess (steps in subprocesses) or dask (dagster-dask, extra [dask]).",
+    )
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Steps (and category runs) at once; None = the machine's cores. Also the UI's run queue limit."
+    )
+    automation: bool = Field(
+        False, description="Declarative automation: with `magnet ui`'s daemon, changed categories are rebuilt by themselves."
+    )
+    dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster; None = a local cluster per run.")
+
+
 class MagnetSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="MAGNET_", extra="forbid")
 
@@ -361,6 +381,7 @@ class MagnetSettings(_Group):
     train: TrainSettings = Field(default_factory=TrainSettings)
     bfcl: BfclSettings = Field(default_factory=BfclSettings)
     lint: LintSettings = Field(default_factory=LintSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     # ------------------------------------------------------------------ paths (DESIGN.md contract)
     @property

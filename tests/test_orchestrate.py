@@ -1,16 +1,28 @@
-"""Source observation, the category sensor and the headless incremental run."""
+"""Source observation, the category sensor and the headless run driven by Dagster's own
+stale / missing status (code versions, data versions), with its failure semantics."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.observe import observe
 
-from magnet_assets.orchestrate import run_pipeline
+import magnet_assets.graph as graph_assets
+from magnet_assets import orchestrate
+from magnet_assets.definitions import build_definitions
+from magnet_assets.orchestrate import EndpointUnreachable, open_instance, probe_endpoint, run_pipeline, stale_or_missing
 from magnet_assets.sources import category_sensor
+from magnet_assets.versions import USES, code_version, module_closure
 from magnet_lib.pool.function_pool import discover_categories
-from magnet_lib.settings import load_settings
+from magnet_lib.settings import LLMSettings, load_settings
 
 
 def _spec(name: str, description: str) -> str:
@@ -73,17 +85,29 @@ def test_sensor_adds_a_partition_for_a_new_category(dagster_harness):
     assert [(e.partition, e.tags["dagster/data_version"]) for e in edited.asset_events] == [("marine", json.loads(edited.cursor)["marine"])]
 
 
-def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeypatch):
+@pytest.fixture
+def two_categories(magnet_home, monkeypatch):
+    """Two user categories, no built-ins, every run in this process (monkeypatches reach it)."""
     tools_dir = magnet_home.parent / "tools"
     for cat in ("marine", "orchard"):
         (tools_dir / cat).mkdir(parents=True)
         (tools_dir / cat / "specs.json").write_text(_spec(f"get_{cat}_status", f"Status of the {cat}."))
     monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    monkeypatch.setenv("MAGNET_RUN_EXECUTOR", "in_process")
+    return tools_dir
+
+
+def _built(summary) -> set[tuple[str, str | None]]:
+    return {(s.asset, s.partition) for s in summary.materialized()}
+
+
+def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, two_categories):
+    tools_dir = two_categories
     settings = load_settings(home=magnet_home, tools_dir=tools_dir)
 
     first = run_pipeline(settings, assets=["function_pool"])
     assert not first.failed
-    assert {(s.asset, s.partition) for s in first.materialized()} >= {("function_pool", "marine"), ("function_pool", "orchard")}
+    assert _built(first) == {(a, c) for a in ("function_pool", "tool_rejects") for c in ("marine", "orchard")}
     orchard_file = magnet_home / "storage" / "function_pool" / "orchard.parquet"
     orchard_mtime = orchard_file.stat().st_mtime_ns
 
@@ -92,19 +116,113 @@ def test_incremental_run_rebuilds_only_the_changed_category(magnet_home, monkeyp
 
     (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour, changed."))
     third = run_pipeline(settings, assets=["function_pool"])
-    assert {(s.asset, s.partition) for s in third.materialized()} == {("function_pool", "marine"), ("tool_rejects", "marine")}
+    assert _built(third) == {("function_pool", "marine"), ("tool_rejects", "marine")}
     assert orchard_file.stat().st_mtime_ns == orchard_mtime
 
 
-def test_an_interrupted_run_resumes_with_only_what_failed(magnet_home, monkeypatch):
+@pytest.mark.slow
+def test_the_graph_is_partitioned_so_a_change_reaches_only_its_category(magnet_home, two_categories):
+    """The same data after a rebuild (a spec file re-written with other whitespace) leaves
+    everything after it fresh; a real change rebuilds exactly that category down to fsps, and
+    the other category's nodes stay in the one Kuzu graph."""
+    import graph_db
+
+    tools_dir = two_categories
+    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+    first = run_pipeline(settings, assets=["fsps"])
+    assert not first.failed, [(s.asset, s.partition, s.error) for s in first.failed]
+    assert ("dependency_graph", "orchard") in _built(first)
+    names = {f["name"] for f in graph_db.functions(settings.graph_path)}
+    assert names == {"get_marine_status", "get_orchard_status"}
+
+    spec = (tools_dir / "marine" / "specs.json").read_text()
+    (tools_dir / "marine" / "specs.json").write_text(json.dumps(json.loads(spec), indent=4))
+    same = run_pipeline(settings, assets=["fsps"])
+    assert _built(same) == {("function_pool", "marine"), ("tool_rejects", "marine")}  # same content: nothing after it
+
+    (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_tide", "Tide at the harbour."))
+    changed = run_pipeline(settings, assets=["fsps"])
+    assert {p for _, p in _built(changed)} == {"marine"}
+    assert {a for a, _ in _built(changed)} >= {"function_pool", "dependency_edges", "dependency_graph", "fsps"}
+    names = {f["name"] for f in graph_db.functions(settings.graph_path)}
+    assert names == {"get_marine_tide", "get_orchard_status"}
+
+
+def test_a_materialization_made_outside_magnet_run_counts(magnet_home, two_categories):
+    """What the UI (or the dagster CLI) materializes is fresh for magnet run, and the other way round."""
+    tools_dir = two_categories
+    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+    assert not run_pipeline(settings, assets=["function_pool"]).failed
+    (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour, changed."))
+    orchestrate.observe_sources(open_instance(settings), {"marine": orchestrate.discover_categories(settings)["marine"].version()})
+    instance = open_instance(settings)
+    defs = build_definitions(settings=settings)
+    keys = [(dg.AssetKey("function_pool"), c) for c in ("marine", "orchard")]
+    assert stale_or_missing(instance, defs, keys) == {keys[0]: "STALE", keys[1]: "FRESH"}
+    # the UI's materialize action is an ordinary run of the same definitions on the same instance
+    job = defs.resolve_implicit_global_asset_job_def()
+    ui = job.execute_in_process(
+        instance=instance, partition_key="marine", asset_selection=[dg.AssetKey("function_pool"), dg.AssetKey("tool_rejects")]
+    )
+    assert ui.success
+    assert stale_or_missing(instance, defs, keys) == {keys[0]: "FRESH", keys[1]: "FRESH"}
+    after = run_pipeline(settings, assets=["function_pool"])
+    assert not after.materialized()
+
+
+def test_code_versions_cover_what_an_asset_uses_and_nothing_else(magnet_home):
+    settings = load_settings(home=magnet_home)
+    for asset, (modules, _) in USES.items():
+        closure = module_closure(tuple(modules))
+        assert not any(m.startswith(("magnet_assets", "magnet_lib.testing", "magnet_lib.pool.envs")) for m in closure), asset
+    assert "magnet_lib.graph.walk" in module_closure(USES["fsps"][0])
+    assert "magnet_lib.training.sft" not in module_closure(USES["fsps"][0])
+    longer = load_settings(home=magnet_home, graph={"walk_length": 3})
+    changed = {a for a in USES if code_version(a, settings) != code_version(a, longer)}
+    assert "fsps" in changed and "augmented_fsps" in changed
+    assert not changed & {"function_pool", "dependency_edges", "dependency_graph", "sft_checkpoint"}
+    # the assets in the definitions carry them
+    graph = build_definitions(settings=settings).resolve_asset_graph()
+    assert graph.get(dg.AssetKey("fsps")).code_version == code_version("fsps", settings, orchestrate_source("fsps"))
+
+
+def orchestrate_source(asset: str) -> str:
+    import inspect
+
+    return inspect.getsource(getattr(graph_assets, asset).op.compute_fn.decorated_fn)
+
+
+@pytest.mark.slow
+def test_run_pipeline_honours_every_setting(magnet_home, two_categories):
+    settings = load_settings(home=magnet_home, tools_dir=two_categories, graph={"walk_length": 2, "min_turns": 1})
+    assert not run_pipeline(settings, assets=["fsps"]).failed
+    import polars as pl
+
+    walks = pl.read_parquet(magnet_home / "storage" / "fsps" / "marine.parquet")
+    assert walks.height and all(len(p) <= 2 for p in walks["path"].to_list())
+    resource = build_definitions(settings=settings).resources["magnet"]
+    assert resource.graph.walk_length == 2 and resource.settings.graph.walk_length == 2
+
+
+@pytest.mark.slow
+def test_a_failed_blocking_check_fails_the_run_and_runs_again(magnet_home, two_categories, monkeypatch):
+    settings = load_settings(home=magnet_home, tools_dir=two_categories)
+    monkeypatch.setattr(graph_assets, "walk_violations", lambda walks, adjacency: ["a step that is not an edge"])
+    failed = run_pipeline(settings, assets=["fsps"])
+    assert {(s.asset, s.partition) for s in failed.failed} == {("fsps", "marine"), ("fsps", "orchard")}
+    assert "fsp_steps_are_graph_edges" in failed.failed[0].error
+    assert not (magnet_home / "storage" / "fsps" / "marine.parquet").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    monkeypatch.setenv("MAGNET_RUN_EXECUTOR", "in_process")
+    again = run_pipeline(settings, assets=["fsps"])
+    assert _built(again) == {("fsps", "marine"), ("fsps", "orchard")}
+
+
+def test_an_interrupted_run_resumes_with_only_what_failed(magnet_home, two_categories, monkeypatch):
     import magnet_assets.pool as pool_assets
 
-    tools_dir = magnet_home.parent / "tools"
-    for cat in ("marine", "orchard"):
-        (tools_dir / cat).mkdir(parents=True)
-        (tools_dir / cat / "specs.json").write_text(_spec(f"get_{cat}_status", f"Status of the {cat}."))
-    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
-    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+    settings = load_settings(home=magnet_home, tools_dir=two_categories)
     real_load = pool_assets.load_category
 
     def flaky(settings, category, *args, **kwargs):
@@ -122,8 +240,104 @@ def test_an_interrupted_run_resumes_with_only_what_failed(magnet_home, monkeypat
 
     monkeypatch.setattr(pool_assets, "load_category", real_load)
     resumed = run_pipeline(settings, assets=["function_pool"])
-    assert {(s.asset, s.partition) for s in resumed.materialized()} == {("function_pool", "orchard"), ("tool_rejects", "orchard")}
+    assert _built(resumed) == {("function_pool", "orchard"), ("tool_rejects", "orchard")}
     assert marine.stat().st_mtime_ns == marine_mtime
+
+
+def test_runs_left_started_by_a_dead_process_are_marked_failed(magnet_home):
+    settings = load_settings(home=magnet_home)
+    instance = open_instance(settings)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = dg.DagsterRun(
+        job_name="magnet_assets_job",
+        run_id="0" * 8 + "-dead-run",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={orchestrate.PID_TAG: str(dead.pid), orchestrate.HOST_TAG: socket.gethostname()},
+    )
+    instance.add_run(run)
+    assert orchestrate.mark_dead_runs(instance) == [run.run_id]
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def _open_instance_in_a_process(home: str) -> None:
+    open_instance(load_settings(home=home))
+
+
+def test_two_processes_creating_the_instance_at_once_leave_one_schema(magnet_home):
+    import multiprocessing
+    import sqlite3
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_instance_in_a_process, args=(str(magnet_home),)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    db = sqlite3.connect(magnet_home / "dagster" / "history" / "runs.db")
+    assert db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+    open_instance(load_settings(home=magnet_home)).get_runs(limit=1)
+
+
+def test_an_unreachable_model_endpoint_stops_the_run_before_any_step(magnet_home, two_categories):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    llm = LLMSettings(model="openai/test", api_base=f"http://127.0.0.1:{port}/v1", api_key="sk-test", timeout_s=2)
+    with pytest.raises(EndpointUnreachable, match="cannot be reached"):
+        probe_endpoint(llm)
+    # a server that accepts and never answers
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen()
+        slow = LLMSettings(model="openai/test", api_base=f"http://127.0.0.1:{hanging.getsockname()[1]}/v1", timeout_s=1)
+        with pytest.raises(EndpointUnreachable):
+            probe_endpoint(slow)
+    settings = load_settings(home=magnet_home, tools_dir=two_categories, llm=llm)
+    with pytest.raises(EndpointUnreachable):
+        run_pipeline(settings, assets=["dependency_edges"])
+    assert not (magnet_home / "storage" / "function_pool").exists()
+
+
+def test_automation_conditions_request_only_the_changed_category(magnet_home, two_categories, monkeypatch):
+    monkeypatch.setenv("MAGNET_RUN_AUTOMATION", "true")
+    settings = load_settings(home=magnet_home, tools_dir=two_categories)
+    assert not run_pipeline(settings, assets=["function_pool"]).failed
+    defs = build_definitions(settings=settings)
+    instance = open_instance(settings)
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    (two_categories / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour, changed."))
+    orchestrate.observe_sources(instance, {c: s.version() for c, s in orchestrate.discover_categories(settings).items()})
+    changed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    requested = changed.get_requested_partitions(dg.AssetKey("function_pool"))
+    assert requested == {"marine"}
+
+
+def test_magnet_ui_stops_its_whole_process_group_on_sigterm(tmp_path):
+    pids = tmp_path / "pids"
+    code = (
+        "import os, subprocess, sys, time\n"
+        "kid = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{kid.pid}}')\n"
+        "time.sleep(120)\n"
+    )
+    wrapper = (
+        "import os, sys\n"
+        "from magnet_assets.cli import serve\n"
+        f"sys.exit(serve([sys.executable, '-c', {code!r}], dict(os.environ), '.', grace_s=2))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", wrapper], env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = [int(p) for p in pids.read_text().split()]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 128 + signal.SIGTERM
+    time.sleep(0.5)
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_magnet_run_cli_prints_a_summary_and_exits_non_zero_on_failure(magnet_home, monkeypatch):
@@ -136,11 +350,15 @@ def test_magnet_run_cli_prints_a_summary_and_exits_non_zero_on_failure(magnet_ho
     (tools_dir / "marine").mkdir(parents=True)
     (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour."))
     monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    monkeypatch.setenv("MAGNET_RUN_EXECUTOR", "in_process")
     args = ["run", "--asset", "function_pool", "--home", str(magnet_home), "--tools-dir", str(tools_dir)]
 
     ok = CliRunner().invoke(app, args)
     assert ok.exit_code == 0, ok.output
     assert "magnet run summary" in ok.output and "function_pool" in ok.output
+    # the two assets of one step: one line, one time; the outputs are named at the end
+    assert ok.output.count("function_pool+tool_rejects[marine]") == 1
+    assert "outputs:" in ok.output and "elapsed" in ok.output
 
     def broken(*args, **kwargs):
         raise ValueError("spec store unreachable")

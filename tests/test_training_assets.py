@@ -25,10 +25,13 @@ def write_upstream(storage, episodes, trajectories, sft):
 
 def test_hints_and_pairs_assets_on_an_untrained_checkpoint(dagster_harness, monkeypatch):
     """Fast: the student is the untrained tiny model saved where sft_checkpoint puts it."""
+    from magnet_assets.definitions import build_definitions
     from magnet_lib.training.base_models import build_tiny
 
     monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "4")
     h = dagster_harness
+    # the settings are the resource's configuration, fixed when the definitions load
+    h.defs = build_definitions(home=str(h.home), tools_dir=str(h.tools_dir))
     episode, traj = navigation_episode()
     write_upstream(h.home / "storage", [episode], [traj], [traj])
     model, tok = build_tiny([{"messages": traj.messages, "tools": traj.tools}])

@@ -23,8 +23,7 @@ def translated(dagster_harness):
     categories = ("navigation", "marine")
     h.add_categories(*categories)
     for category in categories:
-        assert h.materialize("function_pool", "tool_rejects", "dependency_edges", partition=category).success
-    assert h.materialize("dependency_graph").success
+        assert h.materialize("function_pool", "tool_rejects", "dependency_edges", "dependency_graph", partition=category).success
     for category in categories:
         assert h.materialize("fsps", "augmented_fsps", *STAGE, partition=category).success
     result = h.materialize("sft_set")

@@ -29,6 +29,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
+from magnet_lib.translation.forth_translation import schema_leaves
+from magnet_lib.vocabulary import singular
 
 
 def op_rng(seed: int, fsp_id: str, operation: str) -> random.Random:
@@ -228,3 +230,20 @@ def operation_counts(augmented: Iterable[AugmentedFSP]) -> dict[str, int]:
             if t.op == "split":
                 counts[t.label] += 1
     return dict(sorted(counts.items()))
+
+
+def augment_category(
+    fsps: Iterable[FSP],
+    adjacency: Mapping[str, Sequence[tuple[str, bool]]],
+    functions: Iterable[Mapping],
+    settings: GraphSettings,
+    seed: int,
+) -> list[AugmentedFSP]:
+    """The augmented FSPs of one category, from its walks, its stored adjacency and its
+    Function nodes (``parameters`` / ``response`` as dicts): what the ``augmented_fsps`` asset
+    makes. The required parameters and the output field names (with their singulars) of every
+    function decide the miss_params targets."""
+    functions = list(functions)
+    required = {f["name"]: f["parameters"].get("required", []) for f in functions}
+    outputs = {f["name"]: {n for name, _ in schema_leaves(f["response"]) for n in (name, singular(name))} for f in functions}
+    return augment_fsps(fsps, nested_neighbours(adjacency), settings, required, seed, outputs)
