@@ -86,6 +86,11 @@ class LLMSettings(_Group):
         description="Share of a backoff wait drawn at random: the wait is uniform in [cap * (1 - jitter), cap] (0 = fixed waits, 1 = full jitter).",
     )
     max_reasks: int = Field(2, description="Re-asks with the parse error shown before an answer becomes a reject.")
+    structured_outputs: str = Field(
+        "auto",
+        description="How each task's answer schema is sent as response_format (magnet_lib.llm.structured): 'auto' (json_schema when "
+        "LiteLLM says the model supports it, else none), 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server), 'off'.",
+    )
     task_models: dict[str, str] = Field(
         default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}."
     )

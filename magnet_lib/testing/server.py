@@ -25,7 +25,10 @@ scripted (:meth:`TestServer.script`, consumed in order, optionally for one task 
 - ``invalid_answer``: a well-formed completion whose text no task parser accepts
 
 The server counts requests (in total and per task), faults, the most requests in flight at
-once, and keeps the ``Authorization`` headers it saw (for the secrets test).
+once, and keeps the ``Authorization`` headers it saw (for the secrets test). A request with a
+``response_format`` schema (structured outputs, :mod:`magnet_lib.llm.structured`) is counted
+per task in ``structured``, and the answer is checked against the schema the way a server
+that enforces it would guarantee: a mismatch is kept in ``schema_violations``.
 """
 
 from __future__ import annotations
@@ -111,6 +114,8 @@ class TestServer:
             self.max_in_flight = 0
             self.records: list[RequestRecord] = []
             self.authorizations: set[str] = set()
+            self.structured: Counter[str] = Counter()
+            self.schema_violations: list[tuple[str, str]] = []
 
     def script(self, *kinds: str | None, task: str | None = None) -> None:
         """Queue the outcomes of the next requests (of ``task`` only, when given): fault kinds,
@@ -204,7 +209,13 @@ class TestServer:
         except Exception as exc:  # an offline implementation failed: the model "errs"
             task_name, text = UNKNOWN_TASK, f"error: {type(exc).__name__}: {exc}"
         fault = self._next_fault(task_name)
+        schema = _schema_of(body.get("response_format"))
+        violation = _violation(schema, text) if schema is not None else None
         with self._lock:
+            if schema is not None:
+                self.structured[task_name] += 1
+            if violation:
+                self.schema_violations.append((task_name, violation))
             self.requests += 1
             self.by_task[task_name] += 1
             if fault:
@@ -253,3 +264,28 @@ class TestServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+def _schema_of(response_format: Any) -> dict[str, Any] | None:
+    """The JSON Schema in a ``response_format`` (OpenAI ``json_schema`` or llama.cpp ``json_object``)."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema")
+    if response_format.get("type") == "json_object":
+        return response_format.get("schema")
+    return None
+
+
+def _violation(schema: dict[str, Any], text: str) -> str | None:
+    """Why ``text`` is not a JSON value valid under ``schema`` (None when it is)."""
+    import json
+
+    import jsonschema
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc}"
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    return None if error is None else f"{'.'.join(map(str, error.absolute_path)) or 'answer'}: {error.message}"[:300]
