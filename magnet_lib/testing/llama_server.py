@@ -21,6 +21,7 @@ which turns llama.cpp's ``use_extra_bufts`` off before handing over to ``llama_c
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -139,10 +140,8 @@ class LlamaServer:
                 os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
                 proc.wait(timeout=15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=5)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
