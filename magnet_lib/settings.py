@@ -243,6 +243,11 @@ class TrainSettings(_Group):
         description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.",
     )
     student_api_base: str | None = Field(None, description="Base URL of that server, e.g. 'http://127.0.0.1:8000/v1'.")
+    student_native_tools: bool = Field(
+        False,
+        description="Send the functions to a served student (student_model, magnet eval --model) as the tools parameter and read "
+        "native tool_calls back (a server with a tool parser, e.g. vLLM --enable-auto-tool-choice); False = calls as <tool_call> text.",
+    )
     student_instances: int | None = Field(
         None, description="Episodes per category the student samples (None = all; not stated in the paper)."
     )

@@ -111,3 +111,32 @@ def test_auto_sends_nothing_to_an_unknown_server(tmp_path):
         assert "response_format" not in params
         runner.run(CLASSIFY_TOOL, classify_items()[:3])
         assert sum(server.structured.values()) == 0 and server.by_task["classify_tool"] == 3
+
+
+# --------------------------------------------------------------------------- native tool calling (student / evaluation)
+
+
+def test_native_tool_calls_for_the_served_student(tmp_path):
+    from magnet_lib.models import Call
+    from magnet_lib.training.student import ServedStudent, StudentRequest, StudentStepInput, StudentStepTask, native_reply
+
+    episode, traj = navigation_episode()
+    messages = traj.messages[:2]
+    item = StudentStepInput(messages=messages, tools=traj.tools)
+    assert StudentStepTask().request_params(item) == {}
+    assert StudentStepTask(native_tools=True).request_params(item) == {"tools": traj.tools}
+    assert StudentStepTask(native_tools=True).response_schema(item) is None
+    # what the LLM client writes for an answer with native tool_calls
+    text = '{"content": "Looking.", "tool_calls": [{"name": "search_places", "arguments": {"query": "museum"}}, {"name": "x", "arguments": "{bad"}]}'
+    reply = native_reply(text)
+    assert reply.text == "Looking." and reply.calls == [Call(name="search_places", arguments={"query": "museum"})]
+    assert len(reply.malformed) == 1
+    assert native_reply("<tool_call>\n{}\n</tool_call>") is None
+    # through HTTP: tools are sent, and a text answer with <tool_call> blocks still parses
+    with TestServer() as server:
+        student = ServedStudent(_runner(server, "auto"), max_new_tokens=64, temperature=0.0, native_tools=True)
+        _, params = student.runner.prompt(student.task, item)
+        assert params["tools"] == traj.tools
+        ref = next(m for m in traj.messages if m["role"] == "assistant")
+        (got,) = student.respond([StudentRequest(messages=messages, tools=traj.tools, reference=ref)])
+        assert [c.name for c in got.calls] == [tc["function"]["name"] for tc in ref.get("tool_calls") or []]
