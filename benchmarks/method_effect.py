@@ -81,6 +81,47 @@ def hardware() -> dict:
     return info
 
 
+def evaluate_checkpoints(settings, names: list[str], on_step) -> None:
+    """What the eval_report asset does, for the checkpoints ``names`` of the home (base, sft)."""
+    import polars as pl
+
+    from magnet_assets.evaluation import write_report
+    from magnet_lib.evaluation.multi_turn import evaluate, evaluation_references
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.models import Episode
+    from magnet_lib.tables import from_frame
+    from magnet_lib.training.hints import tool_pool
+    from magnet_lib.training.sft import effective_train
+    from magnet_lib.training.student import TransformersStudent
+
+    train = effective_train(settings)
+    storage = settings.storage_dir
+    episodes = [e for f in sorted((storage / "query_call_pairs").glob("*.parquet")) for e in from_frame(pl.read_parquet(f), Episode)]
+    refs, split, notes = evaluation_references(pl.read_parquet(storage / "sft_set.parquet"), episodes, train.eval_episodes, settings.seed)
+    models = {
+        name: (
+            lambda name=name: TransformersStudent(
+                settings.checkpoints_dir / name, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed
+            )
+        )
+        for name in names
+    }
+    started = time.perf_counter()
+    runner = TaskRunner(settings.llm, cache_dir=settings.cache_dir)
+    try:
+        max_steps = max(train.student_max_steps, settings.graph.max_calls_per_turn + 1)
+        report = evaluate(models, refs, tool_pool(settings), runner, max_steps=max_steps, split=split, notes=notes)
+    finally:
+        runner.close()
+    write_report(report, settings.home / "reports")
+
+    class Step:  # the shape of orchestrate's steps, for the log
+        asset, partition, status, error = "evaluate (base, sft)", None, "materialized", None
+        seconds = time.perf_counter() - started
+
+    on_step(Step)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["cpu", "gpu"], default="cpu")
@@ -91,6 +132,13 @@ def main() -> None:
     parser.add_argument("--mdpo-steps", type=int, default=None, help="(the same train.max_steps cap applies to both stages)")
     parser.add_argument("--episodes", type=int, default=None, help="train.eval_episodes")
     parser.add_argument("--heldout", type=float, default=None, help="distill.heldout_fraction")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["base", "sft", "mdpo"],
+        help="checkpoints to compare; without mdpo the pipeline stops at sft_checkpoint (no student sampling, no mDPO) "
+        "and the evaluation of eval_report is run on base and sft only",
+    )
     parser.add_argument("--out", default=None)
     ns = parser.parse_args()
 
@@ -142,7 +190,10 @@ def main() -> None:
             print(json.dumps(entry), flush=True)
 
     started = time.perf_counter()
-    summary = run_pipeline(settings, assets=["eval_report"], categories=categories, on_step=on_step)
+    full = "mdpo" in ns.models
+    summary = run_pipeline(settings, assets=["eval_report" if full else "sft_checkpoint"], categories=categories, on_step=on_step)
+    if not full and not summary.failed:
+        evaluate_checkpoints(settings, ns.models, on_step)
     wall = time.perf_counter() - started
 
     def read(path: Path):
@@ -161,6 +212,7 @@ def main() -> None:
         "command": " ".join(shlex.quote(a) for a in [sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
         "profile": ns.profile,
+        "models": ns.models,
         "hardware": hw,
         "categories": categories or "all",
         "settings_file": config.read_text(),
