@@ -139,6 +139,12 @@ def main() -> None:
         help="checkpoints to compare; without mdpo the pipeline stops at sft_checkpoint (no student sampling, no mDPO) "
         "and the evaluation of eval_report is run on base and sft only",
     )
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the checkpoints already in --home (made by an earlier run of this script) without running the pipeline",
+    )
+    parser.add_argument("--steps-log", default=None, help="with --eval-only: the earlier run's log, whose step lines are recorded")
     parser.add_argument("--out", default=None)
     ns = parser.parse_args()
 
@@ -191,9 +197,18 @@ def main() -> None:
 
     started = time.perf_counter()
     full = "mdpo" in ns.models
-    summary = run_pipeline(settings, assets=["eval_report" if full else "sft_checkpoint"], categories=categories, on_step=on_step)
-    if not full and not summary.failed:
+    if ns.eval_only:
+        if ns.steps_log:
+            for line in Path(ns.steps_log).read_text().splitlines():
+                if line.startswith('{"asset"'):
+                    steps_log.append({**json.loads(line), "run": "earlier"})
+        failed: list = []
         evaluate_checkpoints(settings, ns.models, on_step)
+    else:
+        summary = run_pipeline(settings, assets=["eval_report" if full else "sft_checkpoint"], categories=categories, on_step=on_step)
+        failed = summary.failed
+        if not full and not failed:
+            evaluate_checkpoints(settings, ns.models, on_step)
     wall = time.perf_counter() - started
 
     def read(path: Path):
@@ -221,7 +236,8 @@ def main() -> None:
         "student_samples": student_samples(settings),
         "base_model_source": read(Path(pretrained.models_dir(settings)) / "smollm2-135m" / pretrained.MARKER),
         "wall_seconds": round(wall, 1),
-        "failed": [f"{s.asset}[{s.partition}]: {(s.error or '')[:300]}" for s in summary.failed],
+        "failed": [f"{s.asset}[{s.partition}]: {(s.error or '')[:300]}" for s in failed],
+        "eval_only": ns.eval_only,
         "steps": steps_log,
         "data": {
             "sft_set_rows": sft_set.height if sft_set is not None else 0,
