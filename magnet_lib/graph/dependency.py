@@ -832,6 +832,20 @@ class JudgeDependenciesTask(Task[JudgeItem, JudgeAnswer]):
             related.setdefault(name, Related(name=name, kind=kind, evidence=evidence.strip(), score=KIND_SCORE[kind]))
         return JudgeAnswer(target=item.target.name, related=list(related.values()))
 
+    def response_schema(self, item: JudgeItem) -> dict[str, Any]:
+        """``{"<target>": [{"name": <a candidate>, "kind": ..., "evidence": ...}]}``."""
+        entry = {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "enum": sorted({c.name for c in item.candidates})},
+                "kind": {"type": "string", "enum": list(KIND_SCORE)},
+                "evidence": {"type": "string", "minLength": 1},
+            },
+            "required": ["name", "kind", "evidence"],
+        }
+        target = item.target.name
+        return {"type": "object", "properties": {target: {"type": "array", "items": entry}}, "required": [target]}
+
     def answer_text(self, output: JudgeAnswer) -> str:
         listed = [{"name": r.name, "kind": r.kind, "evidence": r.evidence} for r in output.related]
         return json.dumps({output.target: listed}, ensure_ascii=False)
@@ -923,6 +937,16 @@ class CheckNestedTask(Task[NestedItem, NestedAnswer]):
                 raise ParseError(f"'{name}': give a reason")
             verdicts.append(NestedVerdict(source=name, nested=_YES[answer], reason=reason))
         return NestedAnswer(target=item.target.name, verdicts=verdicts)
+
+    def response_schema(self, item: NestedItem) -> dict[str, Any]:
+        """``{"<source>": {"answer": "yes" | "no", "reason": ...}}`` for every source."""
+        verdict = {
+            "type": "object",
+            "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}, "reason": {"type": "string"}},
+            "required": ["answer", "reason"],
+        }
+        names = [s.tool.name for s in item.sources]
+        return {"type": "object", "properties": {n: verdict for n in names}, "required": names}
 
     def answer_text(self, output: NestedAnswer) -> str:
         return json.dumps(

@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+import magnet_lib.llm.structured as structured
 from magnet_lib.llm.cache import ResponseCache, cache_key
 from magnet_lib.llm.client import Completion, ModelClient, RetryBudget, TransportError
 from magnet_lib.llm.task import ParseError, Task, validation_message
@@ -166,6 +167,12 @@ class TaskRunner:
             "max_tokens": max_tokens or task.max_tokens or self.settings.max_tokens,
         }
         params.update(task.request_params(item))
+        model = self.model_for(task)
+        if model is not None and "response_format" not in params:
+            mode = structured.mode_for(self.settings.structured_outputs, model)
+            fmt = structured.response_format(mode, task.name, task.response_schema(item)) if mode != "off" else None
+            if fmt is not None:
+                params["response_format"] = fmt
         return params
 
     def prompt(

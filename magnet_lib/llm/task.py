@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -91,6 +91,16 @@ class Task(Generic[I, O]):
         They are sent to the model and are part of the cache key."""
         return {}
 
+    def response_schema(self, item: I) -> dict[str, Any] | None:
+        """The JSON Schema of the answer ``parse`` reads for this item, sent as
+        ``response_format`` where the server enforces schemas (:mod:`magnet_lib.llm.structured`);
+        None = a free-text answer. Default: ``output_model``'s schema when the answer is the
+        output as JSON (``answer_text`` not overridden), else None; a task whose answer is
+        JSON of another shape overrides this."""
+        if type(self).answer_text is Task.answer_text:
+            return output_schema(self.output_model)
+        return None
+
     def parse(self, text: str, item: I) -> O:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -116,6 +126,16 @@ class Task(Generic[I, O]):
             return self.output_model.model_validate(data)  # type: ignore[return-value]
         except ValidationError as exc:
             raise ParseError(validation_message(exc)) from None
+
+
+@lru_cache(maxsize=128)
+def _schema_text(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema())
+
+
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A pydantic model's JSON Schema (a fresh copy; computed once per model)."""
+    return json.loads(_schema_text(model))
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnet_lib.llm.task import ParseError, Task, extract_json
+from magnet_lib.llm.task import ParseError, Task, extract_json, output_schema
 from magnet_lib.models import JSONSchema, Tool
 
 #: a category nobody chose; offline classification replaces it when a better one matches
@@ -182,6 +182,9 @@ class ClassifyToolTask(Task[ClassifyInput, ToolClassification]):
 
     def offline(self, item: ClassifyInput) -> ToolClassification:
         return offline_classification(item)
+
+    def response_schema(self, item: ClassifyInput) -> dict:
+        return output_schema(ToolClassification)
 
     def answer_text(self, output: ToolClassification) -> str:
         return output.model_dump_json()

@@ -257,6 +257,10 @@ class SimulateToolOutputTask(Task[SimulateInput, SimulatedOutput]):
     def answer_text(self, output: SimulatedOutput) -> str:
         return json.dumps(output.output, ensure_ascii=False)
 
+    def response_schema(self, item: SimulateInput) -> dict[str, Any]:
+        """The tool's response schema (or an error object)."""
+        return {"anyOf": [expected_schema(item.tool), ERROR_SCHEMA]}
+
 
 SIMULATE_TOOL_OUTPUT = SimulateToolOutputTask()
 

@@ -33,6 +33,11 @@ uploaded batch is answered like a chat request (and counted as one, faults inclu
 500 lands in the error file, ``malformed`` gives a body that is not a completion, ``hang`` a
 line missing from both files, as when a batch expires). A batch reports ``in_progress``
 until ``batch_latency_s`` has passed, then ``completed``.
+
+A request with a
+``response_format`` schema (structured outputs, :mod:`magnet_lib.llm.structured`) is counted
+per task in ``structured``, and the answer is checked against the schema the way a server
+that enforces it would guarantee: a mismatch is kept in ``schema_violations``.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -123,6 +129,8 @@ class TestServer:
             self.max_in_flight = 0
             self.records: list[RequestRecord] = []
             self.authorizations: set[str] = set()
+            self.structured: Counter[str] = Counter()
+            self.schema_violations: list[tuple[str, str]] = []
 
     def script(self, *kinds: str | None, task: str | None = None) -> None:
         """Queue the outcomes of the next requests (of ``task`` only, when given): fault kinds,
@@ -211,8 +219,21 @@ class TestServer:
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "magnet-test", "object": "model", "owned_by": "magnet"}]})
 
-    def _record(self, task_name: str, fault: str | None, model: str, messages: int, authorization: str | None) -> None:
+    def _record(
+        self,
+        task_name: str,
+        fault: str | None,
+        model: str,
+        messages: int,
+        authorization: str | None,
+        schema: dict[str, Any] | None = None,
+        violation: str | None = None,
+    ) -> None:
         with self._lock:
+            if schema is not None:
+                self.structured[task_name] += 1
+            if violation:
+                self.schema_violations.append((task_name, violation))
             self.requests += 1
             self.by_task[task_name] += 1
             if fault:
@@ -248,7 +269,9 @@ class TestServer:
         model = str(body.get("model", ""))
         task_name, text = self._text(messages)
         fault = self._next_fault(task_name)
-        self._record(task_name, fault, model, len(messages), request.headers.get("authorization"))
+        schema = _schema_of(body.get("response_format"))
+        violation = _violation(schema, text) if schema is not None else None
+        self._record(task_name, fault, model, len(messages), request.headers.get("authorization"), schema, violation)
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -373,3 +396,24 @@ class TestServer:
         if batch_id not in self.batches:
             return JSONResponse({"error": {"message": "no such batch"}}, status_code=404)
         return JSONResponse(self._batch_object(batch_id))
+
+
+def _schema_of(response_format: Any) -> dict[str, Any] | None:
+    """The JSON Schema in a ``response_format`` (OpenAI ``json_schema`` or llama.cpp ``json_object``)."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema")
+    if response_format.get("type") == "json_object":
+        return response_format.get("schema")
+    return None
+
+
+def _violation(schema: dict[str, Any], text: str) -> str | None:
+    """Why ``text`` is not a JSON value valid under ``schema`` (None when it is)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc}"
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    return None if error is None else f"{'.'.join(map(str, error.absolute_path)) or 'answer'}: {error.message}"[:300]

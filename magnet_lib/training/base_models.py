@@ -13,7 +13,8 @@ built locally so that SFT and mDPO run on a laptop CPU with no download.
   masking read.
 - **Model**: ``Qwen2ForCausalLM`` initialised from a :class:`TinySpec` config.
 
-A real base model (hub id or local path) is the setting ``train.base_model``; see
+A real base model (hub id or local path, or ``smollm2-135m``: SmolLM2-135M-Instruct from a
+package, see :mod:`magnet_lib.training.pretrained`) is the setting ``train.base_model``; see
 :func:`load_base_model` for how its training template is chosen. Messages reach every
 model's template through :func:`magnet_lib.training.chat_format.template_messages`; generated
 ``<tool_call>`` blocks are read back by :func:`magnet_lib.tool_calls.parse_response`.
@@ -31,45 +32,8 @@ import torch
 
 from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.training.chat_format import template_messages
-
-IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
-#: Where a generated assistant message ends (ChatML).
-END_OF_TURN = (IM_END, END_OF_TEXT)
-#: Tags of the template; added as whole tokens (not special: they survive ``decode``).
-TAG_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<tools>", "</tools>"]
-
-# One line per construct; no whitespace control, so every newline of the output is written
-# explicitly as '\n' and the rendering is exactly prefix-preserving.
-CHAT_TEMPLATE = "".join(
-    [
-        "{% if messages and messages[0].role == 'system' %}",
-        "{{ '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}",
-        "{% elif tools %}",
-        "{{ '<|im_start|>system\\n<tools>\\n' }}{% for tool in tools %}{{ tool | tojson }}{{ '\\n' }}{% endfor %}{{ '</tools><|im_end|>\\n' }}",
-        "{% endif %}",
-        "{% for message in messages %}",
-        "{% if message.role == 'user' %}",
-        "{{ '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' }}",
-        "{% elif message.role == 'assistant' %}",
-        "{{ '<|im_start|>assistant\\n' }}",
-        "{% generation %}",
-        "{{ message.content or '' }}",
-        "{% for call in message.tool_calls or [] %}",
-        "{% set fn = call.function if call.function is defined else call %}",
-        '{{ \'<tool_call>\\n{"name": "\' + fn.name + \'", "arguments": \' }}',
-        "{{ fn.arguments if fn.arguments is string else fn.arguments | tojson }}",
-        "{{ '}\\n</tool_call>' }}",
-        "{% endfor %}",
-        "{{ '<|im_end|>' }}",
-        "{% endgeneration %}",
-        "{{ '\\n' }}",
-        "{% elif message.role == 'tool' %}",
-        "{{ '<|im_start|>tool\\n<tool_response>\\n' + message.content + '\\n</tool_response><|im_end|>\\n' }}",
-        "{% endif %}",
-        "{% endfor %}",
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
-    ]
-)
+from magnet_lib.training.pretrained import resolve_base_model
+from magnet_lib.training.templates import CHAT_TEMPLATE, END_OF_TEXT, END_OF_TURN, IM_END, IM_START, TAG_TOKENS  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -258,8 +222,9 @@ def build_base_model(settings, corpus: Iterable[dict[str, Any]] | None = None, s
         model, tokenizer = build_tiny(corpus, spec, seed=settings.seed)
         meta = {"base_model": "tiny", "spec": asdict(spec), "vocab": len(tokenizer)}
     else:
-        model, tokenizer = load_base_model(settings.train.base_model, settings.train.chat_template)
-        meta = {"base_model": settings.train.base_model}
+        source = resolve_base_model(settings)  # a packaged model ('smollm2-135m'): its cached folder
+        model, tokenizer = load_base_model(source, settings.train.chat_template)
+        meta = {"base_model": settings.train.base_model, "source": source}
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

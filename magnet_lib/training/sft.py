@@ -55,24 +55,59 @@ TINY_PROFILE: dict[str, Any] = {
 #: Student samples per instance under the CPU profile (the paper's 10 otherwise).
 TINY_STUDENT_SAMPLES = 2
 
+#: CPU-sized values for SmolLM2-135M (``train.base_model = "smollm2-135m"``) on a machine
+#: without a GPU (``train.cpu_profile``): one AdamW step trains ~120 tokens/s on 2 cores, so
+#: a few steps of a few conversations, short student replies and a handful of evaluation
+#: episodes. Not the paper's values (those apply on a GPU, or with ``cpu_profile = false``);
+#: the learning rates are raised to move a 135M model in 8 steps.
+SMOLLM2_CPU_PROFILE: dict[str, Any] = {
+    "max_length": 2048,
+    "sft_learning_rate": 5e-5,
+    "mdpo_learning_rate": 5e-6,
+    "batch_size": 4,
+    "mdpo_batch_size": 2,
+    "micro_batch_size": 1,
+    "max_steps": 8,
+    "student_instances": 1,
+    "student_max_new_tokens": 160,
+    "student_max_steps": 3,
+    "eval_episodes": 4,
+}
+
 
 def uses_cpu_profile(settings: MagnetSettings) -> bool:
+    """The tiny default model on its CPU profile (its scores check the pipeline only)."""
     return settings.train.base_model == "tiny" and settings.train.cpu_profile
 
 
+def cpu_profile(settings: MagnetSettings) -> dict[str, Any] | None:
+    """The CPU-sized values of this run's base model, or None (paper values): the tiny model's
+    always, SmolLM2's when no GPU is visible; only with ``train.cpu_profile``."""
+    if not settings.train.cpu_profile:
+        return None
+    if settings.train.base_model == "tiny":
+        return TINY_PROFILE
+    if settings.train.base_model == "smollm2-135m":
+        import torch
+
+        return None if torch.cuda.is_available() else SMOLLM2_CPU_PROFILE
+    return None
+
+
 def effective_train(settings: MagnetSettings) -> TrainSettings:
-    """The training settings of this run: the user's, with :data:`TINY_PROFILE` filling the
-    fields left unset when the tiny default model is trained on the CPU profile."""
+    """The training settings of this run: the user's, with the base model's CPU profile
+    (:data:`TINY_PROFILE`, :data:`SMOLLM2_CPU_PROFILE`) filling the fields left unset."""
     train = settings.train
-    if not uses_cpu_profile(settings):
+    profile = cpu_profile(settings)
+    if profile is None:
         return train
-    unset = {k: v for k, v in TINY_PROFILE.items() if k not in train.model_fields_set}
+    unset = {k: v for k, v in profile.items() if k not in train.model_fields_set}
     return train.model_copy(update=unset)
 
 
 def student_samples(settings: MagnetSettings) -> int:
-    """Trajectories sampled per instance (paper: 10; the CPU profile takes fewer)."""
-    if uses_cpu_profile(settings) and "student_samples" not in settings.distill.model_fields_set:
+    """Trajectories sampled per instance (paper: 10; the CPU profiles take fewer)."""
+    if cpu_profile(settings) is not None and "student_samples" not in settings.distill.model_fields_set:
         return TINY_STUDENT_SAMPLES
     return settings.distill.student_samples
 

