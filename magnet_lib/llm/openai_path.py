@@ -132,7 +132,8 @@ _PRICE_LOCK = threading.Lock()
 _BUNDLED: dict[str, Any] | None = None
 
 
-def _cost_map() -> dict[str, Any]:
+def cost_map() -> dict[str, Any]:
+    """LiteLLM's model table (prices, capabilities): its loaded copy, else the JSON file it ships."""
     global _BUNDLED
     litellm = sys.modules.get("litellm")
     if litellm is not None and isinstance(getattr(litellm, "model_cost", None), dict):
@@ -155,7 +156,7 @@ def prices(model: str) -> tuple[float, float, float, float] | None:
         if model in _PRICES:
             return _PRICES[model]
     provider, name = split_model(model)
-    table = _cost_map()
+    table = cost_map()
     entry = table.get(model) or (table.get(name) if provider == "openai" else None)
     found = None
     if isinstance(entry, dict) and isinstance(entry.get("input_cost_per_token"), (int, float)):

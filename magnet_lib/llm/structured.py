@@ -23,21 +23,30 @@ a value is one of the item's candidates unless the schema lists them).
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import Any
 
-from magnet_lib.llm.client import _litellm
+import magnet_lib.llm.openai_path as openai_path
 
 MODES = ("auto", "json_schema", "json_object", "off")
 
 
 @lru_cache(maxsize=256)
 def supports_schema(model: str) -> bool:
-    """LiteLLM's capability lookup (False for a model it does not know)."""
-    try:
-        return bool(_litellm().supports_response_schema(model=model))
-    except Exception:  # an unknown provider or model
-        return False
+    """LiteLLM's capability lookup (False for a model it does not know). When LiteLLM is not
+    loaded (the lean path never loads it), its model table is read directly: importing LiteLLM
+    for one flag would cost the lean path 160 MiB and its start-up."""
+    litellm = sys.modules.get("litellm")
+    if litellm is not None:
+        try:
+            return bool(litellm.supports_response_schema(model=model))
+        except Exception:  # an unknown provider or model
+            return False
+    provider, name = openai_path.split_model(model)
+    table = openai_path.cost_map()
+    entry = table.get(model) or (table.get(name) if provider in (None, "openai") else None)
+    return bool(isinstance(entry, dict) and entry.get("supports_response_schema"))
 
 
 def mode_for(setting: str, model: str) -> str:
