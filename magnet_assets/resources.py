@@ -15,32 +15,19 @@ from typing import Any, Literal, Optional, get_args, get_origin
 
 import dagster as dg
 from pydantic import Field, SecretStr, create_model
+from pydantic_settings import BaseSettings
 
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.settings import (
-    BfclSettings,
-    DistillSettings,
-    GraphSettings,
-    LintSettings,
-    LLMSettings,
-    MagnetSettings,
-    PoolSettings,
-    RunSettings,
-    TrainSettings,
-    load_settings,
-)
+from magnet_lib.settings import MagnetSettings, load_settings
 
 #: fields kept out of run configuration (secrets)
 SECRET_FIELDS = {"llm": {"api_key"}}
-GROUPS = {
-    "llm": LLMSettings,
-    "graph": GraphSettings,
-    "distill": DistillSettings,
-    "train": TrainSettings,
-    "run": RunSettings,
-    "pool": PoolSettings,
-    "bfcl": BfclSettings,
-    "lint": LintSettings,
+#: the settings groups (llm, graph, distill, train, ...), read off MagnetSettings: a new group
+#: reaches the resource and the launchpad by itself
+GROUPS: dict[str, type[BaseSettings]] = {
+    name: info.annotation
+    for name, info in MagnetSettings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseSettings)
 }
 
 
@@ -66,17 +53,13 @@ def _config_class(name: str, settings_cls: type, secret: set[str]) -> type[dg.Co
     return create_model(name, __base__=dg.Config, **fields)
 
 
-LLMConfig = _config_class("LLMConfig", LLMSettings, SECRET_FIELDS["llm"])
-GraphConfig = _config_class("GraphConfig", GraphSettings, set())
-DistillConfig = _config_class("DistillConfig", DistillSettings, set())
-TrainConfig = _config_class("TrainConfig", TrainSettings, set())
-RunConfig = _config_class("RunConfig", RunSettings, set())
-PoolConfig = _config_class("PoolConfig", PoolSettings, set())
-BfclConfig = _config_class("BfclConfig", BfclSettings, set())
-LintConfig = _config_class("LintConfig", LintSettings, set())
+#: one typed config class per group (``LlmConfig``, ``GraphConfig``, ...), the API key left out
+CONFIGS: dict[str, type[dg.Config]] = {
+    name: _config_class(f"{name.title()}Config", cls, SECRET_FIELDS.get(name, set())) for name, cls in GROUPS.items()
+}
 
 
-class MagnetResource(dg.ConfigurableResource):
+class _MagnetResourceBase(dg.ConfigurableResource):
     """Magnet settings for a run. A field left unset (None) takes the value of the settings
     file and environment; library code receives ``settings`` and never reads the environment."""
 
@@ -84,14 +67,6 @@ class MagnetResource(dg.ConfigurableResource):
     tools_dir: Optional[str] = Field(None, description="User tool specs, one sub-folder per category.")  # noqa: UP045
     builtin_tools: Optional[bool] = Field(None, description="Include the built-in executable environments.")  # noqa: UP045
     seed: Optional[int] = None  # noqa: UP045
-    llm: LLMConfig = Field(default_factory=LLMConfig)
-    graph: GraphConfig = Field(default_factory=GraphConfig)
-    distill: DistillConfig = Field(default_factory=DistillConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
-    pool: PoolConfig = Field(default_factory=PoolConfig)
-    bfcl: BfclConfig = Field(default_factory=BfclConfig)
-    lint: LintConfig = Field(default_factory=LintConfig)
 
     @classmethod
     def from_settings(cls, settings: MagnetSettings) -> MagnetResource:
@@ -114,6 +89,16 @@ class MagnetResource(dg.ConfigurableResource):
         a context manager (``with magnet.runner() as runner:``) so its cache is closed."""
         s = self.settings
         return TaskRunner(s.llm, cache_dir=s.cache_dir)
+
+
+#: the resource: the scalar fields and methods above plus one nested config per settings group
+MagnetResource = create_model(
+    "MagnetResource",
+    __base__=_MagnetResourceBase,
+    __module__=__name__,
+    __doc__=_MagnetResourceBase.__doc__,
+    **{name: (config, Field(default_factory=config)) for name, config in CONFIGS.items()},
+)
 
 
 def resource_values(settings: MagnetSettings) -> dict[str, Any]:
