@@ -10,7 +10,8 @@ import time
 import pytest
 
 from magnet_lib.llm.limits import AdaptiveLimiter, cooldown_for
-from magnet_lib.llm.openai_path import OPENAI_BASE, lean_route, wire_params
+from magnet_lib.llm import openai_path
+from magnet_lib.llm.openai_path import OPENAI_BASE, lean_route, proxy_for, wire_params
 from tests.llm_server import echo, llm_server, make_runner, words
 
 # --------------------------------------------------------------------------- routing
@@ -30,6 +31,34 @@ def test_openai_shaped_models_take_the_lean_path_and_the_rest_litellm(monkeypatc
     # OpenAI itself gets its current parameter names; other endpoints get what was given
     assert wire_params(OPENAI_BASE, "o3-mini", {"max_tokens": 10, "temperature": 0.7}) == {"max_completion_tokens": 10}
     assert wire_params(base, "o3-mini", {"max_tokens": 10}) == {"max_tokens": 10}
+
+
+def test_proxies_come_from_the_environment_once_per_endpoint(monkeypatch):
+    monkeypatch.setattr(openai_path, "_PROXIES", {})
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    proxy, auth = proxy_for("https://api.openai.com/v1")
+    assert str(proxy) == "http://proxy.example:3128" and auth.login == "user"
+    assert proxy_for("http://127.0.0.1:8000/v1") == (None, None)  # NO_PROXY
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert proxy_for("https://api.openai.com/v1")[0] is not None  # read once, kept for the endpoint
+
+
+def test_the_lean_path_sends_without_a_thread_hop_per_request(llm_server, echo, tmp_path, monkeypatch):
+    """With trust_env, aiohttp reads ~/.netrc and the proxy variables in a worker thread for
+    every request; the lean path's session must not (those hops cost the next request's send)."""
+    hops = []
+    original = asyncio.base_events.BaseEventLoop.run_in_executor
+
+    def counting(self, executor, func, *args):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return original(self, executor, func, *args)
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "run_in_executor", counting)
+    runner = make_runner(llm_server, tmp_path / "cache", model="openai/gpt-4o-mini")
+    assert all(r.ok for r in runner.run(echo, words(8)))
+    assert llm_server.requests == 8
+    assert not [h for h in hops if "netrc" in h or "proxy" in h], hops
 
 
 @pytest.mark.parametrize("transport", ["auto", "litellm"])

@@ -199,7 +199,10 @@ def session() -> Any:
         for key in [k for k, (ref, _) in _SESSIONS.items() if ref() is None or ref().is_closed()]:
             del _SESSIONS[key]
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, enable_cleanup_closed=False)
-        created = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps, trust_env=True)
+        # trust_env=False: with it aiohttp reads ~/.netrc and the proxy variables in a worker
+        # thread for every request (two thread hops on the path between one answer and the
+        # next request); the proxy is looked up once per endpoint instead (:func:`proxy_for`)
+        created = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps, trust_env=False)
         _SESSIONS[id(loop)] = (weakref.ref(loop), created)
     _close_with_the_loop(loop, created)
     return created
@@ -244,6 +247,24 @@ def _close_all() -> None:
 
 atexit.register(_close_all)
 
+_PROXIES: dict[str, tuple[Any, Any]] = {}
+
+
+def proxy_for(base: str) -> tuple[Any, Any]:
+    """``(proxy URL, proxy auth)`` for requests to ``base`` from ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+    ``NO_PROXY`` (aiohttp's own rules), read once per endpoint; ``(None, None)`` for no proxy."""
+    found = _PROXIES.get(base)
+    if found is None:
+        from aiohttp.helpers import get_env_proxy_for_url
+        from yarl import URL
+
+        try:
+            found = get_env_proxy_for_url(URL(base))
+        except LookupError:
+            found = (None, None)
+        _PROXIES[base] = found
+    return found
+
 
 async def chat(
     base: str, name: str, key: str | None, messages: list[dict[str, Any]], params: dict[str, Any], timeout_s: float
@@ -255,9 +276,12 @@ async def chat(
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    proxy, proxy_auth = proxy_for(base)
     try:
         async with session().post(
             f"{base}/chat/completions",
+            proxy=proxy,
+            proxy_auth=proxy_auth,
             data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
