@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from magnet_lib.llm.limits import AdaptiveLimiter, cooldown_for
 from magnet_lib.llm import openai_path
+from magnet_lib.llm.limits import AdaptiveLimiter, cooldown_for
 from magnet_lib.llm.openai_path import OPENAI_BASE, lean_route, proxy_for, wire_params
 from tests.llm_server import echo, llm_server, make_runner, words
 
