@@ -13,7 +13,7 @@ from magnet_lib.llm import ParseError
 from magnet_lib.llm.anthropic_batch import JSON_TOOL, base_url, outcome, to_anthropic, to_completion
 from magnet_lib.llm.openai_path import answer_text, prices
 from magnet_lib.testing.server import TestServer
-from tests.llm_server import EchoIn, EchoOut, EchoTask, echo, make_echo, make_runner, words  # noqa: F401 (a fixture)
+from tests.llm_server import EchoIn, EchoOut, EchoTask, echo, make_echo, make_runner, words
 
 MODEL = "anthropic/claude-haiku-4-5"  # in LiteLLM's price map: $1 / $5 per million tokens, no batch prices
 BATCH = {"batch": True, "batch_window_s": 0.05, "batch_poll_s": 0.02}
