@@ -1,14 +1,18 @@
 """Batch mode: requests go through the provider's batch API instead of one by one.
 
 With ``LLMSettings.batch = True`` the client queues each request instead of sending it; once
-no new request has come for ``batch_window_s`` (or ``batch_max_requests`` are queued) the
-queue becomes one batch in OpenAI's format, through the ``openai`` SDK:
+no new request has come for ``batch_window_s`` (or ``batch_max_requests`` are queued, or the
+lines would pass the provider's size limit) the queue becomes one batch (:class:`BatchQueue`,
+shared by the providers). OpenAI's format (:class:`OpenAIBatches`, through the ``openai`` SDK):
 
 1. upload a JSONL file, one line per request (``custom_id``, ``POST /v1/chat/completions``,
    the body the lean path would send), ``purpose="batch"``;
 2. create the batch (``completion_window``), poll it every ``batch_poll_s`` until it is
    ``completed`` / ``failed`` / ``expired`` / ``cancelled`` (or ``batch_timeout_s`` passes);
 3. download the output and error files and hand every waiting request its line.
+
+Anthropic's Message Batches API is :mod:`magnet_lib.llm.anthropic_batch`; its results are
+handed back in the same shape (an OpenAI chat completion body), so the client reads both alike.
 
 Everything around a request stays as it is: the runner still renders, looks up the cache,
 parses, re-asks (a re-ask is queued into the next batch), caches every answer and counts
@@ -19,8 +23,8 @@ prices (half the online price where the map has none). Time spent waiting for a 
 charged to an item's retry budget (a batch may take hours); waits between retries are.
 
 OpenAI itself and OpenAI-compatible ``api_base`` endpoints that serve ``/v1/files`` and
-``/v1/batches`` (the lean path's models) are supported; other providers' batch APIs are not
-(yet): their requests become rejects saying so.
+``/v1/batches`` (the lean path's models), and ``anthropic/<model>``, are supported; other
+providers' requests become rejects saying so.
 """
 
 from __future__ import annotations
