@@ -127,9 +127,16 @@ def test_failed_lines_and_reasks_go_into_the_next_batch(server, echo, tmp_path):
     assert stats.reasks == 1 and stats.retries == 6 and stats.rejects == 0
     assert stats.calls == server.requests == 15
     assert len(server.message_batches) >= 2  # the first, then the retries and the re-ask
-    # the re-ask went into a later batch with the rejected answer and the complaint as its last turns
-    later = [line for b in list(server.message_batches.values())[1:] for line in b["results"]]
-    assert later and sum(r.retries for r in results) == 6 and sum(r.reasks for r in results) == 1
+    assert sum(r.retries for r in results) == 6 and sum(r.reasks for r in results) == 1
+    # the re-ask went into a later batch: the system prompt, then the rejected answer and the complaint as its last turns
+    first, *later = server.message_batches.values()
+    reasks = [r["params"] for b in later for r in b["requests"] if len(r["params"]["messages"]) == 3]
+    assert len(reasks) == 1 and all(len(r["params"]["messages"]) == 1 for r in first["requests"])
+    [reask] = reasks
+    assert [m["role"] for m in reask["messages"]] == ["user", "assistant", "user"] and reask["system"][0]["text"].startswith(
+        "You repeat words"
+    )
+    assert reask["messages"][1]["content"] == server.invalid_answer and "JSON" in reask["messages"][2]["content"]
 
 
 def test_a_line_failing_past_max_retries_becomes_a_reject(server, echo, tmp_path):

@@ -570,7 +570,7 @@ class TestServer:
         with self._lock:
             batch_id = f"msgbatch_{len(self.message_batches) + 1:04d}"
             self.message_batches[batch_id] = {
-                "results": results, "counts": counts, "created_at": _iso(time.time()), "_ready_at": time.monotonic() + self.batch_latency_s,
+                "requests": requests, "results": results, "counts": counts, "created_at": _iso(time.time()), "_ready_at": time.monotonic() + self.batch_latency_s,
                 "_cancel_at": None,
             }  # fmt: skip
         return JSONResponse(self._message_batch_object(batch_id))
