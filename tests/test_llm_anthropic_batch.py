@@ -206,6 +206,10 @@ def test_chat_messages_convert_to_the_messages_api():
     fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
     forced = to_anthropic("m", [{"role": "user", "content": "hi"}], {"max_tokens": 8, "response_format": fmt})
     assert forced["tools"] == [{"name": JSON_TOOL, "input_schema": schema}] and forced["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
+    empty = to_anthropic(
+        "m", [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}, {"role": "user", "content": "Say something."}], {}
+    )
+    assert empty["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "Say something."}]}]
     with pytest.raises(ValueError, match="image_url"):
         to_anthropic("m", [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}], {})
 

@@ -179,6 +179,8 @@ def to_anthropic(name: str, messages: list[dict[str, Any]], params: dict[str, An
                 _add(turns, "assistant", content)
                 continue
             blocks = _blocks(content, where)
+            if not blocks and not calls:
+                continue  # an empty answer (re-asked): Anthropic refuses empty turns; the complaint joins the prompt
             for j, call in enumerate(calls):
                 fn = call.get("function") or {}
                 blocks.append(
