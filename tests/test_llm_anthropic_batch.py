@@ -83,6 +83,7 @@ def test_a_batch_run_matches_the_online_run_and_the_cache_replays_it(server, ech
     batched = anthropic_runner(server, tmp_path / "batch", **BATCH)
     batch_results = batched.run(echo, words(12)) + batched.run(tools, words(4))
     assert len(server.message_batches) == 2 and server.requests == 32  # one batch a run
+    assert set(server.anthropic_versions) == {"2023-06-01"}  # online (LiteLLM) and batch calls speak the same version
     assert all(r.ok for r in batch_results)
     assert [r.value for r in batch_results] == [r.value for r in online_results]
     assert [r.answer for r in batch_results] == [r.answer for r in online_results]  # the same text, tool calls included

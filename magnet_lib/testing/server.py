@@ -47,7 +47,7 @@ with a ``tool_use`` block whose input is the JSON answer; a task whose answer is
 ``rate_limit`` / ``server_error`` / ``overloaded`` / ``invalid_request`` become ``errored`` lines
 (``rate_limit_error``, ``api_error``, ``overloaded_error``, ``invalid_request_error``), ``hang`` an
 ``expired`` line, ``canceled`` a ``canceled`` one, ``malformed`` a message without content.
-The ``x-api-key`` values seen are kept in ``api_keys``.
+The ``x-api-key`` values seen are kept in ``api_keys``, the ``anthropic-version`` headers counted in ``anthropic_versions``.
 
 Besides the random ``FAULT_KINDS``, scripts may use ``overloaded`` (529 at Anthropic, 503 at
 OpenAI), ``invalid_request`` (400) and ``canceled`` (a canceled line in an Anthropic batch, a
@@ -161,6 +161,7 @@ class TestServer:
             self.records: list[RequestRecord] = []
             self.authorizations: set[str] = set()
             self.api_keys: set[str] = set()
+            self.anthropic_versions: Counter[str | None] = Counter()
             self.invalid_requests: list[str] = []
             self.structured: Counter[str] = Counter()
             self.schema_violations: list[tuple[str, str]] = []
@@ -455,6 +456,8 @@ class TestServer:
         if not request.headers.get("x-api-key"):
             return _anthropic_error("authentication_error", "x-api-key header is required", 401)
         version = request.headers.get("anthropic-version")
+        with self._lock:
+            self.anthropic_versions[version] += 1
         if not version:
             return _anthropic_error("invalid_request_error", "anthropic-version: header is required", 400)
         if version not in ANTHROPIC_VERSIONS:
