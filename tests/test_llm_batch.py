@@ -55,6 +55,6 @@ def test_a_line_failing_past_max_retries_becomes_a_reject(batch_server, echo, tm
 
 
 def test_batch_mode_for_another_provider_is_a_clear_reject(echo, tmp_path):
-    runner = make_runner(None, tmp_path / "cache", model="anthropic/claude-3-5-haiku-20241022", **BATCH)
+    runner = make_runner(None, tmp_path / "cache", model="gemini/gemini-2.0-flash", **BATCH)
     [result] = runner.run(echo, words(1))
-    assert not result.ok and "batch mode supports OpenAI and OpenAI-compatible endpoints" in result.reject_reason
+    assert not result.ok and "batch mode supports OpenAI, OpenAI-compatible endpoints and Anthropic" in result.reject_reason

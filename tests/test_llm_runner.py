@@ -196,6 +196,8 @@ def test_token_bucket_waits_for_large_requests(frozen_clock):
 
 def test_tokens_per_minute_limit_holds(llm_server, echo, tmp_path, frozen_clock):
     # each request reserves ~40 prompt tokens + max_tokens 60 = ~100; 6000/min = 100/s, burst 1000
+    # answers take 0.5 s (real time), so no refund of an early answer makes room before all 14 asked
+    llm_server.latency_s = 0.5
     runner = make_runner(llm_server, tmp_path / "cache", tokens_per_minute=6000, max_tokens=60)
     assert all(r.ok for r in runner.run(echo, words(14)))
     reserved = [amount for _, amount, _ in frozen_clock.grants]

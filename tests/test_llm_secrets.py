@@ -105,3 +105,42 @@ def test_canary_key_never_reaches_dagster_storage_or_metadata(tmp_path, monkeypa
     for root in (home, tmp_path / "dagster"):
         for path in (p for p in root.rglob("*") if p.is_file()):
             assert canary.encode() not in path.read_bytes(), f"key written to {path}"
+
+
+def test_canary_key_in_anthropic_batch_mode_is_sent_but_never_written(tmp_path, monkeypatch, caplog, capfd):
+    """Anthropic's batch mode: the key travels in the ``x-api-key`` header of every control call
+    (create, poll, download) and nowhere else, through faults, rejects and cache hits."""
+    canary = f"sk-ant-canary-{uuid.uuid4()}"
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAGNET_HOME", str(home))
+    monkeypatch.setenv("MAGNET_LLM_API_KEY", canary)
+    monkeypatch.setenv("MAGNET_LLM_MODEL", "anthropic/claude-haiku-4-5")
+    monkeypatch.setenv("MAGNET_LLM_BATCH", "true")
+    caplog.set_level(logging.DEBUG)
+    for name in ("magnet.llm", "aiohttp", "aiohttp.client", "asyncio"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    echo = make_echo(tmp_path / "prompts")
+    with TestServer(retry_after_s=0.05, batch_latency_s=0.05) as server:
+        monkeypatch.setenv("MAGNET_LLM_API_BASE", server.root)
+        settings = load_settings()
+        assert settings.llm.batch and settings.llm.api_key.get_secret_value() == canary
+        llm = settings.llm.model_copy(update={"max_retries": 1, "max_reasks": 0, "batch_window_s": 0.05, "batch_poll_s": 0.02})
+        runner = TaskRunner(llm, cache_dir=settings.cache_dir)
+        server.script("rate_limit", "overloaded", "hang", "invalid_request", "malformed", "overloaded", "invalid_answer")
+        results = runner.run(echo, words(6))
+        results += runner.run(echo, words(6))  # cache hits
+        assert server.message_batches and server.requests >= 6
+    assert server.api_keys == {canary}  # the endpoint got the key, in x-api-key
+    assert any(r.ok for r in results) and any(not r.ok for r in results)
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written)
+    for path in written:
+        assert canary.encode() not in path.read_bytes(), f"key written to {path}"
+    outputs = json.dumps([r.model_dump(mode="json") for r in results]) + json.dumps(runner.metadata())
+    outputs += json.dumps(settings.public_dict(), default=str) + repr(settings.llm)
+    assert canary not in outputs
+    out, err = capfd.readouterr()
+    assert canary not in out + err
+    assert "anthropic batch" in caplog.text and "retrying" in caplog.text  # the logs were captured and searched
+    assert canary not in caplog.text
+    assert canary not in "".join(f"{k}={v}" for k, v in os.environ.items() if k != "MAGNET_LLM_API_KEY")

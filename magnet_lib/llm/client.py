@@ -37,8 +37,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import magnet_lib.llm.anthropic_batch as anthropic_batch
 import magnet_lib.llm.openai_path as openai_path
-from magnet_lib.llm.batch import BatchQueue
+from magnet_lib.llm.batch import BatchQueue, OpenAIBatches
 from magnet_lib.llm.limits import AdaptiveLimiter, CoolDown, cooldown_for
 from magnet_lib.llm.openai_path import MalformedResponse
 from magnet_lib.settings import LLMSettings
@@ -348,20 +349,28 @@ class ModelClient:
 
     async def _send_batch(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         """One request through the provider's batch API (:mod:`magnet_lib.llm.batch`)."""
-        route = self.route(model)
-        if route is None:
-            raise ValueError(f"batch mode supports OpenAI and OpenAI-compatible endpoints, not {model!r} (set llm.batch = false)")
         loop_key = (id(asyncio.get_running_loop()), model)
         queue = self._batch_queues.get(loop_key)
         if queue is None:
+            queue = self._batch_queues[loop_key] = self._batch_queue(model)
+        return _completion_from(model, await queue.request(messages, params), batch=True)
+
+    def _batch_queue(self, model: str) -> BatchQueue:
+        s = self.settings
+        common = {
+            "window_s": s.batch_window_s, "max_requests": s.batch_max_requests, "poll_s": s.batch_poll_s, "timeout_s": s.batch_timeout_s,
+        }  # fmt: skip
+        route = self.route(model)
+        if route is not None:
             if model not in self._keys:
                 self._keys[model] = openai_path.resolve_key(model, self._secret)
-            s = self.settings
-            queue = self._batch_queues[loop_key] = BatchQueue(
-                base=route[0], name=route[1], key=self._keys[model], window_s=s.batch_window_s, max_requests=s.batch_max_requests,
-                poll_s=s.batch_poll_s, completion_window=s.batch_completion_window, timeout_s=s.batch_timeout_s,
-            )  # fmt: skip
-        return _completion_from(model, await queue.request(messages, params), batch=True)
+            return OpenAIBatches(base=route[0], name=route[1], key=self._keys[model], completion_window=s.batch_completion_window, **common)
+        provider, name = openai_path.split_model(model)
+        if provider == "anthropic":
+            if model not in self._keys:
+                self._keys[model] = anthropic_batch.resolve_key(self._secret)
+            return anthropic_batch.AnthropicBatches(base=anthropic_batch.base_url(s.api_base), name=name, key=self._keys[model], **common)
+        raise ValueError(f"batch mode supports OpenAI, OpenAI-compatible endpoints and Anthropic, not {model!r} (set llm.batch = false)")
 
     async def _send_litellm(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         litellm = _litellm()

@@ -149,15 +149,26 @@ def cost_map() -> dict[str, Any]:
     return _BUNDLED
 
 
+def model_entry(model: str) -> dict[str, Any] | None:
+    """The model table's entry of ``model``: under its full name, else under the bare name when
+    that entry is the provider's (``anthropic/claude-haiku-4-5`` is listed as ``claude-haiku-4-5``)."""
+    provider, name = split_model(model)
+    table = cost_map()
+    entry = table.get(model)
+    if entry is None and provider is not None:
+        bare = table.get(name)
+        if isinstance(bare, dict) and (provider == "openai" or bare.get("litellm_provider") == provider):
+            entry = bare
+    return entry if isinstance(entry, dict) else None
+
+
 def prices(model: str) -> tuple[float, float, float, float] | None:
     """USD per prompt token, per completion token, and the same two for batch requests (half
     price where the map says nothing about batches), or None for a model without a price."""
     with _PRICE_LOCK:
         if model in _PRICES:
             return _PRICES[model]
-    provider, name = split_model(model)
-    table = cost_map()
-    entry = table.get(model) or (table.get(name) if provider == "openai" else None)
+    entry = model_entry(model)
     found = None
     if isinstance(entry, dict) and isinstance(entry.get("input_cost_per_token"), (int, float)):
         prompt = float(entry["input_cost_per_token"])

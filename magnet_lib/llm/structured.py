@@ -43,10 +43,8 @@ def supports_schema(model: str) -> bool:
             return bool(litellm.supports_response_schema(model=model))
         except Exception:  # an unknown provider or model
             return False
-    provider, name = openai_path.split_model(model)
-    table = openai_path.cost_map()
-    entry = table.get(model) or (table.get(name) if provider in (None, "openai") else None)
-    return bool(isinstance(entry, dict) and entry.get("supports_response_schema"))
+    entry = openai_path.model_entry(model)
+    return bool(entry and entry.get("supports_response_schema"))
 
 
 def mode_for(setting: str, model: str) -> str:

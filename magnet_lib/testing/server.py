@@ -34,6 +34,25 @@ uploaded batch is answered like a chat request (and counted as one, faults inclu
 line missing from both files, as when a batch expires). A batch reports ``in_progress``
 until ``batch_latency_s`` has passed, then ``completed``.
 
+And Anthropic's side, for ``anthropic/<model>`` with ``api_base=server.root``: the Messages API
+(``POST /v1/messages``, what LiteLLM sends online) and the Message Batches API (``POST
+/v1/messages/batches``, ``GET /v1/messages/batches/{id}``, ``.../results``, ``.../cancel``).
+Both check the ``x-api-key`` (401 without) and ``anthropic-version`` (400 without) headers
+and validate the request as Anthropic does in the parts a client converts (no unknown
+top-level parameters, ``max_tokens`` given, roles ``user``/``assistant`` only, no empty text
+blocks, tool names of ``[a-zA-Z0-9_-]``, a forced tool that exists): an invalid request is a 400
+``invalid_request_error`` online and an ``errored`` line in a batch. A forced tool is answered
+with a ``tool_use`` block whose input is the JSON answer; a task whose answer is tool calls
+(``{"content", "tool_calls"}``) gets ``tool_use`` blocks when it sent tools. Faults in a batch:
+``rate_limit`` / ``server_error`` / ``overloaded`` / ``invalid_request`` become ``errored`` lines
+(``rate_limit_error``, ``api_error``, ``overloaded_error``, ``invalid_request_error``), ``hang`` an
+``expired`` line, ``canceled`` a ``canceled`` one, ``malformed`` a message without content.
+The ``x-api-key`` values seen are kept in ``api_keys``, the ``anthropic-version`` headers counted in ``anthropic_versions``.
+
+Besides the random ``FAULT_KINDS``, scripts may use ``overloaded`` (529 at Anthropic, 503 at
+OpenAI), ``invalid_request`` (400) and ``canceled`` (a canceled line in an Anthropic batch, a
+missing line in an OpenAI batch, a hang online).
+
 A request with a
 ``response_format`` schema (structured outputs, :mod:`magnet_lib.llm.structured`) is counted
 per task in ``structured``, and the answer is checked against the schema the way a server
@@ -45,6 +64,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -63,6 +83,16 @@ from starlette.routing import Route
 from magnet_lib.testing import registry
 
 FAULT_KINDS = ("rate_limit", "server_error", "hang", "malformed", "invalid_answer")
+#: kinds only scripts use (a random fault is one of FAULT_KINDS)
+SCRIPT_KINDS = FAULT_KINDS + ("overloaded", "invalid_request", "canceled")
+#: API versions the fake knows; 2026-10-21 removed temperature, top_p and top_k from the Messages API
+ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
+#: top-level Messages API parameters the fake accepts (Anthropic rejects others: "Extra inputs are not permitted")
+ANTHROPIC_PARAMS = frozenset(
+    ("model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k", "stop_sequences", "tools", "tool_choice",
+     "metadata", "stream", "thinking", "service_tier", "output_format", "output_config")
+)  # fmt: skip
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 UNKNOWN_TASK = "<unknown>"
 
 
@@ -103,6 +133,7 @@ class TestServer:
         self.batch_latency_s = batch_latency_s
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.message_batches: dict[str, dict[str, Any]] = {}
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         unknown = set(self.fault_kinds) - set(FAULT_KINDS)
@@ -129,6 +160,9 @@ class TestServer:
             self.max_in_flight = 0
             self.records: list[RequestRecord] = []
             self.authorizations: set[str] = set()
+            self.api_keys: set[str] = set()
+            self.anthropic_versions: Counter[str | None] = Counter()
+            self.invalid_requests: list[str] = []
             self.structured: Counter[str] = Counter()
             self.schema_violations: list[tuple[str, str]] = []
 
@@ -136,10 +170,17 @@ class TestServer:
         """Queue the outcomes of the next requests (of ``task`` only, when given): fault kinds,
         or None for a normal answer. Scripts go before ``fault_rate``."""
         for kind in kinds:
-            if kind is not None and kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+            if kind is not None and kind not in SCRIPT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(SCRIPT_KINDS)}")
         with self._lock:
             self._scripts.setdefault(task, deque()).extend(kinds)
+
+    @property
+    def root(self) -> str:
+        """The ``api_base`` for Anthropic models (LiteLLM and the SDK append ``/v1/messages``)."""
+        if self.port is None:
+            raise RuntimeError("the test server is not running; call start() first")
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -165,6 +206,11 @@ class TestServer:
                 Route("/v1/files/{file_id}/content", self._file_content, methods=["GET"]),
                 Route("/v1/batches", self._create_batch, methods=["POST"]),
                 Route("/v1/batches/{batch_id}", self._get_batch, methods=["GET"]),
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/batches", self._create_message_batch, methods=["POST"]),
+                Route("/v1/messages/batches/{batch_id}", self._get_message_batch, methods=["GET"]),
+                Route("/v1/messages/batches/{batch_id}/results", self._message_batch_results, methods=["GET"]),
+                Route("/v1/messages/batches/{batch_id}/cancel", self._cancel_message_batch, methods=["POST"]),
             ]
         )
         config = uvicorn.Config(
@@ -228,8 +274,11 @@ class TestServer:
         authorization: str | None,
         schema: dict[str, Any] | None = None,
         violation: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         with self._lock:
+            if api_key:
+                self.api_keys.add(api_key)
             if schema is not None:
                 self.structured[task_name] += 1
             if violation:
@@ -276,7 +325,7 @@ class TestServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if fault == "hang":
+            if fault in ("hang", "canceled"):
                 deadline = time.monotonic() + self.hang_s
                 while time.monotonic() < deadline and not await request.is_disconnected():
                     await asyncio.sleep(0.05)
@@ -291,6 +340,10 @@ class TestServer:
                 )
             if fault == "server_error":
                 return JSONResponse({"error": {"message": "internal error", "type": "server_error"}}, status_code=500)
+            if fault == "overloaded":
+                return JSONResponse({"error": {"message": "the engine is overloaded", "type": "server_error"}}, status_code=503)
+            if fault == "invalid_request":
+                return JSONResponse({"error": {"message": "invalid request (scripted)", "type": "invalid_request_error"}}, status_code=400)
             if fault == "malformed":
                 return Response('{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
             if fault == "invalid_answer":
@@ -331,11 +384,11 @@ class TestServer:
         fault = self._next_fault(task_name)
         self._record(task_name, fault, model, len(messages), authorization)
         custom_id = line.get("custom_id")
-        if fault == "hang":
+        if fault in ("hang", "canceled"):
             return "none", None
-        if fault in ("rate_limit", "server_error"):
-            status = 429 if fault == "rate_limit" else 500
-            error = {"error": {"message": "rate limit reached" if status == 429 else "internal error", "type": fault}}
+        if fault in ("rate_limit", "server_error", "overloaded", "invalid_request"):
+            status = {"rate_limit": 429, "server_error": 500, "overloaded": 503, "invalid_request": 400}[fault]
+            error = {"error": {"message": "rate limit reached" if status == 429 else f"{fault} (scripted)", "type": fault}}
             return "error", {
                 "id": f"req-{custom_id}",
                 "custom_id": custom_id,
@@ -396,6 +449,263 @@ class TestServer:
         if batch_id not in self.batches:
             return JSONResponse({"error": {"message": "no such batch"}}, status_code=404)
         return JSONResponse(self._batch_object(batch_id))
+
+    # ------------------------------------------------------------------ Anthropic
+    def _anthropic_auth(self, request: Request) -> Response | None:
+        """Anthropic's header checks: a 401 without ``x-api-key``, a 400 without ``anthropic-version``."""
+        if not request.headers.get("x-api-key"):
+            return _anthropic_error("authentication_error", "x-api-key header is required", 401)
+        version = request.headers.get("anthropic-version")
+        with self._lock:
+            self.anthropic_versions[version] += 1
+        if not version:
+            return _anthropic_error("invalid_request_error", "anthropic-version: header is required", 400)
+        if version not in ANTHROPIC_VERSIONS:
+            return _anthropic_error("invalid_request_error", f"anthropic-version: unknown version {version!r}", 400)
+        return None
+
+    def _anthropic_answer(self, params: dict[str, Any], api_key: str | None, version: str) -> tuple[str | None, dict[str, Any]]:
+        """``(fault, outcome)`` for one Messages request: ``outcome`` is the Message, or
+        ``{"error": {type, message}}``; counted like a chat request."""
+        messages = _anthropic_as_chat(params)
+        task_name, text = self._text(messages)
+        invalid = _anthropic_invalid(params, version)
+        fault = None if invalid else self._next_fault(task_name)
+        self._record(task_name, fault, str(params.get("model", "")), len(messages), None, api_key=api_key)
+        if invalid:
+            with self._lock:
+                self.invalid_requests.append(invalid)
+            return None, {"error": {"type": "invalid_request_error", "message": invalid}}
+        errors = {
+            "rate_limit": ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+            "server_error": ("api_error", "Internal server error"),
+            "overloaded": ("overloaded_error", "Overloaded"),
+            "invalid_request": ("invalid_request_error", "invalid request (scripted)"),
+        }
+        if fault in errors:
+            etype, message = errors[fault]
+            return fault, {"error": {"type": etype, "message": message}}
+        if fault == "invalid_answer":
+            text = self.invalid_answer
+        return fault, self._anthropic_message(params, messages, text)
+
+    def _anthropic_message(self, params: dict[str, Any], messages: list[dict[str, Any]], text: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        stop = "end_turn"
+        choice = params.get("tool_choice") or {}
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, TypeError):
+            data = None
+        if choice.get("type") == "tool" and isinstance(data, dict):  # a forced tool: the answer is its input
+            content, stop = [{"type": "tool_use", "id": "toolu_forced", "name": choice["name"], "input": data}], "tool_use"
+        elif params.get("tools") and isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
+            content = [{"type": "text", "text": data["content"]}] if data.get("content") else []
+            for i, call in enumerate(data["tool_calls"]):
+                content.append({"type": "tool_use", "id": f"toolu_{i}", "name": call.get("name"), "input": call.get("arguments") or {}})
+            stop = "tool_use"
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+        return {
+            "id": f"msg_{self.requests}", "type": "message", "role": "assistant", "model": str(params.get("model", "")),
+            "content": content, "stop_reason": stop, "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text) // 4 + 1},
+        }  # fmt: skip
+
+    async def _messages(self, request: Request) -> Response:
+        refused = self._anthropic_auth(request)
+        if refused is not None:
+            return refused
+        params = await request.json()
+        fault, outcome = self._anthropic_answer(params, request.headers.get("x-api-key"), request.headers["anthropic-version"])
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if fault in ("hang", "canceled"):
+                deadline = time.monotonic() + self.hang_s
+                while time.monotonic() < deadline and not await request.is_disconnected():
+                    await asyncio.sleep(0.05)
+                return Response(status_code=504)
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            if fault == "malformed":
+                return Response('{"id": "msg_broken", "content": [{"type": ', media_type="application/json")
+            if "error" in outcome:
+                status = {"rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}.get(outcome["error"]["type"], 400)
+                headers = {"retry-after": f"{self.retry_after_s:g}"} if status == 429 else None
+                return _anthropic_error(outcome["error"]["type"], outcome["error"]["message"], status, headers)
+            return JSONResponse(outcome)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _create_message_batch(self, request: Request) -> Response:
+        refused = self._anthropic_auth(request)
+        if refused is not None:
+            return refused
+        spec = await request.json()
+        requests = spec.get("requests") if isinstance(spec, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return _anthropic_error("invalid_request_error", "requests: Field required (a non-empty list)", 400)
+        ids = [r.get("custom_id") if isinstance(r, dict) else None for r in requests]
+        if any(not isinstance(i, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", i) for i in ids) or len(set(ids)) != len(ids):
+            return _anthropic_error(
+                "invalid_request_error", "requests: every custom_id must be unique and match ^[a-zA-Z0-9_-]{1,64}$", 400
+            )
+        api_key = request.headers.get("x-api-key")
+        results: list[dict[str, Any]] = []
+        counts = Counter()
+        for r in requests:
+            params = r.get("params") if isinstance(r.get("params"), dict) else {}
+            fault, outcome = self._anthropic_answer(params, api_key, request.headers["anthropic-version"])
+            if fault == "hang":
+                result: dict[str, Any] = {"type": "expired"}
+            elif fault == "canceled":
+                result = {"type": "canceled"}
+            elif "error" in outcome:
+                result = {"type": "errored", "error": {"type": "error", "error": outcome["error"]}}
+            elif fault == "malformed":
+                result = {"type": "succeeded", "message": {"id": outcome["id"], "type": "message", "role": "assistant"}}
+            else:
+                result = {"type": "succeeded", "message": outcome}
+            counts[result["type"]] += 1
+            results.append({"custom_id": r["custom_id"], "result": result})
+        with self._lock:
+            batch_id = f"msgbatch_{len(self.message_batches) + 1:04d}"
+            self.message_batches[batch_id] = {
+                "requests": requests, "results": results, "counts": counts, "created_at": _iso(time.time()), "_ready_at": time.monotonic() + self.batch_latency_s,
+                "_cancel_at": None,
+            }  # fmt: skip
+        return JSONResponse(self._message_batch_object(batch_id))
+
+    def _message_batch_object(self, batch_id: str) -> dict[str, Any]:
+        batch = self.message_batches[batch_id]
+        ended = time.monotonic() >= batch["_ready_at"]
+        counts = batch["counts"]
+        total = sum(counts.values())
+        return {
+            "id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else ("canceling" if batch["_cancel_at"] else "in_progress"),
+            "request_counts": {
+                "processing": 0 if ended else total, **{k: (counts[k] if ended else 0) for k in ("succeeded", "errored", "canceled", "expired")}
+            },
+            "ended_at": _iso(time.time()) if ended else None, "created_at": batch["created_at"], "expires_at": batch["created_at"],
+            "archived_at": None, "cancel_initiated_at": batch["_cancel_at"],
+            "results_url": f"{self.root}/v1/messages/batches/{batch_id}/results" if ended else None,
+        }  # fmt: skip
+
+    async def _get_message_batch(self, request: Request) -> Response:
+        refused = self._anthropic_auth(request)
+        if refused is not None:
+            return refused
+        batch_id = request.path_params["batch_id"]
+        if batch_id not in self.message_batches:
+            return _anthropic_error("not_found_error", f"no message batch {batch_id}", 404)
+        return JSONResponse(self._message_batch_object(batch_id))
+
+    async def _message_batch_results(self, request: Request) -> Response:
+        refused = self._anthropic_auth(request)
+        if refused is not None:
+            return refused
+        batch = self.message_batches.get(request.path_params["batch_id"])
+        if batch is None:
+            return _anthropic_error("not_found_error", "no such message batch", 404)
+        if time.monotonic() < batch["_ready_at"]:
+            return _anthropic_error("invalid_request_error", "the message batch is still processing", 400)
+        lines = "".join(json.dumps(line) + "\n" for line in batch["results"])
+        return Response(lines.encode(), media_type="application/binary")
+
+    async def _cancel_message_batch(self, request: Request) -> Response:
+        refused = self._anthropic_auth(request)
+        if refused is not None:
+            return refused
+        batch_id = request.path_params["batch_id"]
+        batch = self.message_batches.get(batch_id)
+        if batch is None:
+            return _anthropic_error("not_found_error", "no such message batch", 404)
+        batch["_cancel_at"] = batch["_cancel_at"] or _iso(time.time())
+        return JSONResponse(self._message_batch_object(batch_id))
+
+
+def _iso(stamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+def _anthropic_error(etype: str, message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"type": "error", "error": {"type": etype, "message": message}}, status_code=status, headers=headers)
+
+
+def _anthropic_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text") or "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def _anthropic_as_chat(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Messages request as the chat messages a runner rendered (for the registry lookup):
+    one system message per system text block, then the turns' text."""
+    system = params.get("system")
+    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else (system or [])
+    out = [{"role": "system", "content": _anthropic_text([b])} for b in blocks if isinstance(b, dict)]
+    for m in params.get("messages") or []:
+        if isinstance(m, dict):
+            out.append({"role": m.get("role"), "content": _anthropic_text(m.get("content"))})
+    return out
+
+
+def _anthropic_invalid(params: dict[str, Any], version: str = "2023-06-01") -> str | None:
+    """Why Anthropic would refuse ``params`` (the checks that catch a wrong conversion), or None."""
+    removed = ("temperature", "top_p", "top_k") if version >= "2026-10-21" else ()
+    extra = sorted(k for k in params if k not in ANTHROPIC_PARAMS or k in removed)
+    if extra:
+        return f"{extra[0]}: Extra inputs are not permitted"
+    if not isinstance(params.get("model"), str) or not params["model"]:
+        return "model: Field required"
+    if not isinstance(params.get("max_tokens"), int) or params["max_tokens"] < 1:
+        return "max_tokens: Field required (an integer of at least 1)"
+    temperature = params.get("temperature")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 1):
+        return "temperature: Input should be less than or equal to 1"
+    system = params.get("system")
+    bad_block = (
+        any(not isinstance(b, dict) or b.get("type") != "text" or not b.get("text") for b in system) if isinstance(system, list) else True
+    )
+    if system is not None and not isinstance(system, str) and bad_block:
+        return "system: a string or a list of non-empty text blocks"
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: Field required (a non-empty list)"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            role = m.get("role") if isinstance(m, dict) else None
+            return f"messages.{i}.role: Input should be 'user' or 'assistant' (got {role!r})"
+        content = m.get("content")
+        if isinstance(content, str):
+            if not content:
+                return f"messages.{i}: text content blocks must be non-empty"
+        elif isinstance(content, list) and content:
+            for j, b in enumerate(content):
+                if not isinstance(b, dict) or b.get("type") not in ("text", "image", "document", "tool_use", "tool_result", "thinking"):
+                    return f"messages.{i}.content.{j}.type: unknown content block type"
+                if b["type"] == "text" and not b.get("text"):
+                    return f"messages.{i}.content.{j}: text content blocks must be non-empty"
+        else:
+            return f"messages.{i}.content: a non-empty string or list of content blocks"
+    names = set()
+    for i, tool in enumerate(params.get("tools") or []):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not _TOOL_NAME.match(tool["name"]):
+            return f"tools.{i}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+        if not isinstance(tool.get("input_schema"), dict) or tool["input_schema"].get("type") != "object":
+            return f"tools.{i}.input_schema: an object schema (type 'object') is required"
+        names.add(tool["name"])
+    choice = params.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+            return "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'"
+        if choice["type"] == "tool" and choice.get("name") not in names:
+            return f"tool_choice.name: no tool named {choice.get('name')!r} in tools"
+    return None
 
 
 def _schema_of(response_format: Any) -> dict[str, Any] | None:
