@@ -104,7 +104,8 @@ class LLMSettings(_Group):
     min_concurrency: int = Field(1, ge=1, description="The floor of adaptive concurrency.")
     batch: bool = Field(
         False,
-        description="Send requests through the provider's batch API (OpenAI batch format: upload JSONL, create, poll, download) "
+        description="Send requests through the provider's batch API (OpenAI and OpenAI-compatible endpoints: upload JSONL, create, "
+        "poll, download; Anthropic: Message Batches) "
         "instead of one by one: cheaper, slower; for large offline-tolerant runs.",
     )
     batch_window_s: float = Field(2.0, description="A batch is submitted once no new request has been queued for this long.")
