@@ -151,12 +151,14 @@ class Ui:
         partition's name in the detail pane, once that pane shows the partition."""
         from playwright.sync_api import expect
 
-        name = self.page.get_by_text(partition, exact=True)
-        name.first.click()
-        expect(name).to_have_count(2, timeout=60_000)  # the list's entry and the detail's title
+        self.page.locator(f"[title='{partition}']").first.click()  # the list's entry
+        title = self.page.locator(f"span > [title='{partition}']")  # the detail pane's title
+        expect(title).to_have_count(1, timeout=60_000)
+        header = title.locator("xpath=../..")  # the title, its status tag and its Unsynced badge
+        expect(header.get_by_text("Materialized", exact=True)).to_be_visible(timeout=60_000)
         expect(self.page.get_by_text("Latest materialization")).to_be_visible(timeout=60_000)
         self.page.wait_for_timeout(3_000)  # the stale status comes in its own query
-        return self.page.get_by_text(UNSYNCED)
+        return header.get_by_text(UNSYNCED)
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 120.0) -> list[str]:
