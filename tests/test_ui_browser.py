@@ -198,6 +198,14 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
     settings = load_settings(home=magnet_home, tools_dir=tools_dir)
     storage = settings.storage_dir
 
+    timings: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def lap(phase: str) -> None:
+        now = time.monotonic()
+        timings[phase] = round(now - clock[0], 1)
+        clock[0] = now
+
     # materialize once, as a user would: both categories up to the dependency edges
     first = subprocess.run(
         [sys.executable, "-m", "magnet_assets.cli", "run", "--asset", "dependency_edges"],
@@ -208,6 +216,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
         timeout=900,
     )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    lap("magnet run --asset dependency_edges")
     before_versions = {cat: src.version() for cat, src in discover_categories(settings).items()}
     assert set(before_versions) == {"marine", "orchard"}
 
@@ -234,6 +243,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             return None
 
         _wait("the Dagster UI and its code location", location_loaded, UI_START_S, log, every_s=5)
+        lap("magnet ui up, code location loaded")
 
         with tempfile.TemporaryDirectory(prefix="magnet-chromium-") as profile, sync_playwright() as pw:
             browser = pw.chromium.launch_persistent_context(
@@ -248,6 +258,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             expect(ui.select("marine")).to_have_count(0)
             ui.shot("function_pool_marine_before_the_change")
 
+            lap("browser start, the page before the change")
             # change one tool of marine; the UI's sensor records the new source version
             (tools_dir / "marine" / "marine.json").write_text(json.dumps(marine(CHANGED)))
             new_version = discover_categories(settings)["marine"].version()
@@ -259,6 +270,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
                 return versions[0] if versions else None  # newest first
 
             _wait("the category sensor to record marine's new version", lambda: observed("marine") == new_version, SENSOR_S, log)
+            lap("the sensor recorded the change")
             assert observed("orchard") == before_versions["orchard"]
             assert ui.stale("function_pool", ["marine", "orchard"]) == {"marine": "STALE", "orchard": "FRESH"}
             assert ui.stale("dependency_edges", ["marine", "orchard"]) == {"marine": "FRESH", "orchard": "FRESH"}  # one step deep
@@ -273,6 +285,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             ui.shot("function_pool_marine_unsynced")
             expect(ui.select("orchard")).to_have_count(0)
             ui.shot("function_pool_orchard_synced")
+            lap("the pages with marine unsynced")
 
             # the UI's own materialize action, with marine selected
             orchard_files = _digests(storage, "orchard")
@@ -297,6 +310,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
                 return runs if runs and all(r.is_finished for r in runs) else None
 
             runs = _wait("the run launched from the UI", new_runs_done, RUN_S, log, every_s=3)
+            lap("the run launched from the UI finished")
             assert len(runs) == 1, [r.tags for r in runs]
             (run,) = runs
             assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
@@ -334,10 +348,13 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             ui.shot("dependency_edges_orchard_synced")
             browser.close()
 
+        lap("the pages after the run")
         left = _stop(ui_proc)
+        lap("magnet ui stopped (SIGTERM)")
         stopped = True
         assert not left, f"still running after SIGTERM to magnet ui: {left}"
         print(f"screenshots: {', '.join(p.name for p in ui.shots)}")
+        print(f"timings (s): {json.dumps(timings)}")
     finally:
         if not stopped and ui_proc.poll() is None:
             with contextlib.suppress(Exception):
