@@ -61,10 +61,10 @@ def run(
     import time
 
     from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
-    from magnet_lib.training.sft import training_output
 
-    training_output(verbose)  # loss curves still go to loss_curve.json and the assets' metadata
     settings = _settings(home, tools_dir)
+    if verbose:  # the steps that train read it (loss curves go to loss_curve.json and the metadata either way)
+        settings = settings.model_copy(update={"run": settings.run.model_copy(update={"verbose": True})})
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
     mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"
     console.print(f"[bold]magnet run[/] home={settings.home} · {mode} · executor {settings.run.executor}")

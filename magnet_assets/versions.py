@@ -82,7 +82,10 @@ def _is_project(name: str) -> bool:
     return name.split(".")[0] in PROJECT_PACKAGES and not any(name == e or name.startswith(e + ".") for e in EXCLUDED)
 
 
-def _imports(name: str, path: Path) -> set[str]:
+@cache
+def _imports(name: str, path: Path) -> frozenset[str]:
+    """The project modules one module imports (parsed once per process: every asset's
+    closure shares most of its modules)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -96,7 +99,7 @@ def _imports(name: str, path: Path) -> set[str]:
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return {n for n in found if _is_project(n) and _module_path(n) is not None}
+    return frozenset(n for n in found if _is_project(n) and _module_path(n) is not None)
 
 
 @cache
