@@ -47,7 +47,7 @@ Key = tuple[dg.AssetKey, str | None]
 class Step:
     asset: str
     partition: str | None
-    status: str  # materialized | skipped | failed | blocked
+    status: str  # materialized | skipped | failed | blocked | checked (a check run again on its own)
     seconds: float = 0.0
     error: str | None = None
     step_key: str | None = None  # assets materialized by one step share it (and its time)
@@ -413,12 +413,13 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
         elif e.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = e.event_specific_data
             name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-            if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR:
+            blocking = not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+            if blocking:
                 failed_checks.append(name)
-            if checks and ev.asset_check_key in checks and ev.asset_key not in assets:  # a check run again on its own
-                status = "checked" if ev.passed else ("failed" if ev.severity == dg.AssetCheckSeverity.ERROR else "checked")
+            # a failed blocking check fails the call (exit 1); a check run again on its own is reported either way
+            if blocking or (checks and ev.asset_check_key in checks and ev.asset_key not in assets):
                 error = None if ev.passed else f"check {name} failed ({ev.severity.value})"
-                steps.append(Step(name, part, status, times.get(e.step_key, 0.0), error, step_key=e.step_key, run_id=run_id))
+                steps.append(Step(name, part, "failed" if blocking else "checked", times.get(e.step_key, 0.0), error, run_id=run_id))
     first_error = (
         next(iter(failures.values()), None)
         or (f"blocking check(s) failed: {', '.join(failed_checks)}" if failed_checks else None)

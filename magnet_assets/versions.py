@@ -54,11 +54,18 @@ USES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "query_call_pairs": (("magnet_lib.translation.episodes",), ("graph.max_calls_per_turn", "distill", "seed", "llm")),
     "sft_trajectories": (("magnet_lib.distillation.teacher", "magnet_lib.distillation.quality"), ("distill", "seed", "llm")),
     "single_turn_and_irrelevance": (("magnet_lib.distillation.single_turn",), ("distill", "seed", "llm")),
-    "sft_set": (("magnet_lib.distillation.mixing", "magnet_lib.distillation.quality"), ("distill", "seed")),
+    "sft_set": (
+        ("magnet_lib.distillation.mixing", "magnet_lib.distillation.quality", "magnet_lib.evaluation.contamination"),
+        ("distill", "seed", "bfcl.drop_contaminated", "bfcl.tool_source"),
+    ),
     "sft_checkpoint": (("magnet_lib.training.sft",), ("train", "seed")),
     "negative_hints": (("magnet_lib.training.hints", "magnet_lib.training.student"), ("train", "distill", "graph", "seed", "llm")),
     "mdpo_pairs": (("magnet_lib.training.hints", "magnet_lib.training.student"), ("train", "distill", "seed", "llm")),
     "mdpo_checkpoint": (("magnet_lib.training.mdpo",), ("train", "seed")),
+    "contamination_report": (
+        ("magnet_lib.evaluation.bfcl", "magnet_lib.evaluation.contamination", "magnet_lib.pool.bfcl_source"),
+        ("bfcl.drop_contaminated", "bfcl.tool_source"),
+    ),
     "eval_report": (
         ("magnet_lib.evaluation.multi_turn", "magnet_lib.training.hints", "magnet_lib.training.student"),
         ("train", "graph.max_calls_per_turn", "seed", "llm"),
