@@ -330,6 +330,8 @@ def replace_category(path: str | os.PathLike, category: str, tools: Any, edges: 
     path.parent.mkdir(parents=True, exist_ok=True)
     nodes = _node_frame(tools).filter(pl.col("category") == category)
     with writer_lock(path):
+        for leftover in leftovers(path):  # of whole-graph builds that were killed (see build_graph)
+            _remove(leftover)
         fresh = not path.exists()
         db = _open_database(path, read_only=False, lock_wait_s=LOCK_WAIT_S)
         conn = kuzu.Connection(db)

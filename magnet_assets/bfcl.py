@@ -12,7 +12,9 @@ import dagster as dg
 import polars as pl
 
 from magnet_assets.resources import MagnetResource
-from magnet_lib.evaluation import bfcl, contamination
+
+# magnet_lib.evaluation.bfcl loads torch (its transformers backend): imported by the steps that
+# use it (see magnet_assets.training)
 
 
 @dg.asset(
@@ -22,6 +24,8 @@ from magnet_lib.evaluation import bfcl, contamination
     "Report at $MAGNET_HOME/reports/contamination_report.md and .json. Empty, with a note, without bfcl-eval.",
 )
 def contamination_report(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.Output:
+    from magnet_lib.evaluation import bfcl, contamination
+
     settings = magnet.settings
     reason = bfcl.unavailable_reason()
     notes = []
@@ -64,10 +68,11 @@ def contamination_report(context: dg.AssetExecutionContext, magnet: MagnetResour
     )
 
 
-def bfcl_subset(settings, checkpoints: dict[str, Path], log=None) -> tuple[list[bfcl.BfclReport], dict[str, Any]]:
+def bfcl_subset(settings, checkpoints: dict[str, Path], log=None) -> tuple[list, dict[str, Any]]:
     """``eval_report``'s BFCL part: each checkpoint on the first ``bfcl.eval_limit`` entries of
     ``bfcl.eval_categories``; writes ``reports/bfcl_scores.json`` and ``.md``. Nothing (and a
     note in the metadata) when bfcl-eval is absent or ``eval_limit`` is 0."""
+    from magnet_lib.evaluation import bfcl
     from magnet_lib.training.sft import effective_train
 
     cfg = settings.bfcl

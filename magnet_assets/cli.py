@@ -61,10 +61,10 @@ def run(
     import time
 
     from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
-    from magnet_lib.training.sft import training_output
 
-    training_output(verbose)  # loss curves still go to loss_curve.json and the assets' metadata
     settings = _settings(home, tools_dir)
+    if verbose:  # the steps that train read it (loss curves go to loss_curve.json and the metadata either way)
+        settings = settings.model_copy(update={"run": settings.run.model_copy(update={"verbose": True})})
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
     mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"
     console.print(f"[bold]magnet run[/] home={settings.home} · {mode} · executor {settings.run.executor}")
@@ -81,7 +81,7 @@ def run(
         shown.add((step.run_id, step.step_key))
         names = "+".join(step.shares) if step.shares else step.asset
         where = escape(f"[{step.partition}]") if step.partition else ""
-        style = {"materialized": "green", "failed": "red", "blocked": "yellow"}[step.status]
+        style = {"materialized": "green", "checked": "green", "failed": "red", "blocked": "yellow"}[step.status]
         llm = step.llm or {}
         calls = ""
         if llm.get("calls") or llm.get("failures") or llm.get("rejects"):
@@ -108,7 +108,8 @@ def run(
     for step in summary.steps:
         if step.asset not in counts:
             order.append(step.asset)
-        counts[step.asset]["failed" if step.status in ("failed", "blocked") else step.status] += 1
+        column = {"failed": "failed", "blocked": "failed", "checked": "materialized"}.get(step.status, step.status)
+        counts[step.asset][column] += 1  # a lint run again on its own counts as done
     for name in order:
         c = counts[name]
         table.add_row(name, str(c["materialized"]), str(c["skipped"]), f"[red]{c['failed']}[/]" if c["failed"] else "0")
@@ -118,16 +119,23 @@ def run(
         f"{settings.storage_dir} (tables), {settings.home / 'reports'} (reports), {settings.checkpoints_dir} (models), "
         f"{settings.graph_path} (graph)"
     )
-    reject_files = sorted((settings.storage_dir / "tool_rejects").glob("*.parquet"))
-    if reject_files:
-        import polars as pl
-
-        rejected = sum(pl.read_parquet(f).height for f in reject_files)
-        if rejected:
-            console.print(f"[yellow]{rejected} tool spec problem(s)[/]: `magnet pool --rejects` lists file, tool, field and reason.")
+    rejected = tool_problems(settings)
+    if rejected:
+        console.print(f"[yellow]{rejected} tool spec problem(s)[/]: `magnet pool --rejects` lists file, tool, field and reason.")
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} asset partition(s) failed[/]; see `magnet ui` for the run logs.")
         raise typer.Exit(1)
+
+
+def tool_problems(settings) -> int:
+    """The rejects ``magnet pool --rejects`` lists: each category's (its ``tool_rejects``
+    table) plus the files and folders of the tools folder that belong to no category."""
+    import polars as pl
+
+    from magnet_lib.pool.function_pool import layout_rejects
+
+    reject_files = sorted((settings.storage_dir / "tool_rejects").glob("*.parquet"))
+    return sum(pl.read_parquet(f).height for f in reject_files) + len(layout_rejects(settings))
 
 
 @app.command()

@@ -7,6 +7,7 @@ versions, the resource's configuration, the executor and the automation conditio
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -102,13 +103,20 @@ def settings_from_json(settings_json: str) -> MagnetSettings:
     return load_settings(**json.loads(settings_json))
 
 
+@functools.cache
 def magnet_job(settings_json: str, executor: str | None = None) -> dg.JobDefinition:
     """The asset job over given settings (JSON of ``resource_values``): what each step
-    subprocess of the multiprocess executor rebuilds (see ``dg.build_reconstructable_job``)."""
+    subprocess of the multiprocess executor rebuilds (see ``dg.build_reconstructable_job``);
+    built once per process, so a worker that runs many category runs builds it once."""
     settings = settings_from_json(settings_json)
     if executor:  # a worker process that runs one category's run in itself
         settings = settings.model_copy(update={"run": settings.run.model_copy(update={"executor": executor})})
     return build_definitions(settings=settings).resolve_job_def(JOB_NAME)
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dagster dev`` (``magnet ui``) loads: the definitions over the settings in force.
+    Dagster builds them when the code location loads, not when this module is imported, so
+    ``magnet run`` and every step process (which import this module) do not build them twice."""
+    return build_definitions()

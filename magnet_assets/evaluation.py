@@ -18,12 +18,11 @@ from magnet_assets.bfcl import bfcl_subset
 from magnet_assets.metadata import llm_metadata
 from magnet_assets.resources import MagnetResource
 from magnet_assets.versions import versioned
-from magnet_lib.evaluation.multi_turn import EvalReport, evaluate, evaluation_references
 from magnet_lib.models import Episode
 from magnet_lib.tables import from_frame
-from magnet_lib.training.hints import tool_pool
-from magnet_lib.training.sft import effective_train, uses_cpu_profile
-from magnet_lib.training.student import TransformersStudent
+
+# magnet_lib.evaluation.multi_turn and the training modules load torch: imported by the step
+# (see magnet_assets.training)
 
 #: The checkpoints evaluated, in the order of the report: name -> the asset that trains it
 #: (None: the base model the SFT run started from, saved at <checkpoints>/base).
@@ -41,7 +40,7 @@ def checkpoint_path(context: dg.AssetExecutionContext, settings, name: str, asse
     return Path(settings.checkpoints_dir) / name
 
 
-def write_report(report: EvalReport, reports_dir: Path) -> tuple[Path, Path]:
+def write_report(report, reports_dir: Path) -> tuple[Path, Path]:
     reports_dir.mkdir(parents=True, exist_ok=True)
     md, js = reports_dir / "eval_report.md", reports_dir / "eval_report.json"
     md.write_text(report.markdown(), encoding="utf-8")
@@ -60,7 +59,13 @@ def write_report(report: EvalReport, reports_dir: Path) -> tuple[Path, Path]:
 def eval_report(
     context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame, query_call_pairs: pl.DataFrame
 ) -> dg.Output:
+    from magnet_lib.evaluation.multi_turn import evaluate, evaluation_references
+    from magnet_lib.training.hints import tool_pool
+    from magnet_lib.training.sft import effective_train, training_output, uses_cpu_profile
+    from magnet_lib.training.student import TransformersStudent
+
     settings = magnet.settings
+    training_output(settings.run.verbose)
     train = effective_train(settings)
     refs, split, notes = evaluation_references(sft_set, from_frame(query_call_pairs, Episode), train.eval_episodes, settings.seed)
     if uses_cpu_profile(settings):

@@ -3,9 +3,11 @@ part of the one Kuzu graph, the initial random-walk FSPs and the augmented (Merg
 Split) FSPs, with blocking checks on the walks and the turn limit.
 
 Every asset here is partitioned by category, so Dagster's lineage runs category by category:
-a change in one category makes only that category's partitions stale. Writes to the Kuzu file
-go through the ``kuzu`` concurrency pool (limit 1, set up by the CLI's instance); readers
-that meet a write lock retry briefly (:mod:`graph_db.store`)."""
+a change in one category makes only that category's partitions stale. Every step that opens
+the Kuzu file (the writer ``dependency_graph``, the readers ``fsps`` and ``augmented_fsps``)
+is in the ``kuzu`` concurrency pool (limit 1, set up by the CLI's instance): category runs go
+side by side, and one category's walks never meet another's write lock (Kuzu locks the
+whole file); a reader outside Dagster that meets one retries briefly (:mod:`graph_db.store`)."""
 
 from collections import Counter
 
@@ -136,6 +138,7 @@ def blocking_outcome(results: list[dg.AssetCheckResult], output: dg.Output):
     partitions_def=category_partitions,
     group_name="graph",
     deps=["dependency_graph"],
+    pool=KUZU_POOL,  # reads graph.kuzu: never while another category's run writes it (Kuzu's file lock)
     description="Initial function signature paths: seeded random walks of walk_length steps from every node of "
     "the category, read from the graph store.",
     check_specs=[
@@ -177,6 +180,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
 @dg.asset(
     partitions_def=category_partitions,
     group_name="graph",
+    pool=KUZU_POOL,
     description="FSPs after Merge -> Insert (variant no_split) and after Split (variant miss_func / miss_params); "
     "every turn records the operation that made it.",
     check_specs=[

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import multiprocessing
 import os
@@ -46,7 +47,7 @@ Key = tuple[dg.AssetKey, str | None]
 class Step:
     asset: str
     partition: str | None
-    status: str  # materialized | skipped | failed | blocked
+    status: str  # materialized | skipped | failed | blocked | checked (a check run again on its own)
     seconds: float = 0.0
     error: str | None = None
     step_key: str | None = None  # assets materialized by one step share it (and its time)
@@ -214,54 +215,101 @@ def probe_endpoint(llm: LLMSettings, timeout_s: float = 10.0) -> None:
 # --------------------------------------------------------------------------- the plan
 
 
-class _Graph:
-    def __init__(self, defs: dg.Definitions, categories: list[str], wanted: set[dg.AssetKey]):
+class Lineage:
+    """Dagster's asset lineage at the partition level over the asset partitions a call may
+    run (``within``): the children of an asset partition are what Dagster's partition mappings
+    make of it (same category for category -> category, every category below an unpartitioned
+    asset, the one partition of an unpartitioned asset below a partitioned one)."""
+
+    def __init__(self, instance: dg.DagsterInstance, defs: dg.Definitions, within: set[Key]):
+        from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+        from dagster._time import get_current_datetime
+
         self.graph = defs.resolve_asset_graph()
-        self.order = [k for k in self.graph.toposorted_asset_keys if k in wanted]
-        self.categories = categories
-        self.partitioned = {k: self.graph.get(k).partitions_def is not None for k in self.order}
-        self.siblings = {k: set(self.graph.get(k).execution_set_asset_keys) for k in self.order}
+        self.view = AssetGraphView(
+            temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+            instance=instance,
+            asset_graph=self.graph,
+        )
+        self.within = within
+        self.order = {k: i for i, k in enumerate(self.graph.toposorted_asset_keys)}
+        self._children: dict[Key, set[Key]] = {}
 
-    def targets(self) -> list[Key]:
-        return [(k, c) for k in self.order for c in (self.categories if self.partitioned[k] else [None])]
+    def children(self, key: Key) -> set[Key]:
+        if key not in self._children:
+            from dagster._core.definitions.events import AssetKeyPartitionKey
 
-    def parents(self, key: Key) -> list[Key]:
-        asset, part = key
-        out = []
-        for p in self.graph.get(asset).parent_keys:
-            if p not in self.partitioned:
-                continue
-            if self.partitioned[p]:
-                out.extend([(p, part)] if part is not None else [(p, c) for c in self.categories])
-            else:
-                out.append((p, None))
-        return out
+            asset, part = key
+            subset = self.view.get_asset_subset_from_asset_partitions(asset, {AssetKeyPartitionKey(asset, part)})
+            out: set[Key] = set()
+            for child in self.graph.get(asset).child_keys:
+                mapped = self.view.compute_child_subset(child, subset)
+                out.update((ap.asset_key, ap.partition_key) for ap in mapped.expensively_compute_asset_partitions())
+            self._children[key] = out & self.within
+        return self._children[key]
 
-    def descendants(self, keys: set[Key]) -> set[Key]:
-        out: set[Key] = set()
-        for key in self.targets():  # topological order: parents first
-            if any(p in keys or p in out for p in self.parents(key)):
-                out.add(key)
-        return out
+    def downstream(self, keys: set[Key]) -> set[Key]:
+        """``keys`` and every asset partition below them (within the call's)."""
+        seen = set(keys)
+        stack = list(keys)
+        while stack:
+            for child in self.children(stack.pop()) - seen:
+                seen.add(child)
+                stack.append(child)
+        return seen
+
+    def sort(self, keys) -> list[Key]:
+        return sorted(keys, key=lambda k: (self.order[k[0]], k[1] or ""))
 
 
-def _wave(g: _Graph, todo: dict[Key, str]) -> dict[str | None, set[dg.AssetKey]]:
-    """The runs of the next wave, by partition: the asset partitions to do none of whose
-    parents is to do, then the missing ones whose every parent to do runs in the same run."""
-    chosen: set[Key] = {k for k in todo if not any(p in todo for p in g.parents(k))}
-    grew = True
-    while grew:
-        grew = False
-        for key in g.targets():
-            if key in todo and key not in chosen and todo[key] == "MISSING":
-                parents = [p for p in g.parents(key) if p in todo]
-                if parents and all(p in chosen and p[1] == key[1] for p in parents):
-                    chosen.add(key)
-                    grew = True
-    runs: dict[str | None, set[dg.AssetKey]] = {}
-    for asset, part in chosen:
-        runs.setdefault(part, set()).update(g.siblings[asset] & set(g.order))
-    return runs
+def _waves(lineage: Lineage, todo: set[Key], siblings: dict[dg.AssetKey, set[dg.AssetKey]]):
+    """The runs of each wave over ``todo``, by partition: a run holds the asset partitions to
+    do of one partition (or the unpartitioned ones) whose parents to do are done or in the
+    same run, so a category's whole chain below a change is one run. Yields one wave at a time
+    and takes back (``send``) the asset partitions that did not materialize: what is below
+    them is dropped (reported blocked by the caller)."""
+    parents: dict[Key, set[Key]] = {k: set() for k in todo}
+    for key in todo:
+        for child in lineage.children(key) & todo:
+            parents[child].add(key)
+    left = set(todo)
+    while left:
+        chosen: set[Key] = set()
+        for key in lineage.sort(left):  # parents first
+            waiting = parents[key] & left
+            if all(p in chosen and p[1] == key[1] for p in waiting):
+                chosen.add(key)
+        runs: dict[str | None, set[dg.AssetKey]] = {}
+        for asset, part in chosen:
+            runs.setdefault(part, set()).update(siblings.get(asset, {asset}))
+        left -= chosen
+        failed = yield runs
+        if failed:
+            left -= lineage.downstream(set(failed))
+
+
+def _failed_checks(instance: dg.DagsterInstance, defs: dg.Definitions, assets: set[dg.AssetKey]) -> set[dg.AssetCheckKey]:
+    """The checks defined outside an asset (the lints) whose latest evaluation failed with
+    ERROR severity (they block what is below them) or never finished: they run again. A
+    check inside an asset's step fails the step, so the asset itself is stale and reruns."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    separate = {k for c in defs.asset_checks or [] for k in c.check_keys if k.asset_key in assets}
+    if not separate:
+        return set()
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(separate))
+    out = set()
+    for key, record in latest.items():
+        evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+        if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+            run = instance.get_run_by_id(record.run_id)
+            if run is not None and run.is_finished:
+                out.add(key)  # the check's step died or was skipped
+        elif (
+            record.status == AssetCheckExecutionRecordStatus.FAILED and getattr(evaluation, "severity", None) == dg.AssetCheckSeverity.ERROR
+        ):
+            out.add(key)
+    return out
 
 
 # --------------------------------------------------------------------------- running
@@ -274,10 +322,15 @@ def _reconstructable(settings_json: str, executor: str | None = None):
     return dg.build_reconstructable_job("magnet_assets.definitions", "magnet_job", reconstructable_kwargs=kwargs)
 
 
-def _execute_in_worker(settings_json: str, dagster_home: str, assets: set[dg.AssetKey], part: str | None, log_level: str):
-    """One partition's run in a worker process (the run's steps in that process)."""
-    instance = dg.DagsterInstance.from_config(dagster_home)
-    return _execute(_reconstructable(settings_json, "in_process"), instance, assets, part, log_level)
+@functools.cache
+def _worker_instance(dagster_home: str) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(dagster_home)
+
+
+def _execute_in_worker(settings_json: str, dagster_home: str, assets: set[dg.AssetKey], part: str | None, log_level: str, checks=None):
+    """One partition's run in a worker process (the run's steps in that process; the instance
+    and the job built once per worker)."""
+    return _execute(_reconstructable(settings_json, "in_process"), _worker_instance(dagster_home), assets, part, log_level, checks)
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
@@ -331,14 +384,20 @@ def _llm_counts(metadata) -> dict:
     return out
 
 
-def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_level: str) -> tuple[str, list[Step]]:
+def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_level: str, checks=None) -> tuple[str, list[Step]]:
+    """One Dagster run of ``assets`` (one partition, or the unpartitioned ones). ``checks``:
+    the asset checks of the run when they are more than the assets' own (a lint that failed
+    before runs again before what it blocks)."""
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     if part is not None:
         tags["dagster/partition"] = part
     steps: list[Step] = []
+    selection = sorted(assets, key=str)
+    if checks:
+        recon, selection = recon.get_subset(asset_selection=set(assets), asset_check_selection=set(checks)), None
     try:
         run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-        with dg.execute_job(recon, instance=instance, tags=tags, asset_selection=sorted(assets, key=str), run_config=run_config) as result:
+        with dg.execute_job(recon, instance=instance, tags=tags, asset_selection=selection, run_config=run_config) as result:
             events = result.all_events
             run_id = result.run_id
     except Exception as exc:  # a definition error still ends in a summary, not a traceback
@@ -346,11 +405,26 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
     times = _step_times(instance, run_id)
     failures = {e.step_key: _error_of(e) for e in events if e.event_type_value == "STEP_FAILURE"}
     done: dict[dg.AssetKey, tuple[str, dict]] = {}
+    failed_checks: list[str] = []
     for e in events:
         if e.event_type_value == "ASSET_MATERIALIZATION":
             m = e.event_specific_data.materialization
             done[m.asset_key] = (e.step_key, _llm_counts(m.metadata))
-    first_error = next(iter(failures.values()), None) or _run_failure(instance, run_id)
+        elif e.event_type_value == "ASSET_CHECK_EVALUATION":
+            ev = e.event_specific_data
+            name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+            blocking = not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+            if blocking:
+                failed_checks.append(name)
+            # a failed blocking check fails the call (exit 1); a check run again on its own is reported either way
+            if blocking or (checks and ev.asset_check_key in checks and ev.asset_key not in assets):
+                error = None if ev.passed else f"check {name} failed ({ev.severity.value})"
+                steps.append(Step(name, part, "failed" if blocking else "checked", times.get(e.step_key, 0.0), error, run_id=run_id))
+    first_error = (
+        next(iter(failures.values()), None)
+        or (f"blocking check(s) failed: {', '.join(failed_checks)}" if failed_checks else None)
+        or _run_failure(instance, run_id)
+    )
     by_step: dict[str, list[str]] = {}
     for asset, (step_key, _) in sorted(done.items(), key=lambda kv: str(kv[0])):
         by_step.setdefault(step_key, []).append(asset.to_user_string())
@@ -390,6 +464,13 @@ def run_pipeline(
 ) -> RunSummary:
     """Materialize the stale or missing asset partitions (everything once with ``force``).
 
+    Dagster's stale / missing status picks the roots; Dagster's lineage adds what is below
+    them. A root that is stale (new code version, new upstream data) runs first on its own:
+    when its rebuild produces the same data (same data version) Dagster calls nothing below it
+    stale, and nothing more runs. Then the stale or missing asset partitions and everything
+    below them run in as few runs as Dagster allows (one per partition a wave: a category's
+    whole chain in one run, the categories side by side, then the unpartitioned tail).
+
     ``assets`` limits the run to these assets and their upstream; ``categories`` to these
     partitions. Every field of ``settings`` reaches the assets (resource configuration)."""
     started = time.perf_counter()
@@ -404,93 +485,143 @@ def run_pipeline(
         unknown = targets - all_keys
         if unknown:
             raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
-        wanted = set(targets)
-        wanted |= _ancestors(graph, targets, all_keys)
+        wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
         wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
     sources = discover_categories(settings)
     versions = {cat: sources[cat].version() for cat in sorted(sources)}
     observe_sources(instance, versions)
     run_categories = [c for c in versions if not categories or c in categories]
-    g = _Graph(defs, run_categories, wanted)
+    order = [k for k in graph.toposorted_asset_keys if k in wanted]
+    targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
+    lineage = Lineage(instance, defs, set(targets_))
+    siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
     settings_json = json.dumps(resource_values(settings), default=str)
     recon = _reconstructable(settings_json)
     in_process = _reconstructable(settings_json, "in_process")
 
-    def recon_for(keys: set[dg.AssetKey]):
-        """A run of one or two steps gains nothing from step processes (a fork, a job and its
-        resources rebuilt per step): it runs in this process; larger runs on the executor."""
-        steps = {frozenset(g.siblings.get(k, {k})) for k in keys}
-        return in_process if settings.run.executor == "multiprocess" and len(steps) <= 2 else recon
+    def recon_for(keys: set[dg.AssetKey], part: str | None):
+        """A category's run is a chain (each step needs the one before): its steps run in one
+        process, the categories side by side. An unpartitioned run of more than two steps
+        (training, evaluation: independent steps, each with its own heavy libraries) on the
+        configured executor."""
+        steps = {frozenset(siblings.get(k, {k})) for k in keys}
+        return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
 
     # category runs side by side in worker processes, each run's steps in its worker; the
-    # unpartitioned runs (one at a time) on the configured executor in this process. With
-    # the in_process executor (tests) or dask (steps on the cluster) every run is made here.
+    # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
+    # or dask (steps on the cluster) every run is made here.
     limit = settings.run.max_concurrent or cores()
     fan_out = settings.run.executor == "multiprocess" and limit > 1
     pool = None
-
+    home = str(settings.dagster_home.resolve())
     summary = RunSummary()
     settled: set[Key] = set()  # built, failed or blocked in this call
-    forced = set(g.targets()) if force else set()
-    probed = False
-    while True:
-        status = stale_or_missing(instance, defs, [k for k in g.targets() if k not in settled])
-        todo = {k: ("MISSING" if k in forced else s) for k, s in status.items() if s != "FRESH" or k in forced}
-        if not todo:
-            break
-        if not probed:
-            probe_endpoint(settings.llm)
-            probed = True
-        runs = _wave(g, todo)
+
+    def report(step: Step) -> None:
+        summary.steps.append(step)
+        if on_step:
+            on_step(step)
+
+    def run_wave(runs: dict[str | None, set[dg.AssetKey]], checks: dict[str | None, set] | None = None) -> set[Key]:
+        """The wave's runs; returns the asset partitions that did not materialize."""
+        nonlocal pool
+        checks = checks or {}
         failed: set[Key] = set()
-        partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
-        results = []
-        if fan_out and len(partitioned) > 1:
-            pool = pool or _worker_pool(limit)
-            home = str(settings.dagster_home.resolve())
-            futures = [pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level) for part, keys in partitioned]
-            results = (f.result() for f in as_completed(futures))
-        else:
-            results = (_execute(recon_for(keys), instance, keys, part, log_level) for part, keys in partitioned)
-        tail = [_execute(recon_for(keys), instance, keys, None, log_level) for part, keys in runs.items() if part is None]
-        for run_id, steps in [*results, *tail]:
+
+        def take(run_id: str, steps: list[Step]) -> None:
             if run_id:
                 summary.run_ids.append(run_id)
             for step in steps:
-                key = (dg.AssetKey(step.asset), step.partition)
-                settled.add(key)
-                forced.discard(key)
-                if step.status != "materialized":
-                    failed.add(key)
-                summary.steps.append(step)
-                if on_step:
-                    on_step(step)
-        for key in sorted(g.descendants(failed) - settled, key=lambda k: (g.order.index(k[0]), k[1] or "")):
+                key = (dg.AssetKey(step.asset), step.partition) if ":" not in step.asset else None
+                if key is not None:
+                    settled.add(key)
+                    if step.status != "materialized":
+                        failed.add(key)
+                report(step)
+
+        def with_checks(part, keys):
+            extra = checks.get(part)
+            return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
+
+        partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
+        if fan_out and len(partitioned) > 1:
+            pool = pool or _worker_pool(limit)
+            futures = [
+                pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
+                for part, keys in partitioned
+            ]
+            for future in as_completed(futures):  # each run reported when it ends (live progress)
+                take(*future.result())
+        else:
+            for part, keys in partitioned:
+                take(*_execute(recon_for(keys, part), instance, keys, part, log_level, with_checks(part, keys)))
+        if None in runs:
+            keys = runs[None]
+            take(*_execute(recon_for(keys, None), instance, keys, None, log_level, with_checks(None, keys)))
+        return failed
+
+    def block(keys: set[Key], why: str) -> None:
+        for key in lineage.sort(keys - settled):
             settled.add(key)
-            forced.discard(key)
-            step = Step(key[0].to_user_string(), key[1], "blocked", error="an upstream asset failed")
-            summary.steps.append(step)
-            if on_step:
-                on_step(step)
+            report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
+
+    status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
+    retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
+    retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
+    if status or retry:
+        probe_endpoint(settings.llm)
+    # 1. the stale roots on their own (and the failed lints): their new data decides what is below
+    roots = {k for k, s in status.items() if s == "STALE" and not any(p in status for p in _parents(lineage, k, status))}
+    if roots or retry:
+        probe: dict[str | None, set[dg.AssetKey]] = {}
+        for asset, part in roots:
+            probe.setdefault(part, set()).update(siblings[asset])
+        for part, check_keys in retry.items():
+            probe.setdefault(part, set())
+        failed = run_wave(probe, retry)
+        for part, check_keys in retry.items():  # a lint that fails again blocks what is below its asset
+            still = [
+                c
+                for c in check_keys
+                if any(s.asset == f"{c.asset_key.to_user_string()}:{c.name}" and s.status == "failed" for s in summary.steps)
+            ]
+            below = {child for c in still for child in lineage.children((c.asset_key, part))}
+            block(lineage.downstream(below), f"blocking check(s) failed: {', '.join(c.name for c in still)}")
+        block(lineage.downstream(failed) - failed, "an upstream asset failed")
+        status = _todo(instance, defs, [k for k in targets_ if k not in settled])
+    # 2. what Dagster calls stale or missing now, and everything below it, in waves
+    todo = lineage.downstream(set(status)) - settled
+    plan = _waves(lineage, todo, siblings)
+    runs = next(plan, None)
+    while runs is not None:
+        failed = run_wave(runs)
+        block(lineage.downstream(failed) - failed, "an upstream asset failed")
+        try:
+            runs = plan.send(failed)
+        except StopIteration:
+            runs = None
     if pool is not None:
         pool.shutdown()
-    for asset, part in g.targets():
-        if (asset, part) not in settled:
-            step = Step(asset.to_user_string(), part, "skipped")
-            summary.steps.append(step)
-            if on_step:
-                on_step(step)
+    for key in targets_:
+        if key not in settled:
+            report(Step(key[0].to_user_string(), key[1], "skipped"))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _ancestors(graph, targets: set[dg.AssetKey], keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
-    seen: set[dg.AssetKey] = set()
-    stack = list(targets)
-    while stack:
-        k = stack.pop()
-        for p in graph.get(k).parent_keys:
-            if p in keys and p not in seen:
-                seen.add(p)
-                stack.append(p)
-    return seen
+def _todo(instance, defs, keys: list[Key]) -> dict[Key, str]:
+    return {k: s for k, s in stale_or_missing(instance, defs, keys).items() if s != "FRESH"}
+
+
+def _parents(lineage: Lineage, key: Key, among) -> list[Key]:
+    return [p for p in among if key in lineage.children(p)]
+
+
+def _retry_checks(instance, defs, graph, wanted: set[dg.AssetKey], categories: list[str]) -> dict[str | None, set[dg.AssetCheckKey]]:
+    """The failed lints (see :func:`_failed_checks`) by partition of the run that redoes them."""
+    out: dict[str | None, set[dg.AssetCheckKey]] = {}
+    for key in _failed_checks(instance, defs, wanted):
+        partitioned = graph.get(key.asset_key).partitions_def is not None
+        for part in categories if partitioned else [None]:
+            out.setdefault(part, set()).add(key)
+    return out

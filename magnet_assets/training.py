@@ -25,14 +25,13 @@ from magnet_assets.versions import files_version, versioned
 from magnet_lib.lint.report import lint_tables
 from magnet_lib.models import Episode, NegativeHint, PreferencePair, Trajectory
 from magnet_lib.tables import from_frame, to_frame
-from magnet_lib.training.hints import negative_hints as find_negative_hints
-from magnet_lib.training.hints import preference_pairs
-from magnet_lib.training.mdpo import train_mdpo
-from magnet_lib.training.sft import TrainResult, train_sft
-from magnet_lib.training.student import load_student
+
+# The training modules (torch, transformers, TRL: seconds to import) are imported by the steps
+# that train or generate, not when the definitions load: deciding what is stale, the UI's code
+# server and every other step never pay for them.
 
 
-def _training_metadata(result: TrainResult) -> dict:
+def _training_metadata(result) -> dict:
     curve = result.loss_curve
     table = ["| step | loss | lr |", "|---|---|---|"] + [f"| {p['step']} | {p['loss']:.4f} | {p['learning_rate']:.2e} |" for p in curve]
     return {
@@ -49,6 +48,9 @@ def _training_metadata(result: TrainResult) -> dict:
     "checkpoint at $MAGNET_HOME/checkpoints/sft with its tokenizer, loss curve and settings used.",
 )
 def sft_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.MaterializeResult:
+    from magnet_lib.training.sft import train_sft, training_output
+
+    training_output(magnet.settings.run.verbose)
     result = train_sft(magnet.settings, sft_set)
     context.log.info(f"SFT: {result.metrics['steps']} steps, loss {result.metrics['first_loss']:.3f} -> {result.metrics['final_loss']:.3f}")
     return dg.MaterializeResult(metadata=_training_metadata(result), data_version=files_version(result.path))
@@ -64,7 +66,12 @@ def sft_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, sf
 def negative_hints(
     context: dg.AssetExecutionContext, magnet: MagnetResource, query_call_pairs: pl.DataFrame, sft_trajectories: pl.DataFrame
 ) -> dg.Output:
+    from magnet_lib.training.hints import negative_hints as find_negative_hints
+    from magnet_lib.training.sft import training_output
+    from magnet_lib.training.student import load_student
+
     settings = magnet.settings
+    training_output(settings.run.verbose)
     episodes = from_frame(query_call_pairs, Episode)
     trajectories = from_frame(sft_trajectories, Trajectory)
     with magnet.runner() as runner:
@@ -103,7 +110,12 @@ def mdpo_pairs(
     query_call_pairs: pl.DataFrame,
     sft_trajectories: pl.DataFrame,
 ) -> dg.Output:
+    from magnet_lib.training.hints import preference_pairs
+    from magnet_lib.training.sft import training_output
+    from magnet_lib.training.student import load_student
+
     settings = magnet.settings
+    training_output(settings.run.verbose)
     hints = from_frame(negative_hints, NegativeHint)
     student = load_student(settings) if any(h.source == "student" for h in hints) else None
     with magnet.runner() as runner:
@@ -133,6 +145,10 @@ def mdpo_pairs(
 def mdpo_checkpoint(context: dg.AssetExecutionContext, magnet: MagnetResource, mdpo_pairs: pl.DataFrame) -> dg.MaterializeResult:
     if mdpo_pairs.height == 0:
         raise ValueError("mdpo_pairs is empty: no negative hints were found or injected; check negative_hints of each category")
+    from magnet_lib.training.mdpo import train_mdpo
+    from magnet_lib.training.sft import training_output
+
+    training_output(magnet.settings.run.verbose)
     result = train_mdpo(magnet.settings, mdpo_pairs)
     return dg.MaterializeResult(metadata=_training_metadata(result), data_version=files_version(result.path))
 

@@ -22,7 +22,6 @@ from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.distillation.quality import executability, quality_report, reason_class
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
 from magnet_lib.distillation.teacher import call_problems, distill
-from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated
 from magnet_lib.lint.report import lint_tables
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
 from magnet_lib.tables import from_frame, to_frame
@@ -176,6 +175,8 @@ def sft_set(
     single_turn_and_irrelevance: pl.DataFrame,
     query_call_pairs: pl.DataFrame,
 ):
+    from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated  # loads torch (BFCL's backend): here, not at load
+
     settings = magnet.settings
     trajectories = from_frame(sft_trajectories, Trajectory) + from_frame(single_turn_and_irrelevance, Trajectory)
     rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)

@@ -54,11 +54,18 @@ USES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "query_call_pairs": (("magnet_lib.translation.episodes",), ("graph.max_calls_per_turn", "distill", "seed", "llm")),
     "sft_trajectories": (("magnet_lib.distillation.teacher", "magnet_lib.distillation.quality"), ("distill", "seed", "llm")),
     "single_turn_and_irrelevance": (("magnet_lib.distillation.single_turn",), ("distill", "seed", "llm")),
-    "sft_set": (("magnet_lib.distillation.mixing", "magnet_lib.distillation.quality"), ("distill", "seed")),
+    "sft_set": (
+        ("magnet_lib.distillation.mixing", "magnet_lib.distillation.quality", "magnet_lib.evaluation.contamination"),
+        ("distill", "seed", "bfcl.drop_contaminated", "bfcl.tool_source"),
+    ),
     "sft_checkpoint": (("magnet_lib.training.sft",), ("train", "seed")),
     "negative_hints": (("magnet_lib.training.hints", "magnet_lib.training.student"), ("train", "distill", "graph", "seed", "llm")),
     "mdpo_pairs": (("magnet_lib.training.hints", "magnet_lib.training.student"), ("train", "distill", "seed", "llm")),
     "mdpo_checkpoint": (("magnet_lib.training.mdpo",), ("train", "seed")),
+    "contamination_report": (
+        ("magnet_lib.evaluation.bfcl", "magnet_lib.evaluation.contamination", "magnet_lib.pool.bfcl_source"),
+        ("bfcl.drop_contaminated", "bfcl.tool_source"),
+    ),
     "eval_report": (
         ("magnet_lib.evaluation.multi_turn", "magnet_lib.training.hints", "magnet_lib.training.student"),
         ("train", "graph.max_calls_per_turn", "seed", "llm"),
@@ -82,7 +89,10 @@ def _is_project(name: str) -> bool:
     return name.split(".")[0] in PROJECT_PACKAGES and not any(name == e or name.startswith(e + ".") for e in EXCLUDED)
 
 
-def _imports(name: str, path: Path) -> set[str]:
+@cache
+def _imports(name: str, path: Path) -> frozenset[str]:
+    """The project modules one module imports (parsed once per process: every asset's
+    closure shares most of its modules)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -96,7 +106,7 @@ def _imports(name: str, path: Path) -> set[str]:
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return {n for n in found if _is_project(n) and _module_path(n) is not None}
+    return frozenset(n for n in found if _is_project(n) and _module_path(n) is not None)
 
 
 @cache

@@ -384,6 +384,11 @@ class RunSettings(_Group):
         False, description="Declarative automation: with `magnet ui`'s daemon, changed categories are rebuilt by themselves."
     )
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster; None = a local cluster per run.")
+    verbose: bool = Field(
+        False,
+        description="The training libraries' progress bars, warnings and per-step logs on the terminal (`magnet run -v`); "
+        "off, the steps that train or generate silence them, in whatever process the executor runs them.",
+    )
 
 
 class MagnetSettings(_Group):

@@ -204,6 +204,19 @@ def test_leftovers_of_killed_builds_are_removed(tmp_path):
     assert graph_db.stats(path)["nodes"] == len(NavigationEnv.tools())
 
 
+def test_the_partitioned_graph_assets_path_removes_leftovers_too(tmp_path):
+    """dependency_graph replaces one category (replace_category), never the whole file."""
+    path = tmp_path / "graph.kuzu"
+    tools = NavigationEnv.tools()
+    graph_db.replace_category(path, "navigation", tools, [])
+    (tmp_path / ".graph.kuzu.building-dead0003").write_bytes(b"half a database")
+    (tmp_path / ".graph.kuzu.old-dead0004").mkdir()
+    assert len(graph_db.leftovers(path)) == 2
+    graph_db.replace_category(path, "navigation", tools, [])
+    assert graph_db.leftovers(path) == []
+    assert graph_db.stats(path)["nodes"] == len(NavigationEnv.tools())
+
+
 @pytest.fixture(scope="module")
 def app():
     app = typer.Typer()

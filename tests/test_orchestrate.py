@@ -186,6 +186,22 @@ def test_code_versions_cover_what_an_asset_uses_and_nothing_else(magnet_home):
     assert graph.get(dg.AssetKey("fsps")).code_version == code_version("fsps", settings, orchestrate_source("fsps"))
 
 
+def test_every_asset_has_a_code_version_of_what_it_uses(magnet_home):
+    """No materializable asset is left without one (a code edit would go unnoticed), and the
+    contamination report's follows its BFCL settings and modules only."""
+    settings = load_settings(home=magnet_home)
+    graph = build_definitions(settings=settings).resolve_asset_graph()
+    materializable = {k.to_user_string() for k in graph.materializable_asset_keys}
+    assert materializable <= set(USES)
+    assert all(graph.get(dg.AssetKey(a)).code_version for a in materializable)
+    assert "magnet_lib.evaluation.contamination" in module_closure(USES["contamination_report"][0])
+    dropping = load_settings(home=magnet_home, bfcl={"drop_contaminated": "exact"})
+    longer = load_settings(home=magnet_home, graph={"walk_length": 3})
+    assert code_version("contamination_report", settings) != code_version("contamination_report", dropping)
+    assert code_version("sft_set", settings) != code_version("sft_set", dropping)  # sft_set drops what the report flags
+    assert code_version("contamination_report", settings) == code_version("contamination_report", longer)
+
+
 def orchestrate_source(asset: str) -> str:
     import inspect
 
@@ -367,3 +383,37 @@ def test_magnet_run_cli_prints_a_summary_and_exits_non_zero_on_failure(magnet_ho
     failed = CliRunner().invoke(app, [*args, "--all"])
     assert failed.exit_code == 1
     assert "spec store unreachable" in failed.output and "failed" in failed.output
+
+
+@pytest.fixture
+def orchard(magnet_home, monkeypatch):
+    """One user category of four linked tools (walks, episodes, an SFT mix), every run in
+    this process."""
+    from tests.test_incremental import ORCHARD
+
+    tools_dir = magnet_home.parent / "tools"
+    (tools_dir / "orchard").mkdir(parents=True)
+    (tools_dir / "orchard" / "orchard.json").write_text(json.dumps(ORCHARD))
+    monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    monkeypatch.setenv("MAGNET_RUN_EXECUTOR", "in_process")
+    return tools_dir
+
+
+@pytest.mark.slow
+def test_a_lint_that_failed_blocking_runs_again_on_its_own(magnet_home, orchard):
+    """sft_set_lint is a check outside the asset: sft_set stays fresh when it fails, so only
+    the check's own failure brings it back, on its own, until it passes (or only warns)."""
+    strict = load_settings(home=magnet_home, tools_dir=orchard, lint={"blocking": ["user_turns_per_multi_turn"]})
+    first = run_pipeline(strict, assets=["sft_set"])
+    assert ("sft_set", None) in _built(first)
+    assert [(s.asset, s.status) for s in first.failed] == [("sft_set:sft_set_lint", "failed")]
+
+    again = run_pipeline(strict, assets=["sft_set"])  # same data, same thresholds: fails again, nothing rebuilt
+    assert not again.materialized()
+    assert [(s.asset, s.status) for s in again.failed] == [("sft_set:sft_set_lint", "failed")]
+
+    relaxed = load_settings(home=magnet_home, tools_dir=orchard)  # the figure only warns now
+    third = run_pipeline(relaxed, assets=["sft_set"])
+    assert not third.materialized() and not third.failed
+    assert [(s.asset, s.status) for s in third.steps if s.status != "skipped"] == [("sft_set:sft_set_lint", "checked")]
+    assert not [s for s in run_pipeline(relaxed, assets=["sft_set"]).steps if s.status != "skipped"]  # a warning is not retried

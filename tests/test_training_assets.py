@@ -107,3 +107,48 @@ def test_magnet_run_from_a_fresh_home_trains_both_checkpoints(magnet_home):
             template_messages(pairs[0].prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
+
+
+_STEP_PROCESS = """
+import json, sys
+from pathlib import Path
+import dagster as dg, datasets, transformers
+from magnet_assets.definitions import build_definitions
+from magnet_lib.training.base_models import build_tiny
+from tests.test_training_assets import write_upstream
+from tests.training_support import navigation_episode
+
+home = Path(sys.argv[1])
+episode, traj = navigation_episode()
+write_upstream(home / "storage", [episode], [traj], [traj])
+model, tok = build_tiny([{"messages": traj.messages, "tools": traj.tools}])
+model.save_pretrained(home / "checkpoints" / "sft")
+tok.save_pretrained(home / "checkpoints" / "sft")
+before = datasets.is_progress_bar_enabled() and transformers.utils.logging.is_progress_bar_enabled()
+defs = build_definitions(home=str(home))
+with dg.instance_for_test() as instance:
+    instance.add_dynamic_partitions("category", ["navigation"])
+    job = defs.resolve_implicit_global_asset_job_def()
+    ok = job.execute_in_process(instance=instance, partition_key="navigation", asset_selection=[dg.AssetKey("negative_hints")]).success
+print(json.dumps({"ok": ok, "before": before, "datasets": datasets.is_progress_bar_enabled(),
+                  "transformers": transformers.utils.logging.is_progress_bar_enabled()}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_quiet_setting_reaches_a_step_in_its_own_process(magnet_home, tmp_path, verbose):
+    """A step subprocess of the multiprocess executor (or a Dask worker) never ran the CLI:
+    the training step itself applies ``run.verbose`` (``magnet run -v``)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS="4", MAGNET_RUN_VERBOSE=str(verbose).lower())
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.run([sys.executable, "-c", _STEP_PROCESS, str(magnet_home)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["ok"] and seen["before"]  # nothing had silenced them before the step
+    assert seen["datasets"] is verbose and seen["transformers"] is verbose
