@@ -9,7 +9,7 @@ from magnet_lib.distillation.mixing import SFTExample
 from magnet_lib.distillation.single_turn import make_single_turn
 from magnet_lib.graph.walk import initial_fsps
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.models import Call, NegativeHint, Trajectory
+from magnet_lib.models import Call, NegativeHint, Tool, Trajectory
 from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.pool.execution import make_runtime
 from magnet_lib.settings import load_settings
@@ -124,3 +124,91 @@ def test_an_unusable_nested_output_falls_back_to_another_source():
     except ValueError:
         return  # no item id anywhere in the world: planning fails instead of producing an empty-cart call
     assert flat[1].arguments["item_id"].kind != "same_turn"
+
+
+def _edges(category: str):
+    from magnet_lib.graph.dependency import judge_category
+
+    settings = load_settings()
+    tools = builtin_environments()[category].tools()
+    edges, _ = judge_category(tools, TaskRunner(settings.llm), candidates=30, batch=30, prefilter=True, seed=0)
+    return tools, edges
+
+
+def test_premises_of_state_in_the_offline_judge():
+    from magnet_lib.graph.dependency import REQUIRED_STATE, profile, state_premise
+    from magnet_lib.graph.walk import required_states
+
+    tools, edges = _edges("messaging")
+    required = required_states(e.model_dump() for e in edges)
+    assert required["unblock_contact"] == ["block_contact"]  # unblocking needs a block first
+    by = {t.name: profile(t) for t in tools}
+    assert state_premise(by["unblock_contact"], by["block_contact"]) == (
+        state_premise(by["unblock_contact"], by["block_contact"])[0],
+        False,
+    )
+    assert state_premise(by["get_contact_info"], by["block_contact"]) is None  # a look changes no state
+    srcs = {e.src for e in edges}
+    assert {"block_contact", "unblock_contact", "mark_message_as_read", "delete_chat_message"} <= srcs  # no dead ends left
+    _, food = _edges("food_delivery")
+    assert required_states(e.model_dump() for e in food)["place_food_order"] == ["add_item_to_food_cart"]  # 'Order the cart'
+    assert not any(REQUIRED_STATE in e.evidence for e in food if e.src == "add_tip_to_food_order")  # an order is no container
+    # a deleted file cannot be read: only a check or a listing follows a deletion
+    _, files = _edges("files")
+    assert ("delete_file", "read_file") not in {(e.src, e.dst) for e in files}
+    assert ("write_file", "read_file") in {(e.src, e.dst) for e in files}
+
+    # a login comes before the other actions of its service (a session premise)
+    def spec(name: str, required: list[str]) -> Tool:
+        props = {p: {"type": "string"} for p in required}
+        return Tool(name=name, category="c", tool_class="k", description=name, source="t", executable=False,
+                    parameters={"type": "object", "properties": props, "required": required})  # fmt: skip
+
+    login, act, look = profile(spec("login_user", ["password"])), profile(spec("delete_note", ["note"])), profile(spec("get_weather", []))
+    assert state_premise(login, act) is not None and state_premise(login, act)[1]
+    assert state_premise(login, look) is None
+
+
+def test_walks_and_inserts_respect_required_states():
+    from magnet_lib.graph.node_operations import insert_nested_calls
+    from magnet_lib.models import FSPTurn
+
+    # unblock needs block (state); both need a contact id that find gives (nested)
+    adjacency = {
+        "find": [("block", True), ("unblock", True), ("info", True)],
+        "block": [("unblock", False), ("info", False)],
+        "unblock": [("block", False), ("info", False)],
+        "info": [("unblock", True), ("block", True)],
+    }
+    requires = {"unblock": ["block"]}
+    for seed in range(20):
+        for fsp in initial_fsps("cat", adjacency, walk_length=6, walks_per_node=2, min_turns=2, seed=seed, requires=requires):
+            for i, name in enumerate(fsp.path):
+                if name == "unblock":
+                    assert "block" in fsp.path[:i], fsp.path
+                if name in ("block", "info", "unblock"):
+                    assert "find" in fsp.path[:i], fsp.path
+    # Insert never adds a function whose state is not made yet
+    turns = [FSPTurn(functions=["find"], op="walk"), FSPTurn(functions=["info"], op="walk")]
+    for seed in range(30):
+        out = insert_nested_calls(turns, {"find": ["unblock"], "info": ["unblock"]}, random.Random(seed), 1.0, 0.0, 3, requires)
+        assert all("unblock" not in t.functions for t in out)
+    out = insert_nested_calls(turns, {"find": ["unblock"]}, random.Random(0), 1.0, 0.0, 3, None)
+    assert out[0].functions == ["find", "unblock"]  # without the state map the paper's Insert is unchanged
+
+
+def test_a_turn_runs_in_its_order_and_an_action_passes_on_what_it_acted_on():
+    from magnet_lib.translation.forth_translation import PlannedCall, ValueSource, plan_rounds
+    from magnet_lib.translation.planner import acted_on
+
+    menu = PlannedCall(name="get_menu", arguments={"restaurant_id": ValueSource(kind="query", value="R1")})
+    add = PlannedCall(name="add_item", arguments={"item_id": ValueSource(kind="same_turn", key="item_id", call=0)})
+    place = PlannedCall(name="place_order", arguments={"address": ValueSource(kind="query", value="1 Main St")})
+    assert plan_rounds([menu, add, place]) == [0, 1, 1]  # placing never runs before the dish is added
+    assert plan_rounds([menu, place]) == [0, 0]
+    blocked = HistoryCall(
+        turn=0, call=Call(name="block_contact", arguments={"contact_id": "C-7"}), output={"success": True, "message": "ok"}
+    )
+    assert acted_on(blocked)["contact_id"] == "C-7"  # unblocking takes the contact that was blocked
+    looked = HistoryCall(turn=0, call=Call(name="get_contact_info", arguments={"contact_id": "C-7"}), output={"contact_id": "C-8"})
+    assert acted_on(looked) == {"contact_id": "C-8"}  # a real output speaks for itself

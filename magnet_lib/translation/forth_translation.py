@@ -87,12 +87,13 @@ class PlannedCall(BaseModel):
 
 
 def plan_rounds(plan: Sequence[PlannedCall]) -> list[int]:
-    """Round of each planned call: 0 when it needs no same-turn output, else one more than
-    the latest round it depends on."""
+    """Round of each planned call: one more than the latest round it depends on (0 when it
+    needs no same-turn output), and never before an earlier call of the turn: the turn's
+    order is the order the world changes in (add to the cart, then place the order)."""
     rounds: list[int] = []
     for call in plan:
         deps = [rounds[d] for d in call.depends_on() if d < len(rounds)]
-        rounds.append(max(deps) + 1 if deps else 0)
+        rounds.append(max(max(deps) + 1 if deps else 0, rounds[-1] if rounds else 0))
     return rounds
 
 

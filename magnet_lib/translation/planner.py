@@ -211,13 +211,29 @@ def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Va
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
     if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
         return None
-    found = find_in_outputs(param, schema, [h.output for h in ctx.recent], ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None)
+    outputs = [acted_on(h) for h in ctx.recent]
+    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None)
     if found is None:
         return None
-    turn = next(h.turn for h in ctx.recent if any(k == found[0] and v == found[1] for k, v in output_leaves(h.output)))
+    turn = next(h.turn for h, out in zip(ctx.recent, outputs) if any(k == found[0] and v == found[1] for k, v in output_leaves(out)))
     ctx.used.add((found[0], json.dumps(found[1], sort_keys=True)))
     kind = "previous_turn" if turn == ctx.last_turn else "earlier_turn"
     return ValueSource(kind=kind, value=found[1], key=found[0], call=turn)
+
+
+#: fields of an answer that only say whether an action worked
+_OUTCOME_KEYS = frozenset({"success", "ok", "message", "status"})
+
+
+def acted_on(h: HistoryCall) -> Any:
+    """What a later call can take from an earlier one: its output, and, when the output only
+    says whether the action worked (block_contact -> success, message), the scalar arguments
+    it acted on too, so that unblocking takes the contact that was blocked, not another one."""
+    out = h.output
+    if isinstance(out, dict) and out and set(out) <= _OUTCOME_KEYS:
+        given = {k: v for k, v in h.call.arguments.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+        return {**given, **out}
+    return out
 
 
 def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
