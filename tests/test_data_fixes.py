@@ -212,3 +212,39 @@ def test_a_turn_runs_in_its_order_and_an_action_passes_on_what_it_acted_on():
     assert acted_on(blocked)["contact_id"] == "C-7"  # unblocking takes the contact that was blocked
     looked = HistoryCall(turn=0, call=Call(name="get_contact_info", arguments={"contact_id": "C-7"}), output={"contact_id": "C-8"})
     assert acted_on(looked) == {"contact_id": "C-8"}  # a real output speaks for itself
+
+
+def test_later_probes_try_options_and_lists_a_user_can_state():
+    from magnet_lib.translation.episodes import probe_optional_p
+
+    files = {t.name: t for t in builtin_environments()["files"].tools()}
+    runtime = make_runtime(list(files.values()), 0)
+    assert probe_optional_p(0.2, 0) == 0.2 and probe_optional_p(0.2, 10) == 1.0
+    first = [plan_turn(["write_file"], files, [], runtime, random.Random(s), 0, optional_p=1.0)[0] for s in range(8)]
+    assert all("write_mode" not in p.arguments for p in first)  # the first try states only what the world gives the user
+    later = [plan_turn(["write_file"], files, [], runtime, random.Random(s), 3, optional_p=1.0)[0] for s in range(8)]
+    assert any(p.arguments["write_mode"].value == "overwrite" for p in later if "write_mode" in p.arguments)
+    # compress_files(file_paths): a list of files the user has
+    plan = plan_turn(["compress_files"], files, [], runtime, random.Random(0), 0, optional_p=0.0)[0]
+    paths = plan.arguments["file_paths"].value
+    assert len(paths) == 2 and all(p in runtime.user_values()["file_path"] for p in paths)
+
+
+def test_offline_forth_translation_calls_in_the_turns_order():
+    from magnet_lib.translation.forth_translation import ForthTranslateInput, PlannedCall, ValueSource, offline_answer
+
+    food = {t.name: t for t in builtin_environments()["food_delivery"].tools()}
+    plan = [
+        PlannedCall(name="get_restaurant_menu", arguments={"restaurant_id": ValueSource(kind="query", value="R1")}),
+        PlannedCall(name="add_item_to_food_cart", arguments={"item_id": ValueSource(kind="same_turn", key="item_id", call=0)}),
+        PlannedCall(
+            name="place_food_order",
+            arguments={
+                "delivery_address": ValueSource(kind="query", value="1 Main St"),
+                "payment_method": ValueSource(kind="query", value="card"),
+            },
+        ),
+    ]
+    specs = [{"name": n, "description": food[n].description, "parameters": food[n].parameters} for n in food]
+    first = offline_answer(ForthTranslateInput(queries=["q"], functions=specs, plan=plan, max_calls=3))
+    assert [c.name for c in first.calls] == ["get_restaurant_menu"]  # not the order before the dish is in the cart

@@ -375,8 +375,10 @@ def offline_answer(item: ForthTranslateInput) -> ForthTranslation:
     made = set(done_outputs)
     specs = {f["name"]: f for f in item.functions}
     calls: list[Call] = []
+    rounds = plan_rounds(item.plan)
+    now = min((r for i, r in enumerate(rounds) if i not in made), default=0)
     for index, planned in enumerate(item.plan):
-        if index in made:
+        if index in made or rounds[index] != now:  # the turn's order: a later call waits for the earlier ones
             continue
         props = specs.get(planned.name, {}).get("parameters", {}).get("properties", {})
         call = resolve_same_turn(planned, done_outputs, props)

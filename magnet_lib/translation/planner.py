@@ -34,6 +34,7 @@ from magnet_lib.translation.forth_translation import (
     fits,
     match_score,
     output_leaves,
+    plan_rounds,
     resolve_same_turn,
     state_values,
 )
@@ -92,6 +93,10 @@ def user_value(
         if match_score(param, key) < 2.0:
             break
         value = _pick(known[key], schema, taken, rng)
+        if value is None and schema.get("type") == "array" and len(known[key]) >= 2:
+            # a list the user names item by item (compress_files(file_paths) from the files they have)
+            value = rng.sample(list(known[key]), 2)
+            value = value if fits(value, schema) else None
         if value is not None:
             return ValueSource(kind="query", value=value, origin="user_values")
     if "enum" in schema:
@@ -237,8 +242,10 @@ def acted_on(h: HistoryCall) -> Any:
 
 
 def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
-    """A value the user states; an optional parameter only when the world gives the user one."""
-    if param not in ctx.tool.required and param not in ctx.runtime.user_values():
+    """A value the user states; an optional parameter only when the world gives the user one,
+    or, on a later try, when it is a choice among the schema's options (write_mode 'overwrite')."""
+    choice = "enum" in schema and ctx.attempt >= 2
+    if param not in ctx.tool.required and param not in ctx.runtime.user_values() and not choice:
         return None
     source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken)
     if source is not None:
@@ -454,18 +461,17 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
     a query spends no model call on a turn that cannot execute."""
     trial = runtime.offline_copy()
     outputs: dict[int, Any] = {}
-    pending = list(range(len(plan)))
-    while pending:
+    rounds = plan_rounds(plan)
+    for r in sorted(set(rounds)):
         ready = []
-        for k in pending:
+        for k in (k for k in range(len(plan)) if rounds[k] == r):
             try:
                 call = resolve_same_turn(plan[k], outputs, tools[plan[k].name].properties)
             except ValueError as exc:
                 return str(exc)
-            if call is not None:
-                ready.append((k, call))
-        if not ready:
-            return "the plan's calls wait for each other"
+            if call is None:
+                return "the plan's calls wait for each other"
+            ready.append((k, call))
         for k, call in ready:
             problems = validate_arguments(tools[call.name], call.arguments)
             if problems:
@@ -477,7 +483,6 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
             if is_error(output):
                 return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
             outputs[k] = output
-            pending.remove(k)
     return None
 
 
