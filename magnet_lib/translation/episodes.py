@@ -291,8 +291,9 @@ class EpisodeTranslator:
                     optional_p=probe_optional_p(self.settings.distill.optional_p, probe_index), prefer_stated=target,
                     same_turn=not (probe_index % 2 and nested_failed),
                 )  # fmt: skip
-            except PlanError as exc:
-                raise _TurnFailure(f"plan: {exc}", fatal=True) from None
+            except PlanError as exc:  # another probe may plan otherwise (with the same-turn outputs again, other values)
+                failure = f"plan: {exc}"
+                continue
             wide = self._parallel(candidate, work.history, work.runtime, work.split, f"{work.index}:{work.attempt}:{probe_index}")
             if wide is not None and probe_plan(wide, self.tools, work.runtime) is None:
                 return wide

@@ -203,10 +203,12 @@ def find_in_outputs(
     outputs: Sequence[Any],
     used: set[tuple[str, str]],
     rng: random.Random | None = None,
+    wide: bool = False,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
     highest name score, then the earliest output in the given order, then document order
-    (with ``rng``: a random one of the values tied on score and output, for a retry);
+    (with ``rng``: a random one of the values tied on score and output, for a retry; with
+    ``wide`` too, tied on score in any output);
     a value already used by another argument of the same call is skipped. Only fields whose
     names agree with the parameter count (score 2 and up): a value of the right type under
     another name is no source."""
@@ -222,8 +224,8 @@ def find_in_outputs(
     if not candidates:
         return None
     best = min(candidates, key=lambda c: c[:3])
-    if rng is not None:
-        tied = [c for c in candidates if c[:2] == best[:2]]
+    if rng is not None:  # ``wide``: any value whose field agrees by name, from any output (a later retry)
+        tied = [c for c in candidates if (c[0] == best[0] if wide else c[:2] == best[:2])]
         best = tied[rng.randrange(len(tied))]
     return best[3], best[4]
 

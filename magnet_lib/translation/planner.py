@@ -210,14 +210,16 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
 def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A value of an earlier turn's output whose field agrees with ``param`` by name and
     quantity (most recent turn first). A retry varies the choice: another tied value
-    (attempt 1), then the user's own value where the user could know it (attempt 2+)."""
+    (attempt 1), then the user's own value where the user could know it (attempt 2+), then
+    any agreeing value of any earlier output (attempt 3+: the order the user just saw may be
+    filled; one listed before is still open)."""
     if not ctx.recent:
         return None
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
     if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
         return None
     outputs = [acted_on(h) for h in ctx.recent]
-    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None)
+    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3)
     if found is None:
         return None
     turn = next(h.turn for h, out in zip(ctx.recent, outputs) if any(k == found[0] and v == found[1] for k, v in output_leaves(out)))
