@@ -248,3 +248,61 @@ def test_offline_forth_translation_calls_in_the_turns_order():
     specs = [{"name": n, "description": food[n].description, "parameters": food[n].parameters} for n in food]
     first = offline_answer(ForthTranslateInput(queries=["q"], functions=specs, plan=plan, max_calls=3))
     assert [c.name for c in first.calls] == ["get_restaurant_menu"]  # not the order before the dish is in the cart
+
+
+def test_a_nested_action_keeps_its_verb():
+    from magnet_lib.translation.back_translation import FunctionRequest, _goal
+
+    for seed in range(10):
+        delete = FunctionRequest(function="delete_chat_message", description="Delete a message the user sent.", nested=True)
+        text = _goal(delete, None, random.Random(seed))
+        assert any(v in text for v in ("delete", "remove", "get rid of")) and "give me the chat message" not in text, text
+        unfollow = _goal(FunctionRequest(function="unfollow_user", description="Stop following.", nested=True), None, random.Random(seed))
+        assert "unfollow" in unfollow, unfollow
+        # a look-up stays the implicit goal of the paper's Insert
+        look = _goal(FunctionRequest(function="get_route_details", description="Route steps.", nested=True), None, random.Random(seed))
+        assert "route details" in look and "get" not in look.split(), look
+
+
+def test_a_value_named_by_the_object_is_not_named_twice():
+    from magnet_lib.translation.back_translation import FunctionRequest, _clause
+
+    for seed in range(12):
+        req = FunctionRequest(function="search_posts_by_hashtag", description="Posts carrying a hashtag.", values={"hashtag": "travel"})
+        text = _clause(req, None, random.Random(seed))
+        assert text.count("hashtag") == 1 and '"travel"' in text, text
+
+
+def test_a_summary_of_parallel_calls_tells_them_apart():
+    from magnet_lib.distillation.teacher import TeacherStepInput, offline_summary
+
+    outs = [
+        {
+            "function": "calculate_affordable_shares",
+            "description": "",
+            "arguments": {"price": p},
+            "output": {"quantity": q, "total_cost": c},
+        }
+        for p, q, c in ((185.2, 13, 2407.6), (92.5, 27, 2497.5))
+    ]
+    for query in ("How many shares can I buy at each price?", "Work out the affordable shares for both.", "q3", "q4"):
+        item = TeacherStepInput(tools=[], transcript=[{"role": "user", "content": query}], expected="text", turn_outputs=outs)
+        text = offline_summary(item)
+        assert text.count("affordable shares") == 1 and "first" in text and "second" in text, text
+        assert "13" in text and "27" in text
+
+
+def test_a_converted_amount_never_pays_in_another_currency():
+    bank = {t.name: t for t in builtin_environments()["banking"].tools()}
+    runtime = make_runtime(list(bank.values()), 0)
+    converted = HistoryCall(
+        turn=0,
+        call=Call(name="convert_currency_amount", arguments={"amount": 100.0, "from_currency": "USD", "to_currency": "CHF"}),
+        output={"amount": 100.0, "from_currency": "USD", "converted_amount": 88.1, "to_currency": "CHF", "rate": 0.881},
+    )
+    for seed in range(8):
+        plan = plan_turn(["check_sufficient_funds"], bank, [converted], runtime, random.Random(seed), optional_p=0.0)
+        assert plan[0].arguments["amount"].value != 88.1 and plan[0].arguments["amount"].kind == "query"
+    # a converter may take it further
+    again = plan_turn(["convert_currency_amount"], bank, [converted], runtime, random.Random(0), optional_p=0.0)
+    assert again[0].arguments["amount"].kind in ("previous_turn", "query")

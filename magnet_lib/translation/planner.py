@@ -199,7 +199,9 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
     from the latest such call."""
     if not ctx.same_turn:
         return None
-    responses = [(i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index)]
+    responses = [
+        (i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index) if not _foreign_quantity(ctx, ctx.functions[i], schema)
+    ]
     same = find_in_schemas(param, schema, responses, ctx.same_taken)
     if same is None or not (match_score(param, same[1]) >= 2.0 or same[0] == ctx.index - 1):
         return None
@@ -218,7 +220,7 @@ def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Va
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
     if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
         return None
-    outputs = [acted_on(h) for h in ctx.recent]
+    outputs = [acted_on(h) if not _foreign_quantity(ctx, h.call.name, schema) else {} for h in ctx.recent]
     found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3)
     if found is None:
         return None
@@ -226,6 +228,17 @@ def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Va
     ctx.used.add((found[0], json.dumps(found[1], sort_keys=True)))
     kind = "previous_turn" if turn == ctx.last_turn else "earlier_turn"
     return ValueSource(kind=kind, value=found[1], key=found[0], call=turn)
+
+
+def _foreign_quantity(ctx: _CallPlanning, source: str, schema: dict[str, Any]) -> bool:
+    """Whether a number from ``source`` would enter ``ctx.tool`` in a unit it did not choose:
+    a converter's result is in the unit the user converted to (CHF), and an operation on an
+    account or a device works in its own (the account's USD); only another conversion may
+    take it further."""
+    tool = ctx.tools.get(source)
+    if tool is None or schema.get("type") not in ("number", "integer"):
+        return False
+    return conversion_params(tool) is not None and conversion_params(ctx.tool) is None
 
 
 #: fields of an answer that only say whether an action worked
