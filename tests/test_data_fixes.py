@@ -306,3 +306,18 @@ def test_a_converted_amount_never_pays_in_another_currency():
     # a converter may take it further
     again = plan_turn(["convert_currency_amount"], bank, [converted], runtime, random.Random(0), optional_p=0.0)
     assert again[0].arguments["amount"].kind in ("previous_turn", "query")
+
+
+def test_single_turn_items_reach_functions_that_act_on_what_another_call_makes():
+    from magnet_lib.distillation.single_turn import preparation_leads
+
+    tools = builtin_environments()["navigation"].tools()
+    leads = preparation_leads(tools)
+    assert leads["get_eta"][-1] == "start_navigation" and leads["get_eta"][0] not in leads  # a trip under way, made from what a user knows
+    settings = load_settings()
+    made, _ = make_single_turn(tools, {"single": len(tools)}, settings, TaskRunner(settings.llm))
+    used = {f for t in made for f in t.functions}
+    assert {"get_eta", "stop_navigation"} & used  # they need a trip no single call could start
+    for t in made:  # the preparation is not part of the item
+        calls = [c["function"]["name"] for m in t.messages if m.get("role") == "assistant" for c in m.get("tool_calls") or []]
+        assert set(calls) <= set(t.functions)
