@@ -27,10 +27,11 @@ import random
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from magnet_lib.graph.dependency import LOOKS
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
 from magnet_lib.translation.forth_translation import schema_leaves
-from magnet_lib.vocabulary import singular
+from magnet_lib.vocabulary import name_tokens, singular
 
 
 def op_rng(seed: int, fsp_id: str, operation: str) -> random.Random:
@@ -85,7 +86,10 @@ def insert_nested_calls(
         )
         if not options:
             continue
-        draw, choice = rng.random(), rng.choice(options)
+        # a look-up is what Insert is for (the user states the goal, not the step); an action
+        # (delete, cancel) must be asked for by name, so it is inserted only when nothing else is
+        looks = [f for f in options if name_tokens(f)[:1] and name_tokens(f)[0] in LOOKS]
+        draw, choice = rng.random(), rng.choice(looks or options)
         if draw < short_p:
             if len(turn.functions) < max_calls:
                 body[i] = FSPTurn(functions=turn.functions + [choice], op="insert_short")
