@@ -321,3 +321,10 @@ def test_single_turn_items_reach_functions_that_act_on_what_another_call_makes()
     for t in made:  # the preparation is not part of the item
         calls = [c["function"]["name"] for m in t.messages if m.get("role") == "assistant" for c in m.get("tool_calls") or []]
         assert set(calls) <= set(t.functions)
+
+
+def test_a_walk_does_not_go_straight_back_when_it_can_go_on():
+    adjacency = {"block": [("unblock", False), ("info", False)], "unblock": [("block", False), ("info", False)], "info": []}
+    for seed in range(30):
+        for fsp in initial_fsps("cat", adjacency, walk_length=5, min_turns=2, seed=seed):
+            assert fsp.path[:3] != ["block", "unblock", "block"] and fsp.path[:3] != ["unblock", "block", "unblock"], fsp.path

@@ -75,7 +75,8 @@ def random_walk(
         options = [n for n in _neighbours(adjacency, path[-1]) if _ready(n, seen, needs)]
         if not options:
             break  # dead end
-        path.append(rng.choice(options))
+        onward = [n for n in options if len(path) < 2 or n != path[-2]]  # not straight back (block, unblock, block) when it can go on
+        path.append(rng.choice(onward or options))
     return path
 
 
