@@ -27,7 +27,7 @@ from magnet_lib.graph.node_operations import (
     operation_counts,
     turn_limit_violations,
 )
-from magnet_lib.graph.walk import initial_fsps, walk_violations
+from magnet_lib.graph.walk import initial_fsps, required_states, walk_violations
 from magnet_lib.models import FSP, AugmentedFSP, Edge, Tool
 from magnet_lib.tables import from_frame, to_frame
 
@@ -155,7 +155,13 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
     if not adjacency:
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
     walks = initial_fsps(
-        category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=settings.seed
+        category,
+        adjacency,
+        walk_length=g.walk_length,
+        walks_per_node=g.walks_per_node,
+        min_turns=g.min_turns,
+        seed=settings.seed,
+        requires=required_states(graph_db.iter_edges(settings.graph_path, category)),
     )
     frame = to_frame(walks, FSP)
     problems = walk_violations(walks, adjacency)
@@ -203,7 +209,8 @@ def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fs
     category = context.partition_key
     adjacency = graph_db.adjacency(settings.graph_path, category)
     functions = graph_db.functions(settings.graph_path, category)
-    augmented = augment_category(from_frame(fsps, FSP), adjacency, functions, settings.graph, settings.seed)
+    requires = required_states(graph_db.iter_edges(settings.graph_path, category))
+    augmented = augment_category(from_frame(fsps, FSP), adjacency, functions, settings.graph, settings.seed, requires)
     frame = to_frame(augmented, AugmentedFSP)
     limit = settings.graph.max_calls_per_turn
     over = turn_limit_violations(augmented, limit)

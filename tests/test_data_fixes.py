@@ -9,7 +9,7 @@ from magnet_lib.distillation.mixing import SFTExample
 from magnet_lib.distillation.single_turn import make_single_turn
 from magnet_lib.graph.walk import initial_fsps
 from magnet_lib.llm.runner import TaskRunner
-from magnet_lib.models import Call, NegativeHint, Trajectory
+from magnet_lib.models import Call, NegativeHint, Tool, Trajectory
 from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.pool.execution import make_runtime
 from magnet_lib.settings import load_settings
@@ -124,3 +124,207 @@ def test_an_unusable_nested_output_falls_back_to_another_source():
     except ValueError:
         return  # no item id anywhere in the world: planning fails instead of producing an empty-cart call
     assert flat[1].arguments["item_id"].kind != "same_turn"
+
+
+def _edges(category: str):
+    from magnet_lib.graph.dependency import judge_category
+
+    settings = load_settings()
+    tools = builtin_environments()[category].tools()
+    edges, _ = judge_category(tools, TaskRunner(settings.llm), candidates=30, batch=30, prefilter=True, seed=0)
+    return tools, edges
+
+
+def test_premises_of_state_in_the_offline_judge():
+    from magnet_lib.graph.dependency import REQUIRED_STATE, profile, state_premise
+    from magnet_lib.graph.walk import required_states
+
+    tools, edges = _edges("messaging")
+    required = required_states(e.model_dump() for e in edges)
+    assert required["unblock_contact"] == ["block_contact"]  # unblocking needs a block first
+    by = {t.name: profile(t) for t in tools}
+    assert state_premise(by["unblock_contact"], by["block_contact"]) == (
+        state_premise(by["unblock_contact"], by["block_contact"])[0],
+        False,
+    )
+    assert state_premise(by["get_contact_info"], by["block_contact"]) is None  # a look changes no state
+    srcs = {e.src for e in edges}
+    assert {"block_contact", "unblock_contact", "mark_message_as_read", "delete_chat_message"} <= srcs  # no dead ends left
+    _, food = _edges("food_delivery")
+    assert required_states(e.model_dump() for e in food)["place_food_order"] == ["add_item_to_food_cart"]  # 'Order the cart'
+    assert not any(REQUIRED_STATE in e.evidence for e in food if e.src == "add_tip_to_food_order")  # an order is no container
+    # a deleted file cannot be read: only a check or a listing follows a deletion
+    _, files = _edges("files")
+    assert ("delete_file", "read_file") not in {(e.src, e.dst) for e in files}
+    assert ("write_file", "read_file") in {(e.src, e.dst) for e in files}
+
+    # a login comes before the other actions of its service (a session premise)
+    def spec(name: str, required: list[str]) -> Tool:
+        props = {p: {"type": "string"} for p in required}
+        return Tool(name=name, category="c", tool_class="k", description=name, source="t", executable=False,
+                    parameters={"type": "object", "properties": props, "required": required})  # fmt: skip
+
+    login, act, look = profile(spec("login_user", ["password"])), profile(spec("delete_note", ["note"])), profile(spec("get_weather", []))
+    assert state_premise(login, act) is not None and state_premise(login, act)[1]
+    assert state_premise(login, look) is None
+
+
+def test_walks_and_inserts_respect_required_states():
+    from magnet_lib.graph.node_operations import insert_nested_calls
+    from magnet_lib.models import FSPTurn
+
+    # unblock needs block (state); both need a contact id that find gives (nested)
+    adjacency = {
+        "find": [("block", True), ("unblock", True), ("info", True)],
+        "block": [("unblock", False), ("info", False)],
+        "unblock": [("block", False), ("info", False)],
+        "info": [("unblock", True), ("block", True)],
+    }
+    requires = {"unblock": ["block"]}
+    for seed in range(20):
+        for fsp in initial_fsps("cat", adjacency, walk_length=6, walks_per_node=2, min_turns=2, seed=seed, requires=requires):
+            for i, name in enumerate(fsp.path):
+                if name == "unblock":
+                    assert "block" in fsp.path[:i], fsp.path
+                if name in ("block", "info", "unblock"):
+                    assert "find" in fsp.path[:i], fsp.path
+    # Insert never adds a function whose state is not made yet
+    turns = [FSPTurn(functions=["find"], op="walk"), FSPTurn(functions=["info"], op="walk")]
+    for seed in range(30):
+        out = insert_nested_calls(turns, {"find": ["unblock"], "info": ["unblock"]}, random.Random(seed), 1.0, 0.0, 3, requires)
+        assert all("unblock" not in t.functions for t in out)
+    out = insert_nested_calls(turns, {"find": ["unblock"]}, random.Random(0), 1.0, 0.0, 3, None)
+    assert out[0].functions == ["find", "unblock"]  # without the state map the paper's Insert is unchanged
+
+
+def test_a_turn_runs_in_its_order_and_an_action_passes_on_what_it_acted_on():
+    from magnet_lib.translation.forth_translation import PlannedCall, ValueSource, plan_rounds
+    from magnet_lib.translation.planner import acted_on
+
+    menu = PlannedCall(name="get_menu", arguments={"restaurant_id": ValueSource(kind="query", value="R1")})
+    add = PlannedCall(name="add_item", arguments={"item_id": ValueSource(kind="same_turn", key="item_id", call=0)})
+    place = PlannedCall(name="place_order", arguments={"address": ValueSource(kind="query", value="1 Main St")})
+    assert plan_rounds([menu, add, place]) == [0, 1, 1]  # placing never runs before the dish is added
+    assert plan_rounds([menu, place]) == [0, 0]
+    blocked = HistoryCall(
+        turn=0, call=Call(name="block_contact", arguments={"contact_id": "C-7"}), output={"success": True, "message": "ok"}
+    )
+    assert acted_on(blocked)["contact_id"] == "C-7"  # unblocking takes the contact that was blocked
+    looked = HistoryCall(turn=0, call=Call(name="get_contact_info", arguments={"contact_id": "C-7"}), output={"contact_id": "C-8"})
+    assert acted_on(looked) == {"contact_id": "C-8"}  # a real output speaks for itself
+
+
+def test_later_probes_try_options_and_lists_a_user_can_state():
+    from magnet_lib.translation.episodes import probe_optional_p
+
+    files = {t.name: t for t in builtin_environments()["files"].tools()}
+    runtime = make_runtime(list(files.values()), 0)
+    assert probe_optional_p(0.2, 0) == 0.2 and probe_optional_p(0.2, 10) == 1.0
+    first = [plan_turn(["write_file"], files, [], runtime, random.Random(s), 0, optional_p=1.0)[0] for s in range(8)]
+    assert all("write_mode" not in p.arguments for p in first)  # the first try states only what the world gives the user
+    later = [plan_turn(["write_file"], files, [], runtime, random.Random(s), 3, optional_p=1.0)[0] for s in range(8)]
+    assert any(p.arguments["write_mode"].value == "overwrite" for p in later if "write_mode" in p.arguments)
+    # compress_files(file_paths): a list of files the user has
+    plan = plan_turn(["compress_files"], files, [], runtime, random.Random(0), 0, optional_p=0.0)[0]
+    paths = plan.arguments["file_paths"].value
+    assert len(paths) == 2 and all(p in runtime.user_values()["file_path"] for p in paths)
+
+
+def test_offline_forth_translation_calls_in_the_turns_order():
+    from magnet_lib.translation.forth_translation import ForthTranslateInput, PlannedCall, ValueSource, offline_answer
+
+    food = {t.name: t for t in builtin_environments()["food_delivery"].tools()}
+    plan = [
+        PlannedCall(name="get_restaurant_menu", arguments={"restaurant_id": ValueSource(kind="query", value="R1")}),
+        PlannedCall(name="add_item_to_food_cart", arguments={"item_id": ValueSource(kind="same_turn", key="item_id", call=0)}),
+        PlannedCall(
+            name="place_food_order",
+            arguments={
+                "delivery_address": ValueSource(kind="query", value="1 Main St"),
+                "payment_method": ValueSource(kind="query", value="card"),
+            },
+        ),
+    ]
+    specs = [{"name": n, "description": food[n].description, "parameters": food[n].parameters} for n in food]
+    first = offline_answer(ForthTranslateInput(queries=["q"], functions=specs, plan=plan, max_calls=3))
+    assert [c.name for c in first.calls] == ["get_restaurant_menu"]  # not the order before the dish is in the cart
+
+
+def test_a_nested_action_keeps_its_verb():
+    from magnet_lib.translation.back_translation import FunctionRequest, _goal
+
+    for seed in range(10):
+        delete = FunctionRequest(function="delete_chat_message", description="Delete a message the user sent.", nested=True)
+        text = _goal(delete, None, random.Random(seed))
+        assert any(v in text for v in ("delete", "remove", "get rid of")) and "give me the chat message" not in text, text
+        unfollow = _goal(FunctionRequest(function="unfollow_user", description="Stop following.", nested=True), None, random.Random(seed))
+        assert "unfollow" in unfollow, unfollow
+        # a look-up stays the implicit goal of the paper's Insert
+        look = _goal(FunctionRequest(function="get_route_details", description="Route steps.", nested=True), None, random.Random(seed))
+        assert "route details" in look and "get" not in look.split(), look
+
+
+def test_a_value_named_by_the_object_is_not_named_twice():
+    from magnet_lib.translation.back_translation import FunctionRequest, _clause
+
+    for seed in range(12):
+        req = FunctionRequest(function="search_posts_by_hashtag", description="Posts carrying a hashtag.", values={"hashtag": "travel"})
+        text = _clause(req, None, random.Random(seed))
+        assert text.count("hashtag") == 1 and '"travel"' in text, text
+
+
+def test_a_summary_of_parallel_calls_tells_them_apart():
+    from magnet_lib.distillation.teacher import TeacherStepInput, offline_summary
+
+    outs = [
+        {
+            "function": "calculate_affordable_shares",
+            "description": "",
+            "arguments": {"price": p},
+            "output": {"quantity": q, "total_cost": c},
+        }
+        for p, q, c in ((185.2, 13, 2407.6), (92.5, 27, 2497.5))
+    ]
+    for query in ("How many shares can I buy at each price?", "Work out the affordable shares for both.", "q3", "q4"):
+        item = TeacherStepInput(tools=[], transcript=[{"role": "user", "content": query}], expected="text", turn_outputs=outs)
+        text = offline_summary(item)
+        assert text.count("affordable shares") == 1 and "first" in text and "second" in text, text
+        assert "13" in text and "27" in text
+
+
+def test_a_converted_amount_never_pays_in_another_currency():
+    bank = {t.name: t for t in builtin_environments()["banking"].tools()}
+    runtime = make_runtime(list(bank.values()), 0)
+    converted = HistoryCall(
+        turn=0,
+        call=Call(name="convert_currency_amount", arguments={"amount": 100.0, "from_currency": "USD", "to_currency": "CHF"}),
+        output={"amount": 100.0, "from_currency": "USD", "converted_amount": 88.1, "to_currency": "CHF", "rate": 0.881},
+    )
+    for seed in range(8):
+        plan = plan_turn(["check_sufficient_funds"], bank, [converted], runtime, random.Random(seed), optional_p=0.0)
+        assert plan[0].arguments["amount"].value != 88.1 and plan[0].arguments["amount"].kind == "query"
+    # a converter may take it further
+    again = plan_turn(["convert_currency_amount"], bank, [converted], runtime, random.Random(0), optional_p=0.0)
+    assert again[0].arguments["amount"].kind in ("previous_turn", "query")
+
+
+def test_single_turn_items_reach_functions_that_act_on_what_another_call_makes():
+    from magnet_lib.distillation.single_turn import preparation_leads
+
+    tools = builtin_environments()["navigation"].tools()
+    leads = preparation_leads(tools)
+    assert leads["get_eta"][-1] == "start_navigation" and leads["get_eta"][0] not in leads  # a trip under way, made from what a user knows
+    settings = load_settings()
+    made, _ = make_single_turn(tools, {"single": len(tools)}, settings, TaskRunner(settings.llm))
+    used = {f for t in made for f in t.functions}
+    assert {"get_eta", "stop_navigation"} & used  # they need a trip no single call could start
+    for t in made:  # the preparation is not part of the item
+        calls = [c["function"]["name"] for m in t.messages if m.get("role") == "assistant" for c in m.get("tool_calls") or []]
+        assert set(calls) <= set(t.functions)
+
+
+def test_a_walk_does_not_go_straight_back_when_it_can_go_on():
+    adjacency = {"block": [("unblock", False), ("info", False)], "unblock": [("block", False), ("info", False)], "info": []}
+    for seed in range(30):
+        for fsp in initial_fsps("cat", adjacency, walk_length=5, min_turns=2, seed=seed):
+            assert fsp.path[:3] != ["block", "unblock", "block"] and fsp.path[:3] != ["unblock", "block", "unblock"], fsp.path

@@ -24,7 +24,7 @@ from tests.translation_fixtures import augmented_for
 settings = load_settings(home=tempfile.mkdtemp())
 tools = SocialMediaEnv.tools()
 runner = TaskRunner(settings.llm)
-fsps = augmented_for(tools, settings, runner)[:8]
+fsps = augmented_for(tools, settings, runner)[:16]
 episodes = translate(fsps, tools, settings, runner)
 assert any(e.status == "ok" for e in episodes)
 print(hashlib.sha256(to_frame(episodes, Episode).write_ndjson().encode()).hexdigest())

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magnet_lib.graph.walk import initial_fsps, walk_violations
+from magnet_lib.graph.walk import initial_fsps, nested_sources, walk_violations
 
 NAMES = [f"f{i}" for i in range(12)]
 
@@ -28,9 +28,12 @@ def test_walks_follow_edges_and_the_rules(adjacency, length, per_node, min_turns
         assert all((a, b) in edges for a, b in zip(fsp.path, fsp.path[1:]))
         assert min_turns <= len(fsp.path) <= length
         assert fsp.path[0] == fsp.start and fsp.category == "cat"
-        # a walk shorter than the limit stopped at a dead end
+        # a walk shorter than the limit stopped where no out-neighbour can run: a dead end, or
+        # every neighbour needs a value only a function the walk has not called gives
         if len(fsp.path) < length:
-            assert not adjacency.get(fsp.path[-1])
+            needs = nested_sources(adjacency)
+            outs = {b for b, _ in adjacency.get(fsp.path[-1], [])} - {fsp.path[-1]}
+            assert all(n in needs and not set(needs[n]) & set(fsp.path) for n in outs)
     assert len({tuple(f.path) for f in fsps}) == len(fsps)  # deduplicated
     assert len({f.fsp_id for f in fsps}) == len(fsps)
     again = initial_fsps("cat", adjacency, walk_length=length, walks_per_node=per_node, min_turns=min_turns, seed=seed)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from magnet_lib.graph.dependency import judge_category
 from magnet_lib.graph.node_operations import augment_fsps
-from magnet_lib.graph.walk import initial_fsps
+from magnet_lib.graph.walk import initial_fsps, required_states
 from magnet_lib.llm.runner import TaskRunner
 from magnet_lib.models import AugmentedFSP, Tool
 from magnet_lib.settings import MagnetSettings
@@ -24,13 +24,19 @@ def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskR
     for e in edges:
         adjacency[e.src].append((e.dst, e.nested))
     walks = initial_fsps(
-        category, adjacency, walk_length=g.walk_length, walks_per_node=g.walks_per_node, min_turns=g.min_turns, seed=settings.seed
+        category,
+        adjacency,
+        walk_length=g.walk_length,
+        walks_per_node=g.walks_per_node,
+        min_turns=g.min_turns,
+        seed=settings.seed,
+        requires=required_states(e.model_dump() for e in edges),
     )
     nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
     required = {t.name: t.required for t in tools}
     # as the augmented_fsps asset does: what each function's output promises (miss_params targets)
     outputs = {t.name: {n for name, _ in schema_leaves(t.response) for n in (name, name.rstrip("s"))} for t in tools}
-    return augment_fsps(walks, nested, g, required, settings.seed, outputs)
+    return augment_fsps(walks, nested, g, required, settings.seed, outputs, required_states(e.model_dump() for e in edges))
 
 
 def navigation_fsps() -> list[AugmentedFSP]:

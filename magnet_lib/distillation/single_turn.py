@@ -28,6 +28,8 @@ from magnet_lib.distillation.teacher import (
     TeacherStepInput,
     default_teacher,
 )
+from magnet_lib.graph.dependency import REQUIRED_STATE, judge_pair, nested_reason, profile
+from magnet_lib.graph.walk import user_start
 from magnet_lib.llm.driver import Request, run_interleaved
 from magnet_lib.llm.runner import TaskResult, TaskRunner
 from magnet_lib.llm.task import Task
@@ -43,6 +45,7 @@ from magnet_lib.translation.back_translation import (
 )
 from magnet_lib.translation.forth_translation import PlannedCall, resolve_same_turn
 from magnet_lib.translation.planner import (
+    HistoryCall,
     PlanError,
     choose_offered,
     function_requests,
@@ -62,6 +65,35 @@ def item_counts(multi_turn_items: int, settings: MagnetSettings) -> dict[str, in
     return counts
 
 
+def preparation_leads(tools: Sequence[Tool]) -> dict[str, list[str]]:
+    """For an executable function that can only run on what another call makes (an id only an
+    output gives, a state only an action makes: get_eta needs a trip that start_navigation
+    starts), the calls that make it, as the walks would start there: run before the item,
+    outside it, they make the world the user speaks of (a trip under way). From the offline
+    judge, so it costs no model call; spec-only tools need none (their simulator accepts any id)."""
+    executable = [t for t in tools if t.executable]
+    profiles = {t.name: profile(t) for t in executable}
+    needs: dict[str, list[str]] = {}
+    state: dict[str, list[str]] = {}
+    for src in executable:
+        for dst in executable:
+            if src.name == dst.name:
+                continue
+            verdict = judge_pair(profiles[src.name], profiles[dst.name])
+            if verdict is None:
+                continue
+            if REQUIRED_STATE in verdict.evidence:
+                state.setdefault(dst.name, []).append(src.name)
+            elif nested_reason(profiles[src.name], profiles[dst.name], verdict):
+                needs.setdefault(dst.name, []).append(src.name)
+    leads = {}
+    for name in sorted(set(needs) | set(state)):
+        chain = user_start(name, needs, random.Random(f"lead:{name}"), 4, state)
+        if len(chain) > 1:
+            leads[name] = chain[:-1]
+    return leads
+
+
 class ItemMaker:
     """Makes one item of a kind for a category (:meth:`run` is the driver's generator)."""
 
@@ -73,8 +105,10 @@ class ItemMaker:
         settings: MagnetSettings,
         tasks: dict[str, Task],
         runner: TaskRunner | None = None,
+        leads: dict[str, list[str]] | None = None,
     ):
         self.kind = kind
+        self.leads = leads or {}
         self.runner = runner  # simulates spec-only tools in LLM mode
         self.index = index
         self.tools = {t.name: t for t in tools}
@@ -104,6 +138,26 @@ class ItemMaker:
             others = [n for n in names if n != first]
             return [first, *rng.sample(others, min(len(others), rng.choice([1, 2])))]
         return [first]
+
+    def _prepared(self, offered: list[str], function: str, rng: random.Random) -> EpisodeRuntime | None:
+        """A fresh world in which the calls that make what ``function`` acts on have run (not
+        part of the item: the user speaks of the trip under way, the booking they hold)."""
+        lead = self.leads[function]
+        runtime = make_runtime([self.tools[n] for n in dict.fromkeys([*offered, *lead])], self.seed, self.runner)
+        history: list[HistoryCall] = []
+        for turn, name in enumerate(lead):
+            try:
+                planned = plan_turn(
+                    [name], self.tools, history, runtime, random.Random(f"{self.key}:lead:{turn}:{rng.random()}"), optional_p=0.0
+                )
+            except PlanError:
+                return None
+            call = resolve_same_turn(planned[0], {}, self.tools[name].properties)
+            output = runtime.execute(call) if call is not None else None
+            if call is None or is_error(output):
+                return None
+            history.append(HistoryCall(turn=turn, call=call, output=output))
+        return runtime
 
     def _plan(self, functions: list[str], runtime: EpisodeRuntime, rng: random.Random) -> list[PlannedCall] | None:
         """Independent calls (no call feeds another) that all execute."""
@@ -138,6 +192,9 @@ class ItemMaker:
                 offered = choose_offered(functions, self.pool, f"{self.key}:{attempt}", self.settings.distill.distractors)
                 runtime = make_runtime([self.tools[n] for n in offered], self.seed, self.runner)
                 plan = self._plan(functions, runtime, rng)
+                if plan is None and functions[0] in self.leads:  # make the world it acts on first, then try again
+                    runtime = self._prepared(offered, functions[0], rng)
+                    plan = self._plan(functions, runtime, rng) if runtime is not None else None
                 if plan is None:
                     continue
                 if self.kind == "irrelevance_missing_value":
@@ -274,7 +331,8 @@ def make_single_turn(
     """Items of every kind for one category; also how many of each could not be made."""
     tasks = tasks or {**default_tasks()}
     tasks.setdefault("teacher_turn", default_teacher())
-    makers = [ItemMaker(kind, i, category_tools, settings, tasks, runner) for kind, n in counts.items() for i in range(n)]
+    leads = preparation_leads(category_tools)
+    makers = [ItemMaker(kind, i, category_tools, settings, tasks, runner, leads) for kind, n in counts.items() for i in range(n)]
     made = run_interleaved([m.run() for m in makers], runner)
     failed: dict[str, int] = {}
     for maker, item in zip(makers, made):

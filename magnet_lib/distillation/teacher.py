@@ -177,6 +177,7 @@ def _facts(output: Any, limit: int = 5, first: Sequence[str] = ()) -> str:
 
 _OPENERS = ["", "", "Done.", "All set.", "Here you go.", "OK.", "Sure.", "Here's what I got.", "That's done."]
 _FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "{what} - {facts}."]
+_NTH = ["first", "second", "third", "fourth", "fifth", "next"]
 
 
 def _asked(query: str, output: Any) -> list[str]:
@@ -200,10 +201,19 @@ def offline_summary(item: TeacherStepInput) -> str:
     rng = random.Random(f"summary:{stable_hash([query])}")
     opener = rng.choice(_OPENERS)  # drawn first: a reply to the same request opens the same way
     parts = []
+    times = Counter(o["function"] for o in item.turn_outputs)
+    seen: Counter = Counter()
     for o in item.turn_outputs:
         what = words(_verb_object(o["function"]))
         facts = _facts(o["output"], 5, _asked(query, o["output"]))
-        frame = rng.choice(_FRAMES) if len(item.turn_outputs) > 1 else rng.choice(["{facts}.", "{what}: {facts}.", "The {what}: {facts}."])
+        seen[o["function"]] += 1
+        if times[o["function"]] > 1:  # the same function called in parallel: one answer each, told apart
+            nth = _NTH[min(seen[o["function"]], len(_NTH)) - 1]
+            frame = f"For the {nth} {{what}}: {{facts}}." if seen[o["function"]] == 1 else f"The {nth}: {{facts}}."
+        else:
+            frame = (
+                rng.choice(_FRAMES) if len(item.turn_outputs) > 1 else rng.choice(["{facts}.", "{what}: {facts}.", "The {what}: {facts}."])
+            )
         text = frame.format(what=what, facts=facts)
         parts.append(text[0].upper() + text[1:])
     return " ".join([opener, *parts]) if opener else " ".join(parts)

@@ -160,6 +160,7 @@ class SchemaProfile:
     query: bool  # looks something up (check_/get_/is_...): only these can be premises
     subject: frozenset[str]  # what a check is about: its objects without 'available', 'status', ...
     head: str  # the last object word of the name: what the function acts on ('order' in place_stock_order)
+    description_words: frozenset[str] = frozenset()  # words of the function's description
 
     @property
     def feedable_outputs(self) -> tuple[OutputField, ...]:
@@ -292,6 +293,7 @@ def profile(tool: Tool) -> SchemaProfile:
             ),
             "",
         ),
+        description_words=frozenset(singular(w) for w in text_words(tool.description)),
     )
 
 
@@ -491,6 +493,9 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
         share = len(covered) / len(dst.required) if dst.required else 0.5
         score = mean if full else mean * (0.5 + 0.5 * share)
         evidence = "; ".join(f"{src.name}.{f.field} -> {dst.name}({f.param}) [{f.how}]" for f in useful)
+        state = state_premise(src, dst)
+        if state is not None and state[1]:  # the value flows and the state must hold too (add to cart -> remove from cart)
+            evidence += f" | {REQUIRED_STATE} {state[0]}"
         return Verdict(
             kind="full_input" if full else "partial_input", score=round(min(score, 1.0), 3), evidence=evidence, feeds=tuple(useful)
         )
@@ -499,7 +504,129 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
         shared = sorted(_premise_shared(src, dst, gate))
         evidence = f"{src.name}.{gate.path} ({'/'.join(sorted(gate.types)) or 'value'}) decides whether {dst.name} can run; shared: {', '.join(shared[:4])}"
         return Verdict(kind="premise", score=0.6, evidence=evidence)
+    state = state_premise(src, dst)
+    if state is not None:
+        reason, required = state
+        return Verdict(kind="premise", score=0.7 if required else 0.6, evidence=f"{REQUIRED_STATE if required else STATE} {reason}")
     return None
+
+
+# --------------------------------------------------------------------------- premises of state
+#: evidence markers of premise edges about the world's state rather than a value: a REQUIRED one
+#: means ``dst`` fails unless ``src`` (or another such source) ran before it in the conversation
+STATE = "state premise:"
+REQUIRED_STATE = "state premise (required):"
+#: (doing, undoing): the second acts on what the first made (unblock needs a block)
+UNDOES = {
+    "add": ("remove", "delete"),
+    "save": ("remove", "delete", "unsave"),
+    "block": ("unblock",),
+    "follow": ("unfollow",),
+    "like": ("unlike",),
+    "create": ("delete", "remove", "cancel"),
+    "subscribe": ("unsubscribe",),
+    "start": ("stop", "end"),
+    "open": ("close",),
+    "lock": ("unlock",),
+    "mute": ("unmute",),
+    "pin": ("unpin",),
+    "archive": ("unarchive",),
+    "enable": ("disable",),
+    "login": ("logout",),
+    "log": ("logout",),
+    "connect": ("disconnect",),
+    "mount": ("unmount",),
+}
+#: undoing, then doing again (unblock -> block, remove from the watchlist -> add): allowed, not required
+REDOES = {undo: frozenset(d for d, undos in UNDOES.items() if undo in undos) for undo in {u for us in UNDOES.values() for u in us}}
+#: actions after which the thing is gone: only a check or a listing can look at it then
+DESTROYS = frozenset({"delete", "remove", "unsave"})
+TOLERANT = frozenset({"check", "list", "is", "has", "search", "find", "view"})
+#: actions that make a thing another function can then act on
+MAKES = frozenset(
+    {"create", "write", "save", "book", "place", "schedule", "send", "post", "upload", "download", "copy", "move", "compress"}
+)
+#: session and location premises: once logged in / in a directory, the other functions of the service run there
+SESSION_VERBS = frozenset({"login", "log", "authenticate", "signin", "sign", "connect"})
+LOCATION_VERBS = frozenset({"cd", "chdir"})
+#: read-only looks: nothing they do needs a state another function made
+LOOKS = frozenset(QUERY_VERBS | {"view", "show", "read", "track", "calculate", "compute", "estimate", "convert"})
+
+
+def _verb(prof: SchemaProfile) -> str:
+    tokens = name_tokens(prof.name)
+    return tokens[0] if tokens else ""
+
+
+def _container(prof: SchemaProfile) -> str:
+    """What an add_*_to_<container> puts things in ('add_item_to_food_cart' -> 'cart'), or ''."""
+    tokens = name_tokens(prof.name)
+    if not tokens or tokens[0] not in ("add", "put") or not ({"to", "in", "into"} & set(tokens)):
+        return ""
+    return singular(tokens[-1])
+
+
+def _outcome_only(prof: SchemaProfile) -> bool:
+    """An action whose answer is only whether it worked (success / message): its effect is on the world."""
+    fields = [o for o in prof.outputs if not o.echo]
+    return bool(prof.outputs) and all(o.name in OUTCOME_FIELDS or o.name in ("message", "status") for o in fields)
+
+
+def state_premise(src: SchemaProfile, dst: SchemaProfile) -> tuple[str, bool] | None:
+    """A premise of state: ``src`` changes the world so that ``dst`` can run, or so that what
+    ``dst`` reports depends on it. Returns (why, required) or None; ``required`` means ``dst``
+    fails without it (the environments refuse: removing from an empty cart, unblocking a
+    contact nobody blocked).
+
+    1. *undoing*: ``dst`` undoes ``src`` on the same thing (save_place -> remove_saved_place,
+       block_contact -> unblock_contact); the reverse (unblock -> block) is allowed, not required;
+    2. *containers*: ``src`` adds to a container (add_item_to_food_cart -> cart) and ``dst``
+       acts on that container, by name or description (place_food_order 'Order the cart');
+    3. *sessions and location*: a login / authenticate or change-directory function comes before
+       every other action of its service that is not itself a session or location step;
+    4. *made, then acted on*: ``src`` makes a thing (write_file) that ``dst`` acts on by the key
+       ``src`` took (read_file(file_path)): not required, the world may hold other such things;
+    5. *effects looked at*: ``src`` only reports success, and ``dst`` looks at the same thing with
+       no value ``src`` did not have (mark_message_as_read -> check_message_inbox).
+    """
+    vs, vd = _verb(src), _verb(dst)
+    if not vs or not vd or src.name == dst.name:
+        return None
+    thing = _thing(src)
+    same_thing = bool(thing) and (thing == _thing(dst) or thing in _things(dst))
+    if same_thing and vd in UNDOES.get(vs, ()):
+        return f"{dst.name} undoes what {src.name} did to the {thing}; it fails unless that happened first", True
+    if same_thing and vd in REDOES.get(vs, ()):
+        return f"{src.name} undid the {thing}'s state; {dst.name} can set it again", False
+    box = _container(src)
+    fills = box and f"{box}_id" not in {p.name for p in src.params} and not _container(dst) and vd not in LOOKS
+    if fills and box in {singular(t) for t in name_tokens(dst.name)} | dst.description_words:
+        return f"{dst.name} acts on the {box} that {src.name} fills; an empty {box} is refused", True
+    if vs in SESSION_VERBS and vd not in SESSION_VERBS and vd not in LOOKS and thing in ("session", "account", "user", "in", ""):
+        return f"{dst.name} runs in the session {src.name} opens", True
+    if vs in LOCATION_VERBS and vd not in LOCATION_VERBS:
+        return f"{dst.name} works in the directory {src.name} changes to", False
+    own = {p.name for p in src.params if p.required}
+    if vs in MAKES and vd not in MAKES and vd not in DESTROYS and same_thing and dst.required and set(dst.required) <= own:
+        return f"{src.name} makes the {thing} that {dst.name} acts on ({', '.join(dst.required)})", False
+    looks_after = vd in (TOLERANT if vs in DESTROYS else LOOKS)
+    if vs not in LOOKS and looks_after and same_thing and set(dst.required) <= own and (dst.required or _outcome_only(src)):
+        return f"what {dst.name} reports about the {thing} changes with {src.name}", False
+    return None
+
+
+def _thing(prof: SchemaProfile) -> str:
+    """What a function acts on: its head object, else the last word of its name that is no verb
+    or particle ('save_place' -> 'place', though 'place' is also a verb)."""
+    tokens = name_tokens(prof.name)
+    if prof.head and tokens and prof.head != singular(tokens[0]):
+        return prof.head
+    rest = [t for t in tokens[1:] if t not in ("to", "from", "in", "on", "of", "by", "for")]
+    return singular(rest[-1]) if rest else ""
+
+
+def _things(prof: SchemaProfile) -> frozenset[str]:
+    return prof.objects | {singular(t) for t in name_tokens(prof.name)[1:]}
 
 
 def nested_reason(src: SchemaProfile, dst: SchemaProfile, verdict: Verdict) -> str | None:
@@ -538,7 +665,7 @@ def prefilter_keep(src: SchemaProfile, dst: SchemaProfile) -> bool:
                 )
                 if shares and (_types_compatible(param, out) > 0):
                     return True
-    return premise_signal(src, dst) is not None
+    return premise_signal(src, dst) is not None or state_premise(src, dst) is not None
 
 
 # --------------------------------------------------------------------------- candidates

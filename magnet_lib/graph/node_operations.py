@@ -27,10 +27,11 @@ import random
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from magnet_lib.graph.dependency import LOOKS
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
 from magnet_lib.translation.forth_translation import schema_leaves
-from magnet_lib.vocabulary import singular
+from magnet_lib.vocabulary import name_tokens, singular
 
 
 def op_rng(seed: int, fsp_id: str, operation: str) -> random.Random:
@@ -61,9 +62,12 @@ def insert_nested_calls(
     short_p: float = 0.5,
     long_p: float = 0.2,
     max_calls: int = 3,
+    requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[FSPTurn]:
     """Insert: a nested neighbour of each turn's last function, in the same turn (short) or as
-    its own turn after a random later turn (long)."""
+    its own turn after a random later turn (long). A neighbour with a required premise of
+    state (``requires``: unblock_contact <- block_contact) is inserted only after one of its
+    premises has been called, else the world would refuse it."""
     if short_p < 0 or long_p < 0 or short_p + long_p > 1:
         raise ValueError(f"insert probabilities must be >= 0 and sum to at most 1, got short {short_p} + long {long_p}")
     body = [t.model_copy(deep=True) for t in turns]
@@ -74,10 +78,18 @@ def insert_nested_calls(
         last = turn.functions[-1]
         # not a function this turn or the next one already calls: the walk has that call anyway
         upcoming = set(body[i + 1].functions) if i + 1 < len(body) else set()
-        options = sorted(set(nested.get(last, ())) - set(turn.functions) - upcoming - {last})
+        called = {f for t in body[: i + 1] for f in t.functions}
+        options = sorted(
+            f
+            for f in set(nested.get(last, ())) - set(turn.functions) - upcoming - {last}
+            if not (requires or {}).get(f) or called & set((requires or {})[f])
+        )
         if not options:
             continue
-        draw, choice = rng.random(), rng.choice(options)
+        # a look-up is what Insert is for (the user states the goal, not the step); an action
+        # (delete, cancel) must be asked for by name, so it is inserted only when nothing else is
+        looks = [f for f in options if name_tokens(f)[:1] and name_tokens(f)[0] in LOOKS]
+        draw, choice = rng.random(), rng.choice(looks or options)
         if draw < short_p:
             if len(turn.functions) < max_calls:
                 body[i] = FSPTurn(functions=turn.functions + [choice], op="insert_short")
@@ -152,12 +164,15 @@ def augment_fsp(
     required: Mapping[str, Sequence[str]] | None = None,
     seed: int | None = None,
     outputs: Mapping[str, Collection[str]] | None = None,
+    requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AugmentedFSP]:
     """Merge -> Insert, then Split: ``[no_split, <split variant>]`` for one initial FSP."""
     s = settings or GraphSettings()
     seed = fsp.seed if seed is None else seed
     turns = merge_turns(initial_turns(fsp.path), op_rng(seed, fsp.fsp_id, "merge"), s.merge_p, s.max_calls_per_turn)
-    turns = insert_nested_calls(turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p, s.max_calls_per_turn)
+    turns = insert_nested_calls(
+        turns, nested, op_rng(seed, fsp.fsp_id, "insert"), s.insert_short_p, s.insert_long_p, s.max_calls_per_turn, requires
+    )
     split = split_turn(turns, op_rng(seed, fsp.fsp_id, "split"), s.split_miss_func_p, required, outputs)
     variant = next(t.label for t in split if t.op == "split")
     return [
@@ -192,9 +207,10 @@ def augment_fsps(
     required: Mapping[str, Sequence[str]] | None = None,
     seed: int | None = None,
     outputs: Mapping[str, Collection[str]] | None = None,
+    requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AugmentedFSP]:
     """Every FSP's no_split and split variants."""
-    return [a for fsp in fsps for a in augment_fsp(fsp, nested, settings, required, seed, outputs)]
+    return [a for fsp in fsps for a in augment_fsp(fsp, nested, settings, required, seed, outputs, requires)]
 
 
 # --------------------------------------------------------------------------- checks and statistics
@@ -238,6 +254,7 @@ def augment_category(
     functions: Iterable[Mapping],
     settings: GraphSettings,
     seed: int,
+    requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AugmentedFSP]:
     """The augmented FSPs of one category, from its walks, its stored adjacency and its
     Function nodes (``parameters`` / ``response`` as dicts): what the ``augmented_fsps`` asset
@@ -246,4 +263,4 @@ def augment_category(
     functions = list(functions)
     required = {f["name"]: f["parameters"].get("required", []) for f in functions}
     outputs = {f["name"]: {n for name, _ in schema_leaves(f["response"]) for n in (name, singular(name))} for f in functions}
-    return augment_fsps(fsps, nested_neighbours(adjacency), settings, required, seed, outputs)
+    return augment_fsps(fsps, nested_neighbours(adjacency), settings, required, seed, outputs, requires)

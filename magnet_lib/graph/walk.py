@@ -9,8 +9,10 @@ but never twice in a row, since the graph has no self-loops.
 
 A walk starts where a user can state the inputs: from a node that needs a value only another
 function's output gives (a nested in-edge, e.g. ``cancel_scheduled_transfer`` after
-``schedule_transfer``), the walk first takes such a predecessor (up to three back), so every
-node is still reached and turn 0 is a request a user could make.
+``schedule_transfer``) or a state only another function makes (a required premise of state,
+e.g. ``unblock_contact`` after ``block_contact``), the walk first takes such a predecessor (up
+to three back), so every node is still reached and turn 0 is a request a user could make. For
+the same reason a step goes only to a function whose needs are met by the path so far.
 
 Every walk has its own random generator seeded from (seed, category, start, walk index), so a
 walk does not change when another node is added elsewhere, and the ``fsp_id`` is a stable
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from magnet_lib.graph.dependency import REQUIRED_STATE
 from magnet_lib.models import FSP, stable_hash
 
 Adjacency = Mapping[str, Sequence[tuple[str, bool]] | Sequence[str]]
@@ -33,18 +37,46 @@ def _neighbours(adjacency: Adjacency, node: str) -> list[str]:
     return sorted(set(names) - {node})
 
 
+def required_states(edges: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """dst -> the sources of its required premises of state, from stored edges (dicts or
+    :class:`~magnet_lib.models.Edge` dumps with src, dst and evidence)."""
+    out: dict[str, set[str]] = {}
+    for e in edges:
+        if REQUIRED_STATE in str(e.get("evidence") or ""):
+            out.setdefault(e["dst"], set()).add(e["src"])
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
 def walk_rng(seed: int, category: str, start: str, index: int) -> random.Random:
     return random.Random(int(stable_hash(["walk", seed, category, start, index]), 16))
 
 
-def random_walk(adjacency: Adjacency, start: str, length: int, rng: random.Random) -> list[str]:
-    """One walk of at most ``length`` functions from ``start``, uniform over out-edges."""
+def _ready(node: str, seen: set[str], needs: Sequence[Mapping[str, Sequence[str]]]) -> bool:
+    """Whether ``node`` can run after ``seen``: for each map of needs, one of what it needs ran."""
+    return all(node not in m or bool(seen & set(m[node])) for m in needs)
+
+
+def random_walk(
+    adjacency: Adjacency,
+    start: str,
+    length: int,
+    rng: random.Random,
+    needs: Sequence[Mapping[str, Sequence[str]]] = (),
+    before: Sequence[str] = (),
+) -> list[str]:
+    """One walk of at most ``length`` functions from ``start``, uniform over the out-edges
+    whose target can run at that point: a function in one of the maps of ``needs`` (it needs
+    a value only another function's output gives, or a state another function makes) is a
+    step only when one of the functions it needs is already on the path (``before``, the
+    lead, counts too)."""
     path = [start]
     while len(path) < length:
-        options = _neighbours(adjacency, path[-1])
+        seen = set(before) | set(path)
+        options = [n for n in _neighbours(adjacency, path[-1]) if _ready(n, seen, needs)]
         if not options:
             break  # dead end
-        path.append(rng.choice(options))
+        onward = [n for n in options if len(path) < 2 or n != path[-2]]  # not straight back (block, unblock, block) when it can go on
+        path.append(rng.choice(onward or options))
     return path
 
 
@@ -58,18 +90,28 @@ def nested_sources(adjacency: Adjacency) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def user_start(start: str, needs: Mapping[str, Sequence[str]], rng: random.Random, steps: int = 3) -> list[str]:
-    """The shortest chain of nested edges to ``start`` from a function a user can call with
-    what they know (one with no nested in-edge); a random one of the shortest, ``start``
-    alone when none is within ``steps``."""
+def user_start(
+    start: str,
+    needs: Mapping[str, Sequence[str]],
+    rng: random.Random,
+    steps: int = 3,
+    state: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """The shortest chain to ``start`` from a function a user can call with what they know
+    and the world as it is (one with no nested in-edge and no required premise of state): a
+    random one of the shortest, ``start`` alone when none is within ``steps``. A function
+    with a required state is preceded by what makes that state (which usually gives its
+    value too: add_item_to_food_cart -> remove_item_from_food_cart), else by what gives the
+    value it needs."""
+    state = state or {}
     frontier = [[start]]
     for _ in range(steps):
         grown = []
         for chain in frontier:
-            for pred in needs.get(chain[0], ()):
+            for pred in state.get(chain[0]) or needs.get(chain[0], ()):
                 if pred not in chain:
                     grown.append([pred, *chain])
-        done = [c for c in grown if c[0] not in needs]
+        done = [c for c in grown if c[0] not in needs and c[0] not in state]
         if done:
             return done[rng.randrange(len(done))]
         frontier = grown
@@ -89,19 +131,25 @@ def initial_fsps(
     walks_per_node: int = 1,
     min_turns: int = 2,
     seed: int = 0,
+    requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[FSP]:
     """The initial FSPs of a category: walks from every node (``nodes``, default the keys of
-    ``adjacency``), deduplicated, in a stable order."""
+    ``adjacency``), deduplicated, in a stable order. ``requires`` maps a function to the
+    functions of which one must have run for the world to allow it (required premises of
+    state, e.g. remove_item_from_food_cart <- add_item_to_food_cart): like a nested in-edge,
+    such a function is only stepped to after one of them, and a walk from it starts there."""
     starts = sorted(set(nodes) if nodes is not None else set(adjacency))
     needs = nested_sources(adjacency)
+    state = {d: [s for s in srcs if s != d and d in _neighbours(adjacency, s)] for d, srcs in (requires or {}).items()}
+    state = {d: srcs for d, srcs in state.items() if srcs}
     adjacency = {node: _neighbours(adjacency, node) for node in set(adjacency) | set(starts)}  # sorted once
     seen: set[tuple[str, ...]] = set()
     out: list[FSP] = []
     for start in starts:
         for index in range(walks_per_node):
             rng = walk_rng(seed, category, start, index)
-            lead = user_start(start, needs, rng, min(3, walk_length - 1))[:-1] if start in needs else []
-            path = lead + random_walk(adjacency, start, walk_length - len(lead), rng)
+            lead = user_start(start, needs, rng, walk_length - 2, state)[:-1] if start in needs or start in state else []
+            path = lead + random_walk(adjacency, start, walk_length - len(lead), rng, (needs, state), lead)
             key = tuple(path)
             if len(path) < min_turns or key in seen:
                 continue

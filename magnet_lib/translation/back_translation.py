@@ -256,6 +256,8 @@ _GOAL_PHRASES = [
     "and with that, the {o}",
     "and then the {o} for it",
 ]
+#: verbs of functions that only look something up: a nested one of them is a goal ('the route details for it')
+_LOOK_VERBS = frozenset({"get", "list", "search", "find", "check", "calculate", "estimate", "convert"})
 _CONVERSION_GOALS = ["and how much is that in {v}?", "and give me that in {v}", "and what's that in {v}"]
 
 
@@ -301,7 +303,10 @@ def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str
     verb, obj = _verb_and_object(request.function)
     if verb == "convert" and stated:
         return choose_text(_CONVERSION_GOALS, rng).format(v=" and ".join(str(v) for v in stated))
-    text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
+    if verb not in _LOOK_VERBS:  # an action (delete, cancel, unfollow) is asked for with its verb, never as 'the X for it'
+        text = choose_text(["and then", "and after that", "and"], rng) + " " + request_phrase(request, rng)
+    else:
+        text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
     if "first" in request.ordinals.values():
         text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
     if stated:
@@ -352,13 +357,21 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
         converted = _conversion(request, skip, rng)
         if converted is not None:
             return converted
-    parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip]
+    obj = _verb_and_object(request.function)[1]
+    # a value whose name ends the object ('posts by hashtag') follows it directly: 'posts by hashtag "#travel"'
+    inline = [p for p, v in request.values.items() if p != skip and obj.endswith(words(p)) and request.parallel is None]
+    inline = inline[:1]
+    parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
     refs = [
         _reference(p, k, request.ordinals.get(p), rng)
         for p, k in request.from_outputs.items()
         if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))  # a unit goes with its value
     ]
     text = request_phrase(request, rng)
+    if inline and text.endswith(words(inline[0])):
+        text += " " + render_value(request.values[inline[0]])
+    elif inline:  # the phrase does not end with the object after all: state it as usual
+        parts.insert(0, f"{words(inline[0])} {render_value(request.values[inline[0]])}")
     details = []
     if parts:
         details.append(_values_text(parts, rng))

@@ -123,6 +123,13 @@ class _TurnFailure(Exception):
         self.fatal = fatal
 
 
+def probe_optional_p(optional_p: float, probe_index: int) -> float:
+    """How often a probe states optional values: as set for the first two probes, then more
+    and more, so that a call that only works with an option (write_file's write_mode on an
+    existing file, a limit order's price) is tried with it before the turn is given up."""
+    return optional_p if probe_index < 2 else min(1.0, optional_p + 0.1 * probe_index)
+
+
 def episode_id(fsp: AugmentedFSP) -> str:
     return f"ep-{stable_hash([fsp.fsp_id, fsp.seed])}"
 
@@ -281,10 +288,12 @@ class EpisodeTranslator:
             try:
                 candidate = plan_turn(
                     work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
-                    optional_p=self.settings.distill.optional_p, prefer_stated=target, same_turn=not (probe_index % 2 and nested_failed),
+                    optional_p=probe_optional_p(self.settings.distill.optional_p, probe_index), prefer_stated=target,
+                    same_turn=not (probe_index % 2 and nested_failed),
                 )  # fmt: skip
-            except PlanError as exc:
-                raise _TurnFailure(f"plan: {exc}", fatal=True) from None
+            except PlanError as exc:  # another probe may plan otherwise (with the same-turn outputs again, other values)
+                failure = f"plan: {exc}"
+                continue
             wide = self._parallel(candidate, work.history, work.runtime, work.split, f"{work.index}:{work.attempt}:{probe_index}")
             if wide is not None and probe_plan(wide, self.tools, work.runtime) is None:
                 return wide

@@ -87,12 +87,13 @@ class PlannedCall(BaseModel):
 
 
 def plan_rounds(plan: Sequence[PlannedCall]) -> list[int]:
-    """Round of each planned call: 0 when it needs no same-turn output, else one more than
-    the latest round it depends on."""
+    """Round of each planned call: one more than the latest round it depends on (0 when it
+    needs no same-turn output), and never before an earlier call of the turn: the turn's
+    order is the order the world changes in (add to the cart, then place the order)."""
     rounds: list[int] = []
     for call in plan:
         deps = [rounds[d] for d in call.depends_on() if d < len(rounds)]
-        rounds.append(max(deps) + 1 if deps else 0)
+        rounds.append(max(max(deps) + 1 if deps else 0, rounds[-1] if rounds else 0))
     return rounds
 
 
@@ -202,10 +203,12 @@ def find_in_outputs(
     outputs: Sequence[Any],
     used: set[tuple[str, str]],
     rng: random.Random | None = None,
+    wide: bool = False,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
     highest name score, then the earliest output in the given order, then document order
-    (with ``rng``: a random one of the values tied on score and output, for a retry);
+    (with ``rng``: a random one of the values tied on score and output, for a retry; with
+    ``wide`` too, tied on score in any output);
     a value already used by another argument of the same call is skipped. Only fields whose
     names agree with the parameter count (score 2 and up): a value of the right type under
     another name is no source."""
@@ -221,8 +224,8 @@ def find_in_outputs(
     if not candidates:
         return None
     best = min(candidates, key=lambda c: c[:3])
-    if rng is not None:
-        tied = [c for c in candidates if c[:2] == best[:2]]
+    if rng is not None:  # ``wide``: any value whose field agrees by name, from any output (a later retry)
+        tied = [c for c in candidates if (c[0] == best[0] if wide else c[:2] == best[:2])]
         best = tied[rng.randrange(len(tied))]
     return best[3], best[4]
 
@@ -374,8 +377,10 @@ def offline_answer(item: ForthTranslateInput) -> ForthTranslation:
     made = set(done_outputs)
     specs = {f["name"]: f for f in item.functions}
     calls: list[Call] = []
+    rounds = plan_rounds(item.plan)
+    now = min((r for i, r in enumerate(rounds) if i not in made), default=0)
     for index, planned in enumerate(item.plan):
-        if index in made:
+        if index in made or rounds[index] != now:  # the turn's order: a later call waits for the earlier ones
             continue
         props = specs.get(planned.name, {}).get("parameters", {}).get("properties", {})
         call = resolve_same_turn(planned, done_outputs, props)

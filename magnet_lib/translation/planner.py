@@ -34,6 +34,7 @@ from magnet_lib.translation.forth_translation import (
     fits,
     match_score,
     output_leaves,
+    plan_rounds,
     resolve_same_turn,
     state_values,
 )
@@ -92,6 +93,10 @@ def user_value(
         if match_score(param, key) < 2.0:
             break
         value = _pick(known[key], schema, taken, rng)
+        if value is None and schema.get("type") == "array" and len(known[key]) >= 2:
+            # a list the user names item by item (compress_files(file_paths) from the files they have)
+            value = rng.sample(list(known[key]), 2)
+            value = value if fits(value, schema) else None
         if value is not None:
             return ValueSource(kind="query", value=value, origin="user_values")
     if "enum" in schema:
@@ -194,7 +199,9 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
     from the latest such call."""
     if not ctx.same_turn:
         return None
-    responses = [(i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index)]
+    responses = [
+        (i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index) if not _foreign_quantity(ctx, ctx.functions[i], schema)
+    ]
     same = find_in_schemas(param, schema, responses, ctx.same_taken)
     if same is None or not (match_score(param, same[1]) >= 2.0 or same[0] == ctx.index - 1):
         return None
@@ -205,24 +212,55 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
 def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A value of an earlier turn's output whose field agrees with ``param`` by name and
     quantity (most recent turn first). A retry varies the choice: another tied value
-    (attempt 1), then the user's own value where the user could know it (attempt 2+)."""
+    (attempt 1), then the user's own value where the user could know it (attempt 2+), then
+    any agreeing value of any earlier output (attempt 3+: the order the user just saw may be
+    filled; one listed before is still open)."""
     if not ctx.recent:
         return None
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
     if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
         return None
-    found = find_in_outputs(param, schema, [h.output for h in ctx.recent], ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None)
+    outputs = [acted_on(h) if not _foreign_quantity(ctx, h.call.name, schema) else {} for h in ctx.recent]
+    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3)
     if found is None:
         return None
-    turn = next(h.turn for h in ctx.recent if any(k == found[0] and v == found[1] for k, v in output_leaves(h.output)))
+    turn = next(h.turn for h, out in zip(ctx.recent, outputs) if any(k == found[0] and v == found[1] for k, v in output_leaves(out)))
     ctx.used.add((found[0], json.dumps(found[1], sort_keys=True)))
     kind = "previous_turn" if turn == ctx.last_turn else "earlier_turn"
     return ValueSource(kind=kind, value=found[1], key=found[0], call=turn)
 
 
+def _foreign_quantity(ctx: _CallPlanning, source: str, schema: dict[str, Any]) -> bool:
+    """Whether a number from ``source`` would enter ``ctx.tool`` in a unit it did not choose:
+    a converter's result is in the unit the user converted to (CHF), and an operation on an
+    account or a device works in its own (the account's USD); only another conversion may
+    take it further."""
+    tool = ctx.tools.get(source)
+    if tool is None or schema.get("type") not in ("number", "integer"):
+        return False
+    return conversion_params(tool) is not None and conversion_params(ctx.tool) is None
+
+
+#: fields of an answer that only say whether an action worked
+_OUTCOME_KEYS = frozenset({"success", "ok", "message", "status"})
+
+
+def acted_on(h: HistoryCall) -> Any:
+    """What a later call can take from an earlier one: its output, and, when the output only
+    says whether the action worked (block_contact -> success, message), the scalar arguments
+    it acted on too, so that unblocking takes the contact that was blocked, not another one."""
+    out = h.output
+    if isinstance(out, dict) and out and set(out) <= _OUTCOME_KEYS:
+        given = {k: v for k, v in h.call.arguments.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+        return {**given, **out}
+    return out
+
+
 def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
-    """A value the user states; an optional parameter only when the world gives the user one."""
-    if param not in ctx.tool.required and param not in ctx.runtime.user_values():
+    """A value the user states; an optional parameter only when the world gives the user one,
+    or, on a later try, when it is a choice among the schema's options (write_mode 'overwrite')."""
+    choice = "enum" in schema and ctx.attempt >= 2
+    if param not in ctx.tool.required and param not in ctx.runtime.user_values() and not choice:
         return None
     source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken)
     if source is not None:
@@ -438,18 +476,17 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
     a query spends no model call on a turn that cannot execute."""
     trial = runtime.offline_copy()
     outputs: dict[int, Any] = {}
-    pending = list(range(len(plan)))
-    while pending:
+    rounds = plan_rounds(plan)
+    for r in sorted(set(rounds)):
         ready = []
-        for k in pending:
+        for k in (k for k in range(len(plan)) if rounds[k] == r):
             try:
                 call = resolve_same_turn(plan[k], outputs, tools[plan[k].name].properties)
             except ValueError as exc:
                 return str(exc)
-            if call is not None:
-                ready.append((k, call))
-        if not ready:
-            return "the plan's calls wait for each other"
+            if call is None:
+                return "the plan's calls wait for each other"
+            ready.append((k, call))
         for k, call in ready:
             problems = validate_arguments(tools[call.name], call.arguments)
             if problems:
@@ -461,7 +498,6 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
             if is_error(output):
                 return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
             outputs[k] = output
-            pending.remove(k)
     return None
 
 
