@@ -2,10 +2,12 @@
 (offline judge -> walks -> Merge/Insert/Split -> translation -> distillation -> single-turn
 and irrelevance items -> the SFT mix), sized by ``target_items`` as the assets size it.
 
-    python -m benchmarks.scale [--targets default 2400] [--out benchmarks/results/scale.json]
+    python -m benchmarks.scale [--targets default 4x] [--categories navigation weather] [--out FILE]
 
 ``default`` is the laptop-sized default run (``target_items`` unset: graph.walks_per_node);
-a number sets ``target_items``. Per size: the walks per node it gives, the items made, the
+a number sets ``target_items``; ``4x`` asks for four times the items the default size gave
+(``--categories``: a part of the built-in pool, for a loaded machine). Each size is written
+to the JSON as soon as it is done. Per size: the walks per node it gives, the items made, the
 items in the SFT set (per kind), the wall-clock seconds and items per second, with the
 command, the machine and its load. No Dagster and no Kuzu (the graph stage's library on an
 in-memory adjacency, as tests/translation_fixtures.py does).
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 
 
-def run_size(target: int | None) -> dict:
+def run_size(target: int | None, only: list[str] | None = None) -> dict:
     sys.path.insert(0, str(ROOT))
     from magnet_assets.translation import MIN_SINGLE_TURN_BASE
     from magnet_lib.distillation.mixing import build_sft_set
@@ -41,7 +43,7 @@ def run_size(target: int | None) -> dict:
     from tests.translation_fixtures import augmented_for
 
     base = load_settings(target_items=target)
-    categories = {c: env.tools() for c, env in builtin_environments().items()}
+    categories = {c: env.tools() for c, env in builtin_environments().items() if not only or c in only}
     functions = sum(len(t) for t in categories.values())
     per_node = base.walks_for(functions)
     settings = base.model_copy(update={"graph": base.graph.model_copy(update={"walks_per_node": per_node})})
@@ -63,6 +65,7 @@ def run_size(target: int | None) -> dict:
     elapsed = time.perf_counter() - start
     return {
         "target_items": target,
+        "categories": sorted(categories),
         "pool_functions": functions,
         "walks_per_node": per_node,
         "walks": walks,
@@ -78,25 +81,29 @@ def run_size(target: int | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", nargs="+", default=["default", "2400"], help="'default' or a number of items, per size")
+    parser.add_argument(
+        "--targets", nargs="+", default=["default", "4x"], help="'default', '<k>x' (k times the default's items) or a number"
+    )
+    parser.add_argument("--categories", nargs="*", help="built-in categories to use (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     ns = parser.parse_args()
-    sizes = {}
-    for t in ns.targets:
-        sizes[t] = run_size(None if t == "default" else int(t))
-        print(t, sizes[t], flush=True)
     result = {
         "command": "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_avg": os.getloadavg(),
-        },
-        "sizes": sizes,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "sizes": {},
     }
-    ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(json.dumps(result, indent=2) + "\n")
+    for t in ns.targets:
+        if t == "default":
+            target = None
+        elif t.endswith("x"):
+            target = round(float(t[:-1]) * result["sizes"]["default"]["sft_set_items"])
+        else:
+            target = int(t)
+        load = os.getloadavg()
+        result["sizes"][t] = {**run_size(target, ns.categories), "load_avg_before": load, "load_avg_after": os.getloadavg()}
+        print(t, result["sizes"][t], flush=True)
+        ns.out.parent.mkdir(parents=True, exist_ok=True)
+        ns.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {ns.out}")
 
 
