@@ -2,7 +2,7 @@
 
     magnet export --format hf --out DIR        # datasets.load_from_disk(DIR/dataset); TRL SFTTrainer
     magnet export --format sharegpt --out DIR  # LLaMA-Factory (dataset_info.json included)
-    magnet export --format bfcl --out DIR      # BFCL-style questions and ground-truth call strings
+    magnet export --format bfcl --out DIR      # BFCL v3 entries, possible answers and function docs
 
 Reads ``$MAGNET_HOME/storage/sft_set.parquet`` (and the ``query_call_pairs`` partitions for
 the report's reject reasons); writes ``DIR/report.md`` beside the data.
@@ -50,7 +50,11 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from magnet_lib.distillation.export import FORMATS, export
+        from magnet_lib.distillation.mixing import SFTExample
         from magnet_lib.distillation.quality import quality_report
+        from magnet_lib.lint.report import lint_tables
+        from magnet_lib.settings import load_settings
+        from magnet_lib.tables import to_frame
 
         console = Console()
         if format not in FORMATS:
@@ -61,8 +65,9 @@ def register(app: typer.Typer) -> None:
         except FileNotFoundError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from None
-        report = quality_report(rows, episodes, mix)
-        written = export(rows, format, out, report.to_markdown(), arguments)
+        lint = lint_tables(sft_set=to_frame(rows, SFTExample), thresholds=load_settings(**({"home": home} if home else {})).lint)
+        report = quality_report(rows, episodes, mix, lint)
+        written = export(rows, format, out, report.to_markdown(), arguments, episodes)
         splits = report.items_by_kind
         counts = ", ".join(f"{split}: {sum(k.values())}" for split, k in splits.items())
         console.print(f"[green]exported[/] {len(rows)} items ({counts}) as {format} to {out}")

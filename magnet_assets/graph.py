@@ -154,11 +154,13 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
     adjacency = graph_db.adjacency(settings.graph_path, category)
     if not adjacency:
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
+    # with target_items the walks per node follow from the whole pool's size (every category's functions in the graph)
+    per_node = settings.walks_for(len(graph_db.functions(settings.graph_path))) if settings.target_items else g.walks_per_node
     walks = initial_fsps(
         category,
         adjacency,
         walk_length=g.walk_length,
-        walks_per_node=g.walks_per_node,
+        walks_per_node=per_node,
         min_turns=g.min_turns,
         seed=settings.seed,
         requires=required_states(graph_db.iter_edges(settings.graph_path, category)),
@@ -178,6 +180,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
             **counts_metadata("edges_by_kind", graph_db.edges_by_kind(settings.graph_path, category)),
             "nodes": len(adjacency),
             "start_nodes_with_a_walk": len({w.start for w in walks}),
+            "walks_per_node": per_node,
         },
     )
     yield from blocking_outcome([check], output)

@@ -182,12 +182,12 @@ def sft_set(
     rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)
     rows, contaminated = drop_contaminated(rows, settings.bfcl.drop_contaminated, aliases=bfcl_aliases(settings))  # default: none
     episodes = from_frame(query_call_pairs, Episode)
-    report = quality_report(rows, episodes, mix)
+    frame = to_frame(rows, SFTExample)
+    report = quality_report(rows, episodes, mix, lint_tables(sft_set=frame, thresholds=settings.lint))
     reports = settings.home / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "sft_set_quality.md").write_text(report.to_markdown(), encoding="utf-8")
     (reports / "sft_set_mix.json").write_text(mix.model_dump_json(indent=2), encoding="utf-8")
-    frame = to_frame(rows, SFTExample)
     meta = {k: (json_metadata(v) if isinstance(v, (dict, list)) else v) for k, v in report.metadata().items()}
     output = versioned(
         frame,

@@ -49,7 +49,20 @@ USES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tool_rejects": (("magnet_lib.pool.function_pool",), ("builtin_tools",)),
     "dependency_edges": (("magnet_lib.graph.dependency",), ("graph.candidates", "graph.judge_batch", "graph.prefilter", "seed", "llm")),
     "dependency_graph": (("graph_db.store",), ()),
-    "fsps": (("magnet_lib.graph.walk", "graph_db.store"), ("graph.walk_length", "graph.walks_per_node", "graph.min_turns", "seed")),
+    "fsps": (
+        ("magnet_lib.graph.walk", "graph_db.store"),
+        (
+            "graph.walk_length",
+            "graph.walks_per_node",
+            "graph.min_turns",
+            "seed",
+            "target_items",
+            "graph.multi_turn_per_walk",
+            "distill.mix_single",
+            "distill.mix_multi",
+            "distill.mix_irrelevance",
+        ),
+    ),  # fmt: skip
     "augmented_fsps": (("magnet_lib.graph.node_operations", "graph_db.store"), ("graph", "seed")),
     "query_call_pairs": (("magnet_lib.translation.episodes",), ("graph.max_calls_per_turn", "distill", "seed", "llm")),
     "sft_trajectories": (("magnet_lib.distillation.teacher", "magnet_lib.distillation.quality"), ("distill", "seed", "llm")),

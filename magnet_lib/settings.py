@@ -12,6 +12,7 @@ Values the paper does not state are marked "not stated in the paper" in their de
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -156,7 +157,15 @@ class GraphSettings(_Group):
     judge_batch: int = Field(30, description="Candidates judged per LLM call (one target against a batch).")
     prefilter: bool = Field(True, description="Drop schema-hopeless candidates before asking the model.")
     walk_length: int = Field(7, description="Steps S of a random walk.")
-    walks_per_node: int = Field(1, description="Walks started from every node (not stated in the paper).")
+    walks_per_node: int = Field(
+        1, description="Walks started from every node (not stated in the paper); computed from target_items when that is set."
+    )
+    multi_turn_per_walk: float = Field(
+        0.75,
+        gt=0.0,
+        description="Multi-turn items the SFT set gets per function of the pool and walk per node (accepted, not duplicated, not "
+        "held out): 136 train items from 180 functions on the default run. target_items divides by it to size the walks.",
+    )
     min_turns: int = Field(2, description="Walks shorter than this are dropped (not stated in the paper).")
     merge_p: float = Field(0.3, description="Probability that two consecutive turns are merged.")
     insert_short_p: float = Field(0.5, description="Probability of appending a nested neighbour to its turn (not stated).")
@@ -398,6 +407,13 @@ class MagnetSettings(_Group):
     tools_dir: Path | None = Field(None, description="User tool specs, one sub-folder per category.")
     builtin_tools: bool = Field(True, description="Include the built-in executable environments.")
     seed: int = 0
+    target_items: int | None = Field(
+        None,
+        ge=1,
+        description="Items wanted in the SFT set (the paper made about 34,000). Sets graph.walks_per_node from the pool's size "
+        "(walks_for); the single-turn and irrelevance items follow the accepted multi-turn ones by the mix ratios. None keeps "
+        "graph.walks_per_node: the laptop-sized default run (about 500 items on the built-in pool).",
+    )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
@@ -406,6 +422,17 @@ class MagnetSettings(_Group):
     bfcl: BfclSettings = Field(default_factory=BfclSettings)
     lint: LintSettings = Field(default_factory=LintSettings)
     run: RunSettings = Field(default_factory=RunSettings)
+
+    def walks_for(self, pool_functions: int) -> int:
+        """Walks per start node for ``target_items`` over a pool of ``pool_functions``: the
+        multi-turn items the mix needs (target x the multi-turn share) over the items a walk
+        yields (``graph.multi_turn_per_walk``), spread over every function; without a target,
+        ``graph.walks_per_node``."""
+        if self.target_items is None or pool_functions <= 0:
+            return self.graph.walks_per_node
+        d = self.distill
+        share = d.mix_multi / ((d.mix_single + d.mix_multi + d.mix_irrelevance) or 1.0)
+        return max(1, math.ceil(self.target_items * share / (pool_functions * self.graph.multi_turn_per_walk)))
 
     # ------------------------------------------------------------------ paths (DESIGN.md contract)
     @property

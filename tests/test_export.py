@@ -85,14 +85,67 @@ def test_sharegpt_and_bfcl_exports(home, tmp_path):
         roles = [c["from"] for c in record["conversations"]]
         # LLaMA-Factory: human/observation at odd positions, gpt/function_call at even ones
         assert all(r in ("human", "observation") for r in roles[0::2]) and all(r in ("gpt", "function_call") for r in roles[1::2])
-    _export(home, "bfcl", tmp_path / "bfcl")
-    multi = [json.loads(line) for line in (tmp_path / "bfcl" / "multi_turn_train.jsonl").read_text().splitlines()]
-    assert multi and all(len(m["question"]) == len(m["ground_truth"]) for m in multi)
-    assert all(m["function"][0]["parameters"]["type"] == "dict" for m in multi)
-    miss = next(m for m in multi if "missed_function" in m)
+
+
+def test_bfcl_export_is_read_and_scored_by_bfcl_eval(home, tmp_path):
+    """The exported entries in BFCL's own format: bfcl-eval's loader reads them (function docs
+    from the export's doc files), its multi-turn checker runs the ground truth against itself
+    on the built-in classes (valid), and a wrong call fails it; its AST checker accepts each
+    single-turn ground truth."""
+    pytest.importorskip("bfcl_eval")
+    from magnet_lib.evaluation.bfcl import _bfcl
+    from magnet_lib.evaluation.bfcl_classes import register
+
+    home, rows = home
+    out = tmp_path / "bfcl"
+    _export(home, "bfcl", out)
+    b = _bfcl()
+    register(out / "multi_turn_func_doc")
+    entries = b.utils.load_file(out / "BFCL_v4_magnet_multi_turn_train.json")
+    answers = {a["id"]: a for a in b.utils.load_file(out / "possible_answer" / "BFCL_v4_magnet_multi_turn_train.json")}
+    assert entries and set(entries[0]) >= {"id", "question", "initial_config", "involved_classes", "path"}
+    assert entries[0]["involved_classes"] == ["NavigationEnv"] and "seed" in entries[0]["initial_config"]["NavigationEnv"]
+    loaded = b.utils.populate_test_cases_with_predefined_functions([dict(e) for e in entries])
+    for entry in loaded:
+        truth = answers[entry["id"]]["ground_truth"]
+        assert len(entry["question"]) == len(truth) and entry["function"][0]["parameters"]["type"] == "dict"
+        offered = {f["name"] for f in entry["function"]}
+        assert all(
+            c.split("(")[0] in offered | {f["name"] for fs in entry.get("missed_function", {}).values() for f in fs}
+            for t in truth
+            for c in t
+        )
+        decoded = [[t] if t else [] for t in truth]  # the ground truth as a model's one step per turn
+        verdict = b.mt_checker.multi_turn_checker(decoded, truth, entry, "magnet_multi_turn", f"gt_{entry['id']}")
+        assert verdict["valid"], (entry["id"], verdict)
+    miss = next(e for e in loaded if "missed_function" in e)
     [(turn, docs)] = miss["missed_function"].items()
     assert docs[0]["name"] == "save_place" and "save_place" not in [f["name"] for f in miss["function"]]
-    assert any(call.startswith("save_place(") for call in miss["ground_truth"][int(turn)])
+    assert any(call.startswith("save_place(") for call in answers[miss["id"]]["ground_truth"][int(turn)])
+    # a wrong value is caught by the same checker: BFCL's state or response check
+    entry = next(e for e in loaded if any(answers[e["id"]]["ground_truth"]))
+    truth = answers[entry["id"]]["ground_truth"]
+    k = next(i for i, t in enumerate(truth) if t)
+    wrong = [[t] if t else [] for t in truth]
+    wrong[k] = [[truth[k][0].replace("'", "'X", 1) if "'" in truth[k][0] else truth[k][0].replace("=", "=1", 1)]]
+    assert not b.mt_checker.multi_turn_checker(wrong, truth, entry, "magnet_multi_turn", f"bad_{entry['id']}")["valid"]
+    # single-turn: entries and possible answers as BFCL's simple / parallel / multiple files
+    checked = 0
+    for path in sorted(out.glob("BFCL_v4_magnet_*_train.json")):
+        if "multi_turn" in path.name or "irrelevance" in path.name:
+            continue
+        singles = {a["id"]: a for a in b.utils.load_file(out / "possible_answer" / path.name)}
+        for e in b.utils.load_file(path):
+            assert set(e) == {"id", "question", "function"} and isinstance(e["question"][0], list)
+            truth = singles[e["id"]]["ground_truth"]
+            model_output = [{name: {k: v[0] for k, v in args.items()}} for call in truth for name, args in call.items()]
+            category = e["id"].rsplit("_", 1)[0].removeprefix("magnet_").removesuffix("_train")
+            verdict = b.ast_checker.ast_checker(e["function"], model_output, truth, b.enums.Language.PYTHON, category, "magnet_prompting")
+            assert verdict["valid"], (e["id"], verdict)
+            checked += 1
+    assert checked
+    ids = json.loads((out / "magnet_ids.json").read_text())
+    assert set(ids.values()) <= {r.traj_id for r in rows} and len(ids) == sum(r.split == "train" for r in rows)
 
 
 def test_record_converters_keep_every_call():

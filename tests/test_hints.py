@@ -122,3 +122,78 @@ def test_a_student_hint_is_resampled_with_the_misleading_hint(ref, tmp_path):
         load_settings(home=str(tmp_path)), [hint], [ref.episode], [ref.trajectory], student=None, pool={t.name: t for t in tools}
     )
     assert counts == {"rebuilt": 1} and pairs[0].source == "student" and pairs[0].traj_id == ref.trajectory.traj_id
+
+
+def test_rejected_calls_are_written_in_the_reference_turns_style(ref):
+    """The hand-written reference makes one call per message with content None and ids
+    ``call_<n>``: a rejected turn copies that, so only the error differs."""
+    tools = navigation_tools()
+    checked = set()
+    for inj in inject_errors(ref, tools):
+        if not inj.hint.wrong_calls:
+            continue
+        chosen = [m for m in ref.turns[inj.hint.turn_index].responses if m.get("tool_calls")]
+        rejected = [m for m in inj.responses if m.get("tool_calls")]
+        if not chosen:
+            continue  # calls where the reference asks (type 5): no calls to copy the style of
+        checked.add(inj.hint.error_type)
+        assert {m["content"] for m in rejected} == {m["content"] for m in chosen} == {None}
+        assert all(len(m["tool_calls"]) == 1 for m in rejected)
+        ids = [c["id"] for m in rejected for c in m["tool_calls"]]
+        assert ids[: len(chosen)] == [c["id"] for m in chosen for c in m["tool_calls"]][: len(ids)]
+        tool_ids = [m["tool_call_id"] for m in inj.responses if m["role"] == "tool"]
+        assert tool_ids == ids
+    assert checked == {1, 2}
+
+
+@pytest.fixture(scope="module")
+def teacher_refs() -> list[Reference]:
+    """References distilled by the offline teacher from translated navigation walks."""
+    from magnet_lib.distillation.teacher import distill
+    from magnet_lib.pool.envs import builtin_environments
+    from magnet_lib.translation.episodes import translate
+    from tests.translation_fixtures import navigation_fsps
+
+    tools = builtin_environments()["navigation"].tools()
+    settings = load_settings()
+    runner = TaskRunner(settings.llm)
+    episodes = {e.episode_id: e for e in translate(navigation_fsps(), tools, settings, runner)}
+    trajectories = [r.trajectory for r in distill(list(episodes.values()), tools, runner) if r.trajectory is not None]
+    return [Reference(t, episodes[t.episode_id]) for t in trajectories]
+
+
+def test_pairs_from_the_teacher_differ_only_in_the_error(teacher_refs):
+    """Lint over every injected pair of the teacher's trajectories: no style difference (ids,
+    content, grouping, the summary's opener: the rejected summary is seeded by the same request)
+    and no corruption that breaks a date or an id."""
+    from magnet_lib.lint import from_records, lint
+
+    tools = builtin_environments_tools()
+    pairs = []
+    for r in teacher_refs:
+        for inj in inject_errors(r, tools):
+            pairs.append(assemble_pair(r, inj.hint, negative_turn(r, inj.hint, tools, None)))
+    assert len({p.error_type for p in pairs}) >= 4, sorted(p.error_type for p in pairs)
+    report = lint(from_records(p.model_dump(mode="json") for p in pairs), rules=["pair_style"])
+    assert report.figures["pair_style_difference"]["count"] == 0, report.examples.get("pair_style_difference")
+    assert report.figures["implausible_corruption"]["count"] == 0, report.examples.get("implausible_corruption")
+
+
+def builtin_environments_tools():
+    from magnet_lib.pool.envs import builtin_environments
+
+    return builtin_environments()["navigation"].tools()
+
+
+def test_plausible_wrong_values_keep_their_form():
+    from magnet_lib.training.hints import _other_value, drop_fact, wrong_number
+
+    rng = __import__("random").Random(0)
+    assert wrong_number("25") == "31" and wrong_number("12.5") == "15.6" and wrong_number("0.07") == "0.09"
+    assert wrong_number("25", {"31"}) == "20"  # never a figure the outputs hold
+    assert _other_value("2025-06-30", [], rng) == "2025-07-01"  # a real date, a day later
+    assert _other_value("ACC-50207954", [], rng) == "ACC-50207957"
+    assert isinstance(_other_value(3, [], rng), int)
+    # a dropped fact drops its clause, not a token ("your order that one is placed")
+    assert drop_fact("Done. Order: order id PO-204489, status placed, total 25.", "PO-204489") == "Done. Order: status placed, total 25."
+    assert drop_fact("Order placed: status placed, order id PO-204489.", "PO-204489") == "Order placed: status placed."

@@ -95,7 +95,11 @@ def test_mask_is_exactly_the_assistant_tokens(setup):
     for row, side in ((0, "chosen"), (1, "rejected")):
         ids, mask = batch["input_ids"][row], batch["completion_mask"][row]
         full = tok.apply_chat_template(
-            template_messages(pair["prompt"] + pair[side]), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            template_messages(pair["prompt"] + pair[side]),
+            tools=pair["tools"],
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
         )
         assert ids[: len(full["input_ids"])].tolist() == full["input_ids"]
         assert mask[: len(full["input_ids"])].tolist() == full["assistant_masks"]
@@ -163,14 +167,14 @@ def test_train_mdpo_real_steps_full_and_lora(magnet_home, monkeypatch):
     from tests.training_support import sft_rows
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "3")  # the first step is the warm-up's (lr 0)
-    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "2048")  # the navigation specs are written once in the system turn
     settings = load_settings()
     sft = train_sft(settings, sft_rows(1, 2))
     pairs = [hand_pair(), hand_pair()]
     full = train_mdpo(settings, pairs)
     assert full.metrics["steps"] == 3 and full.metrics["pairs"] == 2 and (full.path / "loss_curve.json").exists()
     lora = train_mdpo(
-        load_settings(train={"lora_r": 4, "lora_alpha": 8, "max_steps": 3, "max_length": 1024}), pairs, output_dir=magnet_home / "lora"
+        load_settings(train={"lora_r": 4, "lora_alpha": 8, "max_steps": 3, "max_length": 2048}), pairs, output_dir=magnet_home / "lora"
     )
     for path in (full.path, lora.path):
         model = AutoModelForCausalLM.from_pretrained(path)

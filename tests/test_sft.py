@@ -55,7 +55,7 @@ def test_collated_labels_cover_assistant_tokens_only(tmp_path):
 
 def test_train_sft_runs_saves_and_generates(magnet_home, monkeypatch, capsys, caplog):
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
-    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "2048")  # the 12 navigation specs are written once in the system turn
     settings = load_settings()
     assert effective_train(settings).max_steps == 2 and effective_train(settings).sft_learning_rate == 2e-3
     with caplog.at_level(logging.INFO, logger="magnet.train"):

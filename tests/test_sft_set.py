@@ -118,3 +118,30 @@ def test_unstated_knobs_of_the_mix_are_settings(monkeypatch):
     assert (distill.near_duplicate, distill.single_shares, distill.distractors) == (0.5, {"single": 1.0}, 3)
     with pytest.raises(ValueError, match="unknown kind"):
         DistillSettings(irrelevance_shares={"nonsense": 1.0})
+
+
+def test_stored_rows_hold_the_functions_once_and_every_reader_writes_them_once(pool):
+    """The system message of a stored row is the instructions; ``tools`` the functions. The
+    training template, a served student without native tools and the HF export each show every
+    spec exactly once, and the lint finds no duplicated tool JSON."""
+    import json
+
+    from magnet_lib.distillation.export import hf_record
+    from magnet_lib.lint import from_records, lint
+    from magnet_lib.training.base_models import conversation_texts
+    from magnet_lib.training.student import StudentStepInput, StudentStepTask
+
+    settings, items = pool
+    rows, _ = build_sft_set(items, settings.distill)
+    assert rows and all(r.messages[0]["content"] == cf.SYSTEM_INSTRUCTIONS for r in rows)
+    assert lint(from_records(r.model_dump(mode="json") for r in rows), rules=["exports"]).figures["duplicated_tool_json"]["count"] == 0
+    row = next(r for r in rows if len(r.tools) > 1)
+    text = conversation_texts([{"messages": row.messages, "tools": row.tools}])[0]
+    for spec in row.tools:
+        assert text.count(f'"name": "{spec["function"]["name"]}"') == 1
+    served = StudentStepTask(native_tools=False).render(StudentStepInput(messages=row.messages[:2], tools=row.tools))
+    assert served[0]["content"] == cf.system_prompt(row.tools)
+    native = StudentStepTask(native_tools=True).render(StudentStepInput(messages=row.messages[:2], tools=row.tools))
+    assert native[0]["content"] == cf.SYSTEM_INSTRUCTIONS  # the server's template renders the tools it is sent
+    exported = hf_record(row)
+    assert exported["messages"][0]["content"] == cf.SYSTEM_INSTRUCTIONS and json.loads(exported["tools"]) == row.tools

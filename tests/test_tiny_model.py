@@ -29,7 +29,11 @@ def test_template_renders_calls_tool_messages_and_is_prefix_preserving(tiny):
     full = tok.apply_chat_template(msgs, tools=traj.tools, tokenize=False)
     assert '<tool_call>\n{"name": "get_distance", "arguments": {"origin_place_id": ' in full
     assert full.count("<tool_response>") == sum(m["role"] == "tool" for m in msgs)
-    assert "<tools>" not in full  # the system prompt carries the functions itself
+    # the stored system prompt holds the instructions, ``tools`` the functions: written once, after the instructions
+    head = full.split("<|im_end|>")[0]
+    assert head.startswith("<|im_start|>system\n" + traj.messages[0]["content"]) and full.count("<tools>") == 1
+    for spec in traj.tools:
+        assert full.count(json.dumps(spec, ensure_ascii=False)) == 1
     # every prefix ending before an assistant message renders as the generation prompt of the full text
     for i, m in enumerate(msgs):
         if m["role"] == "assistant":

@@ -37,7 +37,7 @@ def test_train_sft_and_mdpo_from_parquet(magnet_home, monkeypatch):
     from tests.training_support import navigation_episode, navigation_tools
 
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "2")
-    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "2048")  # the navigation specs are written once in the system turn
     storage = magnet_home / "storage"
     storage.mkdir(parents=True)
     to_frame(sft_rows(1, 2), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")

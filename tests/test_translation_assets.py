@@ -53,6 +53,11 @@ def test_translation_stage_materializes_with_passing_checks(translated):
     assert all(r.messages[0]["role"] == "system" for r in rows)
     report = (h.home / "reports" / "sft_set_quality.md").read_text()
     assert "executability" in report and "(100.00%)" in report
+    # the lint's figures in the quality report and the asset's metadata: count / total, share, threshold, result
+    assert "## Data lint" in report and "| duplicated_tool_json | 0 / " in report and "| <= 0.0 | pass |" in report
+    assert "| heldout_pairs" not in report  # a pairs figure: the mdpo_pairs check reports it
+    meta = result.asset_materializations_for_node("sft_set")[0].metadata
+    assert meta["lint/duplicated_tool_json"].value == 0.0 and "lint/pasted_description" in meta and "lint_failed" in meta
     # the trajectory checks run with every partition's materialization
     result = h.materialize("sft_trajectories", partition="navigation")
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}

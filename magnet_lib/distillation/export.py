@@ -9,10 +9,21 @@
 - ``sharegpt``: LLaMA-Factory's ShareGPT layout with function calls:
   ``conversations`` of ``human`` / ``gpt`` / ``function_call`` / ``observation`` turns,
   ``system`` and ``tools`` columns, and a ``dataset_info.json`` that registers the files.
-- ``bfcl``: the BFCL-v3 style: per item the user turns (``question``), the function docs in
-  BFCL's schema dialect (``"type": "dict"``), and the ground truth as call strings per turn
-  (``f(a=1, b='x')``); multi-turn items list the functions added later under
-  ``missed_function`` (as BFCL's miss-func category does).
+- ``bfcl``: BFCL v3's own layout and entry format, as bfcl-eval's loader and checkers read
+  them: ``BFCL_v4_magnet_<category>_<split>.json`` (one entry a line; categories
+  ``multi_turn``, ``simple``, ``multiple``, ``parallel``, ``parallel_multiple``,
+  ``irrelevance``, by the item's shape as BFCL's checkers read it). A multi-turn
+  entry has ``id``, ``question`` (a list of turns, each a list of messages),
+  ``initial_config`` (per class: the episode's seed, from which a built-in world is made),
+  ``involved_classes``, ``path``, ``excluded_function`` (the class's functions not offered)
+  and ``missed_function`` (turn -> names of the functions added then); the function docs of
+  each class, in BFCL's doc format (``"type": "dict"``), are in
+  ``multi_turn_func_doc/<class>.json``. A single-turn entry has ``id``, ``question``,
+  ``function``. Ground truth under ``possible_answer/`` in BFCL's format: ``ground_truth``
+  call strings per turn (``f(a=1, b='x')``) for multi-turn, ``[{"f": {"a": [1]}}]`` for
+  single-turn (none for irrelevance). The built-in categories' classes are executable by
+  bfcl-eval's multi-turn checker after :func:`magnet_lib.evaluation.bfcl_classes.register`;
+  spec-only categories get docs but no executable class.
 
 Every format also gets ``report.md``, the data quality report.
 """
@@ -25,6 +36,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from magnet_lib.distillation.mixing import SFTExample
+from magnet_lib.models import Call, Episode
+from magnet_lib.pool.envs import builtin_environments
 from magnet_lib.tool_calls import decode_arguments, message_calls
 from magnet_lib.training import chat_format as cf
 
@@ -198,53 +211,175 @@ def bfcl_doc(spec: dict[str, Any]) -> dict[str, Any]:
     return {"name": fn["name"], "description": fn.get("description", ""), "parameters": bfcl_schema(fn.get("parameters", {}))}
 
 
-def bfcl_record(row: SFTExample) -> dict[str, Any]:
-    """Questions per user turn and the ground-truth call strings per turn."""
+#: BFCL's single-turn categories, by the number of functions offered and of calls made
+BFCL_SINGLE_CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
+
+
+def bfcl_category(row: SFTExample) -> str:
+    """BFCL's category of an item by its shape, as its checkers read it: ``multi_turn``,
+    ``irrelevance``, else ``simple`` (one function offered, one call), ``multiple`` (several
+    offered, one call), ``parallel`` (one offered, several calls) or ``parallel_multiple``."""
+    if row.kind in ("multi_turn", "irrelevance"):
+        return row.kind
+    calls = sum(len(m.get("tool_calls") or []) for m in row.messages)
+    several = len(row.tools) > 1
+    if calls > 1:
+        return "parallel_multiple" if several else "parallel"
+    return "multiple" if several else "simple"
+
+
+def bfcl_class(category: str) -> str:
+    """The BFCL class of a category: a built-in environment's class name (executable by
+    bfcl-eval through :mod:`magnet_lib.evaluation.bfcl_classes`), else the category in
+    CamelCase with 'API' (docs only)."""
+    env = builtin_environments().get(category)
+    return env.__name__ if env is not None else "".join(w.capitalize() for w in category.split("_")) + "API"
+
+
+def _turns(row: SFTExample) -> tuple[list[list[dict[str, str]]], list[list[str]], dict[str, list[str]]]:
+    """Questions per user turn (the note of functions added mid-conversation taken out), the
+    call strings per turn, and the turn at which each added function arrives (BFCL's
+    ``missed_function``: names)."""
     questions: list[list[dict[str, str]]] = []
     truth: list[list[str]] = []
     added_at: dict[int, int] = {u["message_index"]: k for k, u in enumerate(row.tool_updates)}
-    missed: dict[str, list[dict[str, Any]]] = {}
+    missed: dict[str, list[str]] = {}
     for index, m in enumerate(row.messages):
         role = m.get("role")
         if role == "user":
             content = m.get("content") or ""
             if index in added_at:
                 update = row.tool_updates[added_at[index]]
-                missed[str(len(questions))] = [bfcl_doc(t) for t in update["tools"]]
+                missed[str(len(questions))] = [bfcl_doc(t)["name"] for t in update["tools"]]
                 content = content.split("\n\n", 1)[1] if content.startswith(cf.TOOLS_ADDED_PREFIX) and "\n\n" in content else content
             questions.append([{"role": "user", "content": content}])
             truth.append([])
         elif role == "assistant" and truth:
             truth[-1].extend(c.to_python() for c in message_calls(m))
-    record: dict[str, Any] = {
-        "id": row.traj_id,
-        "kind": row.kind,
+    return questions, truth, missed
+
+
+def bfcl_multi_turn(row: SFTExample, entry_id: str, episode: Episode | None, class_functions: dict[str, list[str]]) -> tuple[dict, dict]:
+    """A multi-turn item as BFCL v3 writes one: the entry (``question`` per turn,
+    ``initial_config`` per class: the episode's seed, ``involved_classes``, ``path``,
+    ``excluded_function``: the class's functions not offered, ``missed_function``) and its
+    possible answer (``ground_truth``: call strings per turn). ``class_functions``: every
+    function of each class (its doc file)."""
+    questions, truth, missed = _turns(row)
+    cls = bfcl_class(row.category)
+    offered = {bfcl_doc(t)["name"] for t in row.tools} | {n for names in missed.values() for n in names}
+    entry: dict[str, Any] = {
+        "id": entry_id,
         "question": questions,
-        "function": [bfcl_doc(t) for t in row.tools],
-        "ground_truth": truth if row.kind == "multi_turn" else (truth[0] if truth else []),
+        "initial_config": {cls: {"seed": episode.seed} if episode is not None else {}},
+        "path": [f"{cls}.{c.name}" for m in row.messages for c in message_calls(m)],
+        "involved_classes": [cls],
     }
     if missed:
-        record["missed_function"] = missed
-    return record
+        entry["missed_function"] = missed
+    excluded = [n for n in class_functions.get(cls, []) if n not in offered]
+    if excluded:
+        entry["excluded_function"] = excluded
+    return entry, {"id": entry_id, "ground_truth": truth}
 
 
-def export_bfcl(rows: Sequence[SFTExample], out: Path) -> list[Path]:
+def bfcl_possible_answer(call: Call, spec: dict[str, Any] | None) -> dict[str, dict[str, list[Any]]]:
+    """A call as BFCL's possible answer: ``{"func": {"arg": [value]}}``; an optional argument
+    at its default may also be left out (``""``, as BFCL writes it)."""
+    props = (spec or {}).get("parameters", {}).get("properties", {})
+    required = set((spec or {}).get("parameters", {}).get("required", []))
+    answer = {}
+    for name, value in call.arguments.items():
+        allowed = [value]
+        if name not in required and "default" in props.get(name, {}) and props[name]["default"] == value:
+            allowed.append("")
+        answer[name] = allowed
+    return {call.name: answer}
+
+
+def bfcl_single_turn(row: SFTExample, entry_id: str) -> tuple[dict, dict | None]:
+    """A single, parallel, multiple or irrelevance item as BFCL writes one: the entry (``id``,
+    ``question``, ``function`` docs) and its possible answer (None for irrelevance, as in BFCL)."""
+    questions, _, _ = _turns(row)
+    docs = [bfcl_doc(t) for t in row.tools]
+    entry = {"id": entry_id, "question": questions[:1], "function": docs}
+    if row.kind == "irrelevance":
+        return entry, None
+    specs = {d["name"]: t.get("function", t) for d, t in zip(docs, row.tools)}
+    calls = [c for m in row.messages for c in message_calls(m)]
+    return entry, {"id": entry_id, "ground_truth": [bfcl_possible_answer(c, specs.get(c.name)) for c in calls]}
+
+
+def bfcl_record(row: SFTExample, episode: Episode | None = None, entry_id: str | None = None) -> dict[str, Any]:
+    """One item as its BFCL entry with its possible answer's ``ground_truth`` beside it."""
+    entry_id = entry_id or row.traj_id
+    if row.kind == "multi_turn":
+        entry, answer = bfcl_multi_turn(row, entry_id, episode, {})
+    else:
+        entry, answer = bfcl_single_turn(row, entry_id)
+    return {**entry, "ground_truth": answer["ground_truth"] if answer else []}
+
+
+def _jsonl(path: Path, records: Iterable[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def export_bfcl(rows: Sequence[SFTExample], out: Path, episodes: Sequence[Episode] = ()) -> list[Path]:
+    """BFCL's own layout: ``BFCL_v4_magnet_<category>_<split>.json`` (one entry per line),
+    the same names under ``possible_answer/``, the function docs of every class under
+    ``multi_turn_func_doc/<class>.json``, and ``magnet_ids.json`` (entry id -> traj_id).
+    Categories: multi_turn and BFCL's single-turn ones by shape (:func:`bfcl_category`)."""
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    by_episode = {e.episode_id: e for e in episodes}
+    docs: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        if r.kind == "multi_turn":
+            env = builtin_environments().get(r.category)
+            specs = (
+                [t.openai_spec() for t in env.tools()] if env is not None else [*r.tools, *(t for u in r.tool_updates for t in u["tools"])]
+            )
+            docs.setdefault(bfcl_class(r.category), {}).update({bfcl_doc(s)["name"]: bfcl_doc(s) for s in specs})
+    written = [_jsonl(out / "multi_turn_func_doc" / f"{cls}.json", d.values()) for cls, d in sorted(docs.items())]
+    class_functions = {cls: list(d) for cls, d in docs.items()}
+    ids: dict[str, str] = {}
     for split in ("train", "heldout"):
-        for group, kinds in (("multi_turn", {"multi_turn"}), ("single_turn", {"single", "parallel", "multiple", "irrelevance"})):
-            records = [bfcl_record(r) for r in rows if r.split == split and r.kind in kinds]
-            if not records:
+        for kind in ("multi_turn", *BFCL_SINGLE_CATEGORIES):
+            chosen = [r for r in rows if r.split == split and bfcl_category(r) == kind]
+            if not chosen:
                 continue
-            path = out / f"{group}_{split}.jsonl"
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-            written.append(path)
+            category = f"magnet_{kind}_{split}"
+            entries, answers = [], []
+            for i, r in enumerate(chosen):
+                entry_id = f"{category}_{i}"
+                ids[entry_id] = r.traj_id
+                if kind == "multi_turn":
+                    entry, answer = bfcl_multi_turn(r, entry_id, by_episode.get(r.episode_id or ""), class_functions)
+                else:
+                    entry, answer = bfcl_single_turn(r, entry_id)
+                entries.append(entry)
+                if answer is not None:
+                    answers.append(answer)
+            written.append(_jsonl(out / f"BFCL_v4_{category}.json", entries))
+            if answers:
+                written.append(_jsonl(out / "possible_answer" / f"BFCL_v4_{category}.json", answers))
+    (out / "magnet_ids.json").write_text(json.dumps(ids, indent=1), encoding="utf-8")
+    written.append(out / "magnet_ids.json")
     return written
 
 
-def export(rows: Iterable[SFTExample], fmt: str, out: Path, report_markdown: str | None = None, arguments: str = "object") -> list[Path]:
+def export(
+    rows: Iterable[SFTExample],
+    fmt: str,
+    out: Path,
+    report_markdown: str | None = None,
+    arguments: str = "object",
+    episodes: Sequence[Episode] = (),
+) -> list[Path]:
     """Write the rows in ``fmt`` under ``out`` (and ``report.md`` when a report is given).
-    ``arguments`` (hf only): tool-call arguments as objects or as OpenAI JSON strings."""
+    ``arguments`` (hf only): tool-call arguments as objects or as OpenAI JSON strings;
+    ``episodes`` (bfcl only): the translated episodes, whose seeds are the entries' initial state."""
     rows = list(rows)
     out = Path(out)
     if fmt not in FORMATS:
@@ -256,7 +391,7 @@ def export(rows: Iterable[SFTExample], fmt: str, out: Path, report_markdown: str
     elif fmt == "sharegpt":
         written = export_sharegpt(rows, out)
     else:
-        written = export_bfcl(rows, out)
+        written = export_bfcl(rows, out, episodes)
     if report_markdown is not None:
         (out / "report.md").write_text(report_markdown, encoding="utf-8")
         written.append(out / "report.md")

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from magnet_lib.distillation.mixing import MixReport, SFTExample, mix_shares
+from magnet_lib.lint.report import LintReport
 from magnet_lib.models import Episode, EpisodeTurn
 from magnet_lib.pool.envs import is_error
 from magnet_lib.training import chat_format as cf
@@ -73,6 +74,9 @@ class QualityReport(BaseModel):
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     example_id: str | None = None
     example: str = ""
+    lint: list[dict[str, Any]] = Field(
+        default_factory=list, description="The data lint's figures with a threshold: count, total, share, threshold, passed, blocking."
+    )
 
     @property
     def executability(self) -> float:
@@ -90,6 +94,8 @@ class QualityReport(BaseModel):
             "duplicate_rate": round(self.duplicate_rate, 4),
             "rejected_episodes": self.rejected_episodes,
             "rejects_by_reason": self.rejects_by_reason,
+            **{f"lint/{r['figure']}": r["share"] for r in self.lint if r["total"]},
+            **({"lint_failed": sorted(r["figure"] for r in self.lint if r["passed"] is False)} if self.lint else {}),
         }
 
     def to_markdown(self) -> str:
@@ -127,6 +133,11 @@ class QualityReport(BaseModel):
             "|---|---|",
         ]
         lines += [f"| {r.replace('|', '/')} | {n} |" for r, n in sorted(self.rejects_by_reason.items(), key=lambda x: -x[1])]
+        if self.lint:
+            lines += ["", "## Data lint", "", "| figure | count / total | share | threshold | result |", "|---|---:|---:|---|---|"]
+            for r in self.lint:
+                result = "-" if r["passed"] is None else "pass" if r["passed"] else "**FAIL**" + (" (blocking)" if r["blocking"] else "")
+                lines.append(f"| {r['figure']} | {r['count']} / {r['total']} | {r['share']:.3f} | {r['threshold']} | {result} |")
         lines += ["", f"## Example ({self.example_id})", "", self.example or "(no multi-turn item)", ""]
         return "\n".join(lines)
 
@@ -161,8 +172,12 @@ def _pick_example(rows: Sequence[SFTExample]) -> SFTExample | None:
     return max(multi, key=lambda r: (bool(r.tool_updates), sum(1 for _ in cf.iter_calls(r.messages)), r.traj_id))
 
 
-def quality_report(rows: Sequence[SFTExample], episodes: Sequence[Episode], mix: MixReport | None = None) -> QualityReport:
-    report = QualityReport()
+def quality_report(
+    rows: Sequence[SFTExample], episodes: Sequence[Episode], mix: MixReport | None = None, lint: LintReport | None = None
+) -> QualityReport:
+    """The report of the set; ``lint``: the data lint of the same rows (its figures with a
+    threshold and something to count, with their results, go in the markdown and the metadata)."""
+    report = QualityReport(lint=[r for r in lint.rows() if r["total"]] if lint is not None else [])  # figures with something counted
     by_split: dict[str, Counter] = {}
     for r in rows:
         by_split.setdefault(r.split, Counter())[r.kind] += 1

@@ -176,7 +176,8 @@ def _facts(output: Any, limit: int = 5, first: Sequence[str] = ()) -> str:
 
 
 _OPENERS = ["", "", "Done.", "All set.", "Here you go.", "OK.", "Sure.", "Here's what I got.", "That's done."]
-_FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "{what} - {facts}."]
+#: one list for any number of outputs, so that a reply with a call less (a rejected one) is worded the same way
+_FRAMES = ["{what}: {facts}.", "For the {what}: {facts}.", "{what} - {facts}.", "The {what}: {facts}."]
 _NTH = ["first", "second", "third", "fourth", "fifth", "next"]
 
 
@@ -193,11 +194,22 @@ def _asked(query: str, output: Any) -> list[str]:
     return out
 
 
+OUTPUTS_PREFIX = "[Output of "
+
+
+def request_text(transcript: Sequence[dict[str, str]]) -> str:
+    """The user's request of the current turn in the teacher's transcript: the last user
+    message that is not the outputs of calls (those come back as user messages too), without
+    its hint."""
+    users = (str(m.get("content") or "") for m in reversed(transcript) if m.get("role") == "user")
+    return next((u for u in users if not u.startswith(OUTPUTS_PREFIX)), "").split("\n[Hint]:")[0]
+
+
 def offline_summary(item: TeacherStepInput) -> str:
     """An answer to what the user asked: the fields the request names first, then the main
     others; worded in several ways (seeded by the request, so a rejected reply made from the
     same request reads the same)."""
-    query = next((m.get("content", "") for m in reversed(item.transcript) if m.get("role") == "user"), "").split("\n[Hint]:")[0]
+    query = request_text(item.transcript)
     rng = random.Random(f"summary:{stable_hash([query])}")
     opener = rng.choice(_OPENERS)  # drawn first: a reply to the same request opens the same way
     parts = []
@@ -211,9 +223,7 @@ def offline_summary(item: TeacherStepInput) -> str:
             nth = _NTH[min(seen[o["function"]], len(_NTH)) - 1]
             frame = f"For the {nth} {{what}}: {{facts}}." if seen[o["function"]] == 1 else f"The {nth}: {{facts}}."
         else:
-            frame = (
-                rng.choice(_FRAMES) if len(item.turn_outputs) > 1 else rng.choice(["{facts}.", "{what}: {facts}.", "The {what}: {facts}."])
-            )
+            frame = rng.choice(_FRAMES)
         text = frame.format(what=what, facts=facts)
         parts.append(text[0].upper() + text[1:])
     return " ".join([opener, *parts]) if opener else " ".join(parts)
@@ -261,7 +271,7 @@ class DistillResult:
 
 
 def _outputs_text(calls: Sequence[Call], outputs: Sequence[Any]) -> str:
-    return "\n".join(f"[Output of {c.name}]: {json.dumps(o, ensure_ascii=False, sort_keys=True)}" for c, o in zip(calls, outputs))
+    return "\n".join(f"{OUTPUTS_PREFIX}{c.name}]: {json.dumps(o, ensure_ascii=False, sort_keys=True)}" for c, o in zip(calls, outputs))
 
 
 def rounds_of(turn: EpisodeTurn) -> list[list[int]]:

@@ -16,6 +16,20 @@ class LintReport(BaseModel):
     examples: dict[str, list[str]] = Field(default_factory=dict)
     failed: dict[str, str] = Field(default_factory=dict, description="figure -> why it fails its threshold")
     blocking_failed: list[str] = Field(default_factory=list)
+    thresholds: dict[str, str] = Field(default_factory=dict, description="figure -> its threshold as text ('<= 0.02', 'mean >= 4.5')")
+    blocking: list[str] = Field(default_factory=list, description="The figures whose failure blocks (lint.blocking).")
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per figure with a threshold: name, count, total, share, threshold, passed
+        (None when there was nothing to count), blocking: what the quality report shows."""
+        out = []
+        for name, f in self.figures.items():
+            if name not in self.thresholds:
+                continue
+            passed = None if not f["total"] else name not in self.failed
+            out.append({"figure": name, "count": f["count"], "total": f["total"], "share": f["share"], "threshold": self.thresholds[name],
+                        "passed": passed, "blocking": name in self.blocking})  # fmt: skip
+        return out
 
     def share(self, name: str) -> float:
         return float(self.figures.get(name, {}).get("share", 0.0))
@@ -59,11 +73,15 @@ def lint(data: Dataset, thresholds: LintThresholds | None = None, rules: list[st
         if rules is None or name in rules:
             figures.extend(rule(data))
     failed, blocking = _evaluate(figures, thresholds)
+    limits = {n: f"<= {v}" for n, v in thresholds.max.items()}
+    limits |= {n: f">= {v}" for n, v in thresholds.min.items()} | {n: f"mean >= {v}" for n, v in thresholds.min_mean.items()}
     return LintReport(
         figures={f.name: f.as_dict() for f in figures},
         examples={f.name: f.examples for f in figures if f.examples},
         failed=failed,
         blocking_failed=blocking,
+        thresholds={f.name: limits[f.name] for f in figures if f.name in limits},
+        blocking=[n for n in thresholds.blocking if n in {f.name for f in figures}],
     )
 
 

@@ -494,9 +494,11 @@ def pair_style(data: Dataset) -> list[Figure]:
                     for pattern in (_DATE, _ID):
                         if pattern.match(v) and not pattern.match(str(rv)):
                             broken.append(f"{k}: {v!r} -> {rv!r}")
-        broken += _broken_tokens(
-            " ".join(str(m.get("content") or "") for m in chosen), " ".join(str(m.get("content") or "") for m in rejected)
-        )
+        # a reply corrupted against the same outputs (where the calls differ, each reply reports its own real outputs,
+        # and the tool messages are outputs, not corruptions)
+        said = lambda messages, role: [str(m.get("content") or "") for m in messages if m.get("role") == role]
+        if said(chosen, "tool") == said(rejected, "tool"):
+            broken += _broken_tokens(" ".join(said(chosen, "assistant")), " ".join(said(rejected, "assistant")))
         if c_args or r_args or any(m.get("content") for m in rejected):
             implausible.add(bool(broken), f"{p.pair_id}: {broken}")
     return [style.figure(), implausible.figure()]

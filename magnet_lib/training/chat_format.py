@@ -2,7 +2,10 @@
 
 - ``system_prompt(tools)``: the BFCL-v3 style system prompt (paper, training details): an
   expert in composing functions that says when no function fits or a value is missing, then
-  the function list in JSON. Used for training *and* evaluation, so both see the same text.
+  the function list in JSON. A stored example's system message (``system``) holds the
+  instructions only and its ``tools`` the functions, which the chat template writes after the
+  instructions (as the same JSON list), so training and evaluation see the same text and each
+  spec once.
 - message builders (``user``, ``assistant_calls``, ``tool``, ``assistant_text``) that give the
   shape TRL and ``datasets`` read directly: assistant ``tool_calls`` with ``function.name`` and
   ``function.arguments`` (a JSON string, as the OpenAI API sends it) and ``tool`` messages
@@ -26,7 +29,7 @@ from typing import Any
 from magnet_lib.models import Call, Message
 from magnet_lib.tool_calls import arguments_or_raw, message_calls
 
-SYSTEM_PROMPT = """\
+SYSTEM_INSTRUCTIONS = """\
 You are an expert at composing function calls. You receive a request from a user and a set \
 of functions you may call. Work out which calls, in which order, fulfil the request, and make \
 them. If none of the functions fits the request, say so and describe in words the \
@@ -37,10 +40,12 @@ Make calls through the tool-calling interface; written out, calls look like \
 depend on each other may go in one message; when a call needs the output of another, make \
 one call per message and wait for its output. Once the outputs are in, answer the user with \
 a short summary of what they say. Keep working on the user's request within the current \
-turn until it is done.
+turn until it is done."""
 
-Here is the list of functions you can call, in JSON format:
-{functions}"""
+FUNCTIONS_HEADER = "\n\nHere is the list of functions you can call, in JSON format:\n"
+#: the whole prompt with its function list, for a reader that gets no ``tools`` (the teacher's
+#: prompt, a served student without native tools)
+SYSTEM_PROMPT = SYSTEM_INSTRUCTIONS + FUNCTIONS_HEADER + "{functions}"
 
 TOOLS_ADDED_PREFIX = "I have made more functions available to you:"
 
@@ -55,9 +60,6 @@ def system_prompt(tools: Sequence[dict[str, Any]]) -> str:
     return SYSTEM_PROMPT.format(functions=json.dumps(function_specs(tools), ensure_ascii=False, indent=2))
 
 
-FUNCTIONS_HEADER = "\n\nHere is the list of functions you can call, in JSON format:\n"
-
-
 def without_function_json(content: str) -> str:
     """A system prompt made by :func:`system_prompt` without its function list, for formats
     whose chat template renders ``tools`` itself (the list would be there twice)."""
@@ -65,8 +67,29 @@ def without_function_json(content: str) -> str:
     return head if sep else content
 
 
-def system(tools: Sequence[dict[str, Any]]) -> Message:
-    return {"role": "system", "content": system_prompt(tools)}
+def system(tools: Sequence[dict[str, Any]] = ()) -> Message:
+    """The system message of a stored example: the instructions only. The functions
+    (``tools``, accepted so call sites read as what they build) travel in the example's
+    ``tools``, and every reader writes them once from there: the chat template (ours and
+    Hugging Face ones render ``tools``), a served student without native tools
+    (:func:`with_function_json`), the exports. Writing them here too would give every spec
+    twice."""
+    return {"role": "system", "content": SYSTEM_INSTRUCTIONS}
+
+
+def with_function_json(messages: Sequence[Message], tools: Sequence[dict[str, Any]]) -> list[Message]:
+    """``messages`` whose system message lists ``tools`` as JSON (for a reader that gets no
+    ``tools``), unless it already does."""
+    out = [dict(m) for m in messages]
+    if not tools:
+        return out
+    if out and out[0].get("role") == "system":
+        if FUNCTIONS_HEADER not in str(out[0].get("content") or ""):
+            out[0]["content"] = (
+                str(out[0].get("content") or "") + FUNCTIONS_HEADER + json.dumps(function_specs(tools), ensure_ascii=False, indent=2)
+            )
+        return out
+    return [{"role": "system", "content": system_prompt(tools)}, *out]
 
 
 def user(content: str) -> Message:

@@ -56,6 +56,7 @@ from magnet_lib.models import (
 from magnet_lib.pool.envs import is_error
 from magnet_lib.pool.execution import EpisodeRuntime
 from magnet_lib.pool.function_pool import load_pool
+from magnet_lib.training import chat_format as cf
 from magnet_lib.training.error_judge import (
     IDENT_PATTERN,
     NUMBER_PATTERN,
@@ -196,19 +197,58 @@ def _call_rounds(runtime: EpisodeRuntime, calls: Sequence[Call], grouping: Seque
         yield done
 
 
+@dataclass(frozen=True)
+class TurnStyle:
+    """How the reference writes a turn's calls, so a rejected turn is written the same way and
+    differs only in its error: calls per assistant message (``grouping``), the ``content`` of a
+    message that makes calls (None or ""), and the call ids in order."""
+
+    grouping: tuple[int, ...] = ()
+    content: str | None = ""
+    ids: tuple[str, ...] = ()
+
+    def call_id(self, turn: int, j: int) -> str:
+        """The reference's ``j``-th id of the turn; past its last, that id's pattern counted on."""
+        if j < len(self.ids):
+            return self.ids[j]
+        if self.ids:
+            last = self.ids[-1]
+            match = re.search(r"(\d+)(\D*)$", last)
+            if match:
+                return last[: match.start(1)] + str(int(match.group(1)) + j - len(self.ids) + 1) + match.group(2)
+        return cf.call_id(turn, j)
+
+
+def turn_style(turn: Any) -> TurnStyle:
+    """The style of a reference turn (its ``responses``); a turn with no calls gets the
+    teacher's (empty content, ids ``call_<turn>_<j>``)."""
+    calls = [m for m in getattr(turn, "responses", []) if m.get("role") == "assistant" and m.get("tool_calls")]
+    if not calls:
+        return TurnStyle()
+    return TurnStyle(
+        grouping=tuple(len(m["tool_calls"]) for m in calls),
+        content=None if calls[0].get("content") is None else "",
+        ids=tuple(str(c.get("id") or "") for m in calls for c in m["tool_calls"]),
+    )
+
+
 def play_calls(
-    runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "", grouping: Sequence[int] = ()
+    runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "", style: TurnStyle | None = None
 ) -> list[Message]:
-    """Assistant messages making ``calls`` in the reference's style (ids ``call_<turn>_<j>``,
-    empty content, independent calls side by side), each executed for real and answered by
-    its tool message, then the reply: ``text``, else the teacher's own summary of the
-    outputs for ``query``, so a rejected side differs from the chosen only in its error."""
+    """Assistant messages making ``calls`` in the reference turn's ``style`` (its grouping,
+    content and call ids; by default the teacher's: ids ``call_<turn>_<j>``, empty content,
+    independent calls side by side), each executed for real and answered by its tool message,
+    then the reply: ``text``, else the teacher's own summary of the outputs for ``query``
+    (seeded by the request, as the reference's), so a rejected side differs from the chosen
+    only in its error."""
+    style = style or TurnStyle()
     messages: list[Message] = []
     records = []
-    for group in _call_rounds(runtime, calls, grouping):
-        messages.append({"role": "assistant", "content": "", "tool_calls": [c.to_openai(f"call_{turn}_{j}") for j, c, _ in group]})
-        for j, call, output in group:
-            messages.append(tool_message(f"call_{turn}_{j}", call, output))
+    for group in _call_rounds(runtime, calls, style.grouping):
+        ids = [style.call_id(turn, j) for j, _, _ in group]
+        messages.append({"role": "assistant", "content": style.content, "tool_calls": [c.to_openai(i) for (_, c, _), i in zip(group, ids)]})
+        for (_, call, output), identifier in zip(group, ids):
+            messages.append(tool_message(identifier, call, output))
             records.append({"function": call.name, "output": output})
     if text is None:
         item = TeacherStepInput(tools=[], transcript=[{"role": "user", "content": query}], expected="text", turn_outputs=records)
@@ -217,19 +257,64 @@ def play_calls(
     return messages
 
 
-def _grouping(turn: Any) -> list[int]:
-    """Calls per assistant message of a reference turn."""
-    return [len(m["tool_calls"]) for m in getattr(turn, "responses", []) if m.get("role") == "assistant" and m.get("tool_calls")]
-
-
 def _user_text(turn: Any) -> str:
     user = getattr(turn, "user", None) or {}
     return str(user.get("content") or "") if isinstance(user, dict) else ""
 
 
+def wrong_number(text: str, avoid: set[str] = frozenset()) -> str:
+    """A plausible wrong figure for the number written ``text``: off by a tenth to a third of
+    its size (at least one unit of its last digit), written the same way (sign, decimals), and
+    none of the figures in ``avoid`` (what the outputs or the user said)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    unit = 10.0**-decimals
+    value = float(text)
+    for factor in (0.25, -0.2, 0.4, -0.35, 0.13):
+        step = max(unit, round(abs(value) * abs(factor) / unit) * unit)
+        candidate = value + step if factor > 0 else value - step
+        if value >= 0 > candidate:
+            continue
+        out = f"{candidate:.{decimals}f}"
+        if out != text and number_text(out) not in avoid:
+            return out
+    return f"{value + 7 * unit:.{decimals}f}"
+
+
+def drop_fact(text: str, fact: str) -> str:
+    """``text`` without the clause that states ``fact`` (between commas, colons, semicolons or sentence
+    ends), as a reply that forgot it reads; the sentence itself when it is nothing else."""
+    parts = re.split(r"(, |; |: |(?<=[.!?]) )", text)
+    for i, part in enumerate(parts):
+        if fact in part and i % 2 == 0:
+            if i + 1 < len(parts):
+                del parts[i : i + 2]
+            elif i > 0:
+                del parts[i - 1 : i + 1]
+                parts[-1] = parts[-1].rstrip(",;") + ("" if parts[-1].endswith((".", "!", "?")) else ".")
+            else:
+                return text.replace(fact, "it")
+            return "".join(parts).strip()
+    return text
+
+
+def _shifted_date(value: str) -> str | None:
+    """The same date (and time) a day or two later, in the same format; None if not a date."""
+    import datetime as dt
+
+    match = re.match(r"^(\d{4}-\d{2}-\d{2})(.*)$", value)
+    if not match:
+        return None
+    try:
+        day = dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+    return (day + dt.timedelta(days=1 + len(value) % 2)).isoformat() + match.group(2)
+
+
 def _other_value(value: Any, pools: Sequence[Any], rng: random.Random) -> Any:
-    """A plausible wrong value: another value of the same kind from the outputs, else a
-    perturbed one."""
+    """A plausible wrong value: another value of the same kind from the outputs, else the
+    value changed within its own form (a nearby number with the same decimals, a date a day
+    later, an id with another last digit)."""
     if isinstance(value, bool):
         return not value
     options = []
@@ -241,9 +326,14 @@ def _other_value(value: Any, pools: Sequence[Any], rng: random.Random) -> Any:
                 options.append(leaf)
     if options:
         return rng.choice(options)
-    if isinstance(value, (int, float)):
-        return round(value * 1.609 + 1, 3) if isinstance(value, float) else value + 7
+    if isinstance(value, int):
+        return int(wrong_number(str(value)))
+    if isinstance(value, float):
+        return float(wrong_number(repr(value)))
     if isinstance(value, str):
+        shifted = _shifted_date(value)
+        if shifted is not None:
+            return shifted
         digits = re.sub(r"\d(?=\D*$)", lambda m: str((int(m.group()) + 3) % 10), value)
         return digits if digits != value else value + "-x"
     return value
@@ -288,7 +378,7 @@ def inject_nested_missing(ref: Reference, tools: Sequence[Tool], rng: random.Ran
             before = [r.output for r in records[:i] if r.round < rec.round]
             if before and any(found_in(v, before) for v in rec.call.arguments.values()):
                 calls = [r.call for r in records[:i]]
-                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
+                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t))
                 hint = _injected_hint(
                     ref,
                     t.index,
@@ -315,7 +405,7 @@ def inject_short_dependency(ref: Reference, tools: Sequence[Tool], rng: random.R
                         + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})]
                         + [r.call for r in records[i + 1 :]]
                     )
-                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), _grouping(t))
+                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t))
                     reason = f"{rec.call.name}({k}={wrong!r}) instead of {v!r} from the output of an earlier call of the turn"
                     return Injection(_injected_hint(ref, t.index, 2, reason, calls, final_text(responses)), responses)
     return None
@@ -356,17 +446,13 @@ def inject_wrong_summary(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         numbers = [n for n in NUMBER_PATTERN.findall(plain) if number_text(n) in reported]
         if numbers:
             old = numbers[0]
-            new = old
-            for factor in (1.37, 2.11, 0.53, 3.7):
-                new = number_text(round(float(old) * factor + 1, 2))
-                if new not in grounded:
-                    break
+            new = wrong_number(old, grounded)
             wrong = re.sub(rf"(?<![\w.:\-]){re.escape(old)}(?![\w:\-])", new, text, count=1)
             reason = f"the reply says {new} where the output gave {old}"
         else:
             ids = sorted(f for f in reported if not f[0].isdigit())
             if ids:
-                wrong = text.replace(ids[0], "that one")
+                wrong = drop_fact(text, ids[0])
                 reason = f"the reply leaves out {ids[0]}"
             else:
                 code = f"CF-{rng.randrange(100000, 999999)}"
@@ -389,7 +475,7 @@ def inject_missed_params(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         guess = next((c for c in nxt if c.name == target), nxt[0] if nxt else None)
         if guess is None or guess.name not in offered:
             continue
-        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), _grouping(t))
+        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), turn_style(t))
         reason = f"calls {guess.name} with a guessed value where it should ask for the missing one"
         return Injection(_injected_hint(ref, t.index, 5, reason, [guess], final_text(responses)), responses)
     for t in ref.turns:
@@ -452,7 +538,7 @@ def rebuild_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool]) -> l
     if hint.wrong_calls:
         return play_calls(
             ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, hint.turn_index, _user_text(ref.turns[hint.turn_index]),
-            _grouping(ref.turns[hint.turn_index]),
+            turn_style(ref.turns[hint.turn_index]),
         )  # fmt: skip
     if hint.error_type == 4:
         return [m for m in ref.turns[hint.turn_index].responses[:-1]] + [{"role": "assistant", "content": hint.wrong_text or ""}]

@@ -37,6 +37,7 @@ from magnet_lib.llm.task import Task
 from magnet_lib.models import Call, Message, Tool, Trajectory
 from magnet_lib.pool.execution import EpisodeRuntime, make_runtime
 from magnet_lib.tool_calls import parse_response
+from magnet_lib.training import chat_format as cf
 from magnet_lib.training.base_models import END_OF_TURN, IM_END
 from magnet_lib.training.chat_format import template_messages
 from magnet_lib.training.error_judge import ChatTurn, split_turns, turn_calls
@@ -203,8 +204,10 @@ class StudentStepTask(Task[StudentStepInput, StudentReply]):
         return "student_step v1: the conversation so far, rendered by the served model's chat template"
 
     def render(self, item: StudentStepInput) -> list[dict[str, Any]]:
+        # without native tools the served model's template never sees ``tools``: the system prompt lists them
+        messages = item.messages if self.native_tools else cf.with_function_json(item.messages, item.tools)
         out = []
-        for m in item.messages:
+        for m in messages:
             msg = {k: v for k, v in m.items() if k in ("role", "content", "tool_calls", "tool_call_id", "name") and v is not None}
             msg.setdefault("content", "")
             out.append(msg)

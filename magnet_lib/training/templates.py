@@ -16,7 +16,12 @@ TAG_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response
 CHAT_TEMPLATE = "".join(
     [
         "{% if messages and messages[0].role == 'system' %}",
-        "{{ '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}",
+        "{{ '<|im_start|>system\\n' + messages[0].content }}",
+        "{% if tools and 'Here is the list of functions you can call' not in messages[0].content %}",
+        "{{ '\\n\\nHere is the list of functions you can call, in JSON format:\\n<tools>\\n' }}",
+        "{% for tool in tools %}{{ tool | tojson }}{{ '\\n' }}{% endfor %}{{ '</tools>' }}",
+        "{% endif %}",
+        "{{ '<|im_end|>\\n' }}",
         "{% elif tools %}",
         "{{ '<|im_start|>system\\n<tools>\\n' }}{% for tool in tools %}{{ tool | tojson }}{{ '\\n' }}{% endfor %}{{ '</tools><|im_end|>\\n' }}",
         "{% endif %}",
