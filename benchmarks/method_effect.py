@@ -221,6 +221,7 @@ def main() -> None:
         action="store_true",
         help="run only the BFCL subset on the checkpoints in --home and add it to the JSON already at --out",
     )
+    parser.add_argument("--bfcl-key", default="bfcl", help="with --bfcl-only: the JSON key the subset goes under (one key per subset)")
     parser.add_argument("--steps-log", default=None, help="with --eval-only: the earlier run's log, whose step lines are recorded")
     parser.add_argument("--out", default=None)
     ns = parser.parse_args()
@@ -240,7 +241,11 @@ def main() -> None:
         part.update(
             command=command, load_average_at_start=hardware()["load_average_at_start"], wall_seconds=round(time.perf_counter() - started, 1)
         )
-        earlier["bfcl"] = part
+        before = earlier.get(ns.bfcl_key) or {}
+        if before.get("models") and before.get("ids") == part.get("ids"):  # the same subset: add these models to the earlier ones
+            part["models"] = {**before["models"], **part["models"]}
+            part["runs"] = [*before.get("runs", []), {k: part[k] for k in ("command", "load_average_at_start", "wall_seconds")}]
+        earlier[ns.bfcl_key] = part
         text = json.dumps(earlier, indent=2, default=str)
         if ns.out:
             Path(ns.out).write_text(text + "\n")
