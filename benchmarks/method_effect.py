@@ -221,6 +221,11 @@ def main() -> None:
         action="store_true",
         help="run only the BFCL subset on the checkpoints in --home and add it to the JSON already at --out",
     )
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="run nothing: write the JSON from what an earlier (possibly interrupted) run left in --home",
+    )
     parser.add_argument("--bfcl-key", default="bfcl", help="with --bfcl-only: the JSON key the subset goes under (one key per subset)")
     parser.add_argument("--steps-log", default=None, help="with --eval-only: the earlier run's log, whose step lines are recorded")
     parser.add_argument("--out", default=None)
@@ -300,12 +305,17 @@ def main() -> None:
 
     started = time.perf_counter()
     full = "mdpo" in ns.models
-    if ns.eval_only:
+    failed: list = []
+    if ns.collect_only:
+        if ns.steps_log:
+            steps_log += [
+                {**json.loads(x), "run": "earlier"} for x in Path(ns.steps_log).read_text().splitlines() if x.startswith('{"asset"')
+            ]
+    elif ns.eval_only:
         if ns.steps_log:
             for line in Path(ns.steps_log).read_text().splitlines():
                 if line.startswith('{"asset"'):
                     steps_log.append({**json.loads(line), "run": "earlier"})
-        failed: list = []
         evaluate_checkpoints(settings, ns.models, on_step)
     else:
         summary = run_pipeline(settings, assets=["eval_report" if full else "sft_checkpoint"], categories=categories, on_step=on_step)
@@ -314,7 +324,7 @@ def main() -> None:
             evaluate_checkpoints(settings, ns.models, on_step)
     wall = time.perf_counter() - started
     bfcl_part = None
-    if ns.bfcl_limit > 0 and not failed:
+    if ns.bfcl_limit > 0 and not failed and not ns.collect_only:
         bfcl_started = time.perf_counter()
         bfcl_part = run_bfcl(
             home,
@@ -354,6 +364,7 @@ def main() -> None:
         "wall_seconds": round(wall, 1),
         "failed": [f"{s.asset}[{s.partition}]: {(s.error or '')[:300]}" for s in failed],
         "eval_only": ns.eval_only,
+        "collect_only": ns.collect_only,
         "steps": steps_log,
         "data": {
             "sft_set_rows": sft_set.height if sft_set is not None else 0,
@@ -384,6 +395,9 @@ def main() -> None:
         },
         "bfcl": bfcl_part or {"skipped": "--bfcl-limit 0" if ns.bfcl_limit <= 0 else "the pipeline failed"},
     }
+    if ns.out and Path(ns.out).is_file() and bfcl_part is None:  # keep BFCL parts that --bfcl-only runs added
+        earlier = json.loads(Path(ns.out).read_text())
+        result.update({k: v for k, v in earlier.items() if k.startswith("bfcl") and "skipped" not in v})
     text = json.dumps(result, indent=2, default=str)
     if ns.out:
         Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
