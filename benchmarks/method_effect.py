@@ -393,7 +393,10 @@ def main() -> None:
                 for t in report["turns"]
             ],
         },
-        "bfcl": bfcl_part or {"skipped": "--bfcl-limit 0" if ns.bfcl_limit <= 0 else "the pipeline failed"},
+        "bfcl": bfcl_part
+        or {
+            "skipped": "--bfcl-limit 0" if ns.bfcl_limit <= 0 else "not run (--collect-only)" if ns.collect_only else "the pipeline failed"
+        },
     }
     if ns.out and Path(ns.out).is_file() and bfcl_part is None:  # keep BFCL parts that --bfcl-only runs added
         earlier = json.loads(Path(ns.out).read_text())
