@@ -177,6 +177,7 @@ def run_bfcl(home: Path, names: list[str], categories: list[str], limit: int, *,
                     "valid": e.valid,
                     "error_type": e.error_type,
                     "error": (e.error or "")[:300] or None,
+                    "raw": json.dumps(e.raw, ensure_ascii=False, default=str)[:300] if e.raw is not None else None,
                     "decoded": json.loads(json.dumps(e.decoded, default=str))[:8] if isinstance(e.decoded, list) else e.decoded,
                 }
                 for e in report.entries
