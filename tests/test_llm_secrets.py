@@ -15,6 +15,21 @@ from magnet_lib.testing.server import TestServer
 from tests.llm_server import TEST_MODEL, make_echo, words
 
 
+def assert_key_nowhere(canary, home, results, runner, settings, capfd) -> None:
+    """The key is in no file of the home (the response cache included), no result, metadata,
+    public settings, standard output or error, and no environment variable but its own."""
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written)
+    for path in written:
+        assert canary.encode() not in path.read_bytes(), f"key written to {path}"
+    outputs = json.dumps([r.model_dump(mode="json") for r in results]) + json.dumps(runner.metadata())
+    outputs += json.dumps(settings.public_dict(), default=str) + repr(settings.llm)
+    assert canary not in outputs
+    out, err = capfd.readouterr()
+    assert canary not in out + err
+    assert canary not in "".join(f"{k}={v}" for k, v in os.environ.items() if k != "MAGNET_LLM_API_KEY")
+
+
 def test_canary_key_is_sent_but_never_written(tmp_path, monkeypatch, caplog, capfd):
     canary = f"sk-canary-{uuid.uuid4()}"
     home = tmp_path / "home"
@@ -41,18 +56,9 @@ def test_canary_key_is_sent_but_never_written(tmp_path, monkeypatch, caplog, cap
     assert f"Bearer {canary}" in server.authorizations  # the endpoint did get the key
     assert any(r.ok for r in results) and any(not r.ok for r in results)
 
-    written = [p for p in home.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".sqlite" for p in written)
-    for path in written:
-        assert canary.encode() not in path.read_bytes(), f"key written to {path}"
-    outputs = json.dumps([r.model_dump(mode="json") for r in results]) + json.dumps(runner.metadata())
-    outputs += json.dumps(settings.public_dict(), default=str) + repr(settings.llm)
-    assert canary not in outputs
-    out, err = capfd.readouterr()
-    assert canary not in out + err
+    assert_key_nowhere(canary, home, results, runner, settings, capfd)
     assert "retrying" in caplog.text  # the logs were captured (at DEBUG) and searched
     assert canary not in caplog.text
-    assert canary not in "".join(f"{k}={v}" for k, v in os.environ.items() if k != "MAGNET_LLM_API_KEY")
 
 
 def test_scrub_masks_the_key_and_bearer_tokens():
@@ -132,15 +138,6 @@ def test_canary_key_in_anthropic_batch_mode_is_sent_but_never_written(tmp_path, 
         assert server.message_batches and server.requests >= 6
     assert server.api_keys == {canary}  # the endpoint got the key, in x-api-key
     assert any(r.ok for r in results) and any(not r.ok for r in results)
-    written = [p for p in home.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".sqlite" for p in written)
-    for path in written:
-        assert canary.encode() not in path.read_bytes(), f"key written to {path}"
-    outputs = json.dumps([r.model_dump(mode="json") for r in results]) + json.dumps(runner.metadata())
-    outputs += json.dumps(settings.public_dict(), default=str) + repr(settings.llm)
-    assert canary not in outputs
-    out, err = capfd.readouterr()
-    assert canary not in out + err
+    assert_key_nowhere(canary, home, results, runner, settings, capfd)
     assert "anthropic batch" in caplog.text and "retrying" in caplog.text  # the logs were captured and searched
     assert canary not in caplog.text
-    assert canary not in "".join(f"{k}={v}" for k, v in os.environ.items() if k != "MAGNET_LLM_API_KEY")

@@ -62,6 +62,7 @@ that enforces it would guarantee: a mismatch is kept in ``schema_violations``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -312,6 +313,27 @@ class TestServer:
         except Exception as exc:  # an offline implementation failed: the model "errs"
             return UNKNOWN_TASK, f"error: {type(exc).__name__}: {exc}"
 
+    @contextlib.asynccontextmanager
+    async def _answering(self, request: Request, fault: str | None):
+        """One answer in flight (counted), after the endpoint's latency; a hanging fault holds
+        the request until the client gives up and yields the 504 to return (else None)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            hung = None
+            if fault in ("hang", "canceled"):
+                deadline = time.monotonic() + self.hang_s
+                while time.monotonic() < deadline and not await request.is_disconnected():
+                    await asyncio.sleep(0.05)
+                hung = Response(status_code=504)
+            elif self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            yield hung
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         messages = body.get("messages") or []
@@ -321,17 +343,9 @@ class TestServer:
         schema = _schema_of(body.get("response_format"))
         violation = _violation(schema, text) if schema is not None else None
         self._record(task_name, fault, model, len(messages), request.headers.get("authorization"), schema, violation)
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if fault in ("hang", "canceled"):
-                deadline = time.monotonic() + self.hang_s
-                while time.monotonic() < deadline and not await request.is_disconnected():
-                    await asyncio.sleep(0.05)
-                return Response(status_code=504)
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+        async with self._answering(request, fault) as hung:
+            if hung is not None:
+                return hung
             if fault == "rate_limit":
                 return JSONResponse(
                     {"error": {"message": "rate limit reached, slow down", "type": "rate_limit_error", "code": 429}},
@@ -349,9 +363,6 @@ class TestServer:
             if fault == "invalid_answer":
                 text = self.invalid_answer
             return JSONResponse(self._completion(model, messages, text))
-        finally:
-            with self._lock:
-                self.in_flight -= 1
 
     # ------------------------------------------------------------------ the batch API
     async def _upload(self, request: Request) -> Response:
@@ -517,17 +528,9 @@ class TestServer:
             return refused
         params = await request.json()
         fault, outcome = self._anthropic_answer(params, request.headers.get("x-api-key"), request.headers["anthropic-version"])
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if fault in ("hang", "canceled"):
-                deadline = time.monotonic() + self.hang_s
-                while time.monotonic() < deadline and not await request.is_disconnected():
-                    await asyncio.sleep(0.05)
-                return Response(status_code=504)
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+        async with self._answering(request, fault) as hung:
+            if hung is not None:
+                return hung
             if fault == "malformed":
                 return Response('{"id": "msg_broken", "content": [{"type": ', media_type="application/json")
             if "error" in outcome:
@@ -535,9 +538,6 @@ class TestServer:
                 headers = {"retry-after": f"{self.retry_after_s:g}"} if status == 429 else None
                 return _anthropic_error(outcome["error"]["type"], outcome["error"]["message"], status, headers)
             return JSONResponse(outcome)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
 
     async def _create_message_batch(self, request: Request) -> Response:
         refused = self._anthropic_auth(request)
