@@ -20,12 +20,12 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
+
+from machine_info import machine, write_report  # benchmarks/ is this script's folder on sys.path
 
 from magnet_lib.evaluation import bfcl
 from magnet_lib.llm.runner import TaskRunner
@@ -106,19 +106,9 @@ def main() -> None:
         "categories": limits,
         "throughput": results,
         "cached_rerun": rerun,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "litellm": version("litellm"),
-            "bfcl_eval": bfcl.version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(load_before, bfcl_eval=bfcl.version()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, out)
 
 
 if __name__ == "__main__":

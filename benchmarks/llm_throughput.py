@@ -31,17 +31,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine_info import machine, write_report  # benchmarks/ is this script's folder on sys.path
 
 from magnet_lib.llm import TaskRunner
 from magnet_lib.pool.classify import CLASSIFY_TOOL, ClassifyInput
@@ -213,18 +213,9 @@ def main() -> None:
         "faults": faults,
         "rerun": rerun,
         "total_wall_s": round(time.perf_counter() - started, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "litellm": version("litellm"),
-            "platform": platform.platform(),
-        },
+        "machine": machine(load_before),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

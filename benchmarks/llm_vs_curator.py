@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -43,6 +42,8 @@ import time
 import urllib.request
 from importlib.metadata import version
 from pathlib import Path
+
+from machine_info import machine, write_report  # benchmarks/ is this script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "llm_vs_curator.json"
@@ -348,25 +349,18 @@ def main() -> None:
         "cached_rerun": reruns,
         "runs": runs,
         "total_wall_s": round(time.perf_counter() - started, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "load_1min_at_run_starts": {
+        "machine": machine(
+            load_before,
+            load_1min_at_run_starts={
                 "min": round(min(loads), 2),
                 "median": round(statistics.median(loads), 2),
                 "max": round(max(loads), 2),
             },
-            "python": platform.python_version(),
-            "litellm": version("litellm"),
-            "aiohttp": version("aiohttp"),
-            "platform": platform.platform(),
-            "note": "shared machine: other jobs ran at the same time; compare ratios within a run, not absolute numbers",
-        },
+            aiohttp=version("aiohttp"),
+            note="shared machine: other jobs ran at the same time; compare ratios within a run, not absolute numbers",
+        ),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":
