@@ -160,6 +160,21 @@ class Ui:
         self.page.wait_for_timeout(3_000)  # the stale status comes in its own query
         return header.get_by_text(UNSYNCED)
 
+    def unsynced_by(self, asset: str, stale: str, fresh: str, parent: str) -> None:
+        """On ``asset``'s Partitions tab, ``stale`` carries the Unsynced badge whose hover names
+        ``parent`` with a new data version, and ``fresh`` carries none; a screenshot of each."""
+        from playwright.sync_api import expect
+
+        self.partitions_tab(asset)
+        badge = self.select(stale)
+        expect(badge).to_have_count(1)
+        badge.hover()
+        expect(self.page.get_by_text(parent, exact=True).first).to_be_visible()
+        expect(self.page.get_by_text("has a new data version").first).to_be_visible()
+        self.shot(f"{asset}_{stale}_unsynced")
+        expect(self.select(fresh)).to_have_count(0)
+        self.shot(f"{asset}_{fresh}_synced")
+
 
 def _stop(proc: subprocess.Popen, grace_s: float = 120.0) -> list[str]:
     """SIGTERM to ``magnet ui``; the processes it started that are still alive afterwards."""
@@ -276,15 +291,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             assert ui.stale("dependency_edges", ["marine", "orchard"]) == {"marine": "FRESH", "orchard": "FRESH"}  # one step deep
 
             # the page: marine Unsynced, because tool_sources has a new data version; orchard not
-            ui.partitions_tab("function_pool")
-            badge = ui.select("marine")
-            expect(badge).to_have_count(1)
-            badge.hover()
-            expect(ui.page.get_by_text("tool_sources", exact=True).first).to_be_visible()
-            expect(ui.page.get_by_text("has a new data version").first).to_be_visible()
-            ui.shot("function_pool_marine_unsynced")
-            expect(ui.select("orchard")).to_have_count(0)
-            ui.shot("function_pool_orchard_synced")
+            ui.unsynced_by("function_pool", stale="marine", fresh="orchard", parent="tool_sources")
             lap("the pages with marine unsynced")
 
             # the UI's own materialize action, with marine selected
@@ -337,15 +344,7 @@ def test_ui_marks_only_the_changed_category_and_its_materialize_action_rebuilds_
             ui.partitions_tab("function_pool")
             expect(ui.select("marine")).to_have_count(0)
             ui.shot("function_pool_marine_synced_again")
-            ui.partitions_tab("dependency_edges")
-            badge = ui.select("marine")
-            expect(badge).to_have_count(1)
-            badge.hover()
-            expect(ui.page.get_by_text("function_pool", exact=True).first).to_be_visible()
-            expect(ui.page.get_by_text("has a new data version").first).to_be_visible()
-            ui.shot("dependency_edges_marine_unsynced")
-            expect(ui.select("orchard")).to_have_count(0)
-            ui.shot("dependency_edges_orchard_synced")
+            ui.unsynced_by("dependency_edges", stale="marine", fresh="orchard", parent="function_pool")
             browser.close()
 
         lap("the pages after the run")
