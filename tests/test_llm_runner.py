@@ -114,6 +114,27 @@ def test_cache_is_safe_for_several_processes(tmp_path):
     assert ResponseCache(tmp_path).count() == 600
 
 
+def _open_at(cache_dir: str, start: float, worker: int) -> None:
+    while time.time() < start:  # all processes open the fresh file at the same moment
+        pass
+    ResponseCache(cache_dir).put(f"k{worker}", task="t", task_version="v", model="m", text="x")
+
+
+def test_processes_opening_a_fresh_cache_together_all_succeed(tmp_path):
+    """Two first openers can get an immediate "database is locked" from the WAL switch; it is retried."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(20):
+        cache_dir = tmp_path / str(trial)
+        start = time.time() + 0.2
+        procs = [ctx.Process(target=_open_at, args=(str(cache_dir), start, w)) for w in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 8, f"trial {trial}"
+        assert ResponseCache(cache_dir).count() == 8
+
+
 # --------------------------------------------------------------------------- limits
 
 

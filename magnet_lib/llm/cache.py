@@ -112,14 +112,40 @@ class ResponseCache:
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(_SCHEMA)
+        conn = self._open_with_schema()
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
+
+    SETUP_WAIT_S = 30.0
+
+    def _open_with_schema(self) -> sqlite3.Connection:
+        """A connection in WAL mode with the schema in place.
+
+        Switching a new file to WAL and creating its table need a write lock, and
+        SQLite answers "database is locked" at once, without waiting on the busy
+        timeout, when two processes open a fresh file together (one holds a read
+        lock and asks to write). Each such answer is retried after a short pause
+        until ``SETUP_WAIT_S``; any other error is raised as it is.
+        """
+        deadline = time.monotonic() + self.SETUP_WAIT_S
+        pause = 0.01
+        while True:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     def get(self, key: str) -> CachedAnswer | None:
         if self._pending:
