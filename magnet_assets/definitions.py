@@ -39,12 +39,12 @@ def executor_for(settings: MagnetSettings) -> dg.ExecutorDefinition:
     if run.executor == "in_process":
         return dg.in_process_executor
     if run.executor == "dask":
-        from dagster_dask import dask_executor  # extra [dask]
+        from magnet_assets.dask_engine import partition_safe_dask_executor  # extra [dask]
 
         cluster = (
             {"existing": {"address": run.dask_address}} if run.dask_address else {"local": {"n_workers": limit, "threads_per_worker": 1}}
         )
-        return dask_executor.configured({"cluster": cluster})
+        return partition_safe_dask_executor.configured({"cluster": cluster})
     # forkserver with the project preloaded: a step process forks in milliseconds instead of
     # importing Dagster, Polars and the library again (seconds)
     return dg.multiprocess_executor.configured(
