@@ -23,6 +23,7 @@ from magnet_lib.training.hints import (
 )
 from magnet_lib.training.reference import Reference, judge_item
 from magnet_lib.training.student import ServedStudent, TransformersStudent
+from tests.llm_server import llm_server
 from tests.training_support import navigation_episode, navigation_tools
 
 
@@ -197,3 +198,27 @@ def test_plausible_wrong_values_keep_their_form():
     # a dropped fact drops its clause, not a token ("your order that one is placed")
     assert drop_fact("Done. Order: order id PO-204489, status placed, total 25.", "PO-204489") == "Done. Order: status placed, total 25."
     assert drop_fact("Order placed: status placed, order id PO-204489.", "PO-204489") == "Order placed: status placed."
+
+
+def test_rejected_replies_are_written_by_the_teacher_that_wrote_the_chosen_ones(llm_server, tmp_path):
+    """In LLM mode the reply after a rejected side's calls comes from the teacher model (one
+    teacher_turn request each, with the offered tools and the wrong calls' outputs), not from the
+    offline template while the chosen side's replies are the model's; offline the reply is the
+    offline teacher's, as before."""
+    from tests.llm_server import make_runner
+
+    episode, traj = navigation_episode()
+    tools = navigation_tools()
+    offline = {i.hint.error_type: i.responses for i in inject_errors(Reference(traj, episode), tools, [1, 2, 5])}
+    assert llm_server.by_task["teacher_turn"] == 0
+    runner = make_runner(llm_server, tmp_path / "cache")
+    injections = inject_errors(Reference(traj, episode, runner), tools, [1, 2, 5])
+    replayed = [i for i in injections if any(m.get("tool_calls") for m in i.responses)]
+    assert replayed, [i.hint.error_type for i in injections]
+    assert llm_server.by_task["teacher_turn"] == len(replayed)
+    for inj in replayed:
+        reply = inj.responses[-1]
+        assert reply["role"] == "assistant" and not reply.get("tool_calls") and reply["content"].strip()
+        # the test model answers as the offline teacher would for the same prompt: the prompt held
+        # the user's request and the wrong calls' outputs
+        assert inj.responses == offline[inj.hint.error_type]

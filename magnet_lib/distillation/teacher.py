@@ -270,7 +270,13 @@ class DistillResult:
     episode_id: str | None = None
 
 
-def _outputs_text(calls: Sequence[Call], outputs: Sequence[Any]) -> str:
+def calls_text(calls: Sequence[Call]) -> str:
+    """The calls of one assistant message as the teacher's transcript shows them."""
+    return "Answer: " + json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False)
+
+
+def outputs_text(calls: Sequence[Call], outputs: Sequence[Any]) -> str:
+    """The outputs of one message's calls as the teacher's transcript shows them (a user message)."""
     return "\n".join(f"{OUTPUTS_PREFIX}{c.name}]: {json.dumps(o, ensure_ascii=False, sort_keys=True)}" for c, o in zip(calls, outputs))
 
 
@@ -323,9 +329,8 @@ class ConversationBuilder:
         self.messages.append(cf.assistant_calls(calls, ids, content))
         for call, identifier, output in zip(calls, ids, outputs):
             self.messages.append(cf.tool(call, identifier, output))
-        answer = json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False)
-        self.transcript.append({"role": "assistant", "content": (f"{content}\n" if content else "") + f"Answer: {answer}"})
-        self.transcript.append({"role": "user", "content": _outputs_text(calls, outputs)})
+        self.transcript.append({"role": "assistant", "content": (f"{content}\n" if content else "") + calls_text(calls)})
+        self.transcript.append({"role": "user", "content": outputs_text(calls, outputs)})
         return outputs, None
 
     def text(self, content: str) -> None:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from magnet_lib.distillation.mixing import is_heldout
-from magnet_lib.distillation.teacher import TeacherStepInput, offline_summary
+from magnet_lib.distillation.teacher import TeacherStepInput, calls_text, default_teacher, offline_summary, outputs_text
 from magnet_lib.models import (
     OFFLINE,
     Call,
@@ -232,29 +232,58 @@ def turn_style(turn: Any) -> TurnStyle:
     )
 
 
+def teacher_reply(item: TeacherStepInput, runner=None) -> str:
+    """The teacher's reply to a turn's outputs, asked as the chosen side's replies were: through
+    ``runner`` (the model in LLM mode, the offline teacher else), so a rejected side and its
+    chosen one are written by the same teacher. Without a runner, or when the teacher's answer
+    is rejected, the offline teacher's reply."""
+    if runner is not None:
+        result = runner.run(default_teacher(), [item])[0]
+        if result.ok and result.value.content.strip():
+            return result.value.content
+    return offline_summary(item)
+
+
 def play_calls(
-    runtime: EpisodeRuntime, calls: Sequence[Call], text: str | None, turn: int, query: str = "", style: TurnStyle | None = None
+    runtime: EpisodeRuntime,
+    calls: Sequence[Call],
+    text: str | None,
+    turn: int,
+    query: str = "",
+    style: TurnStyle | None = None,
+    *,
+    runner=None,
+    tools: Sequence[dict[str, Any]] = (),
 ) -> list[Message]:
     """Assistant messages making ``calls`` in the reference turn's ``style`` (its grouping,
     content and call ids; by default the teacher's: ids ``call_<turn>_<j>``, empty content,
     independent calls side by side), each executed for real and answered by its tool message,
-    then the reply: ``text``, else the teacher's own summary of the outputs for ``query``
-    (seeded by the request, as the reference's), so a rejected side differs from the chosen
-    only in its error."""
+    then the reply: ``text``, else the teacher's own reply to the outputs for ``query``
+    (:func:`teacher_reply` through ``runner``, with the offered ``tools``; offline it is seeded
+    by the request, as the reference's), so a rejected side differs from the chosen only in
+    its error."""
     style = style or TurnStyle()
     messages: list[Message] = []
     records = []
+    transcript = [{"role": "user", "content": query}]
     for group in _call_rounds(runtime, calls, style.grouping):
         ids = [style.call_id(turn, j) for j, _, _ in group]
         messages.append({"role": "assistant", "content": style.content, "tool_calls": [c.to_openai(i) for (_, c, _), i in zip(group, ids)]})
         for (_, call, output), identifier in zip(group, ids):
             messages.append(tool_message(identifier, call, output))
-            records.append({"function": call.name, "output": output})
+            records.append({"function": call.name, "arguments": call.arguments, "output": output})
+        transcript.append({"role": "assistant", "content": calls_text([c for _, c, _ in group])})
+        transcript.append({"role": "user", "content": outputs_text([c for _, c, _ in group], [o for _, _, o in group])})
     if text is None:
-        item = TeacherStepInput(tools=[], transcript=[{"role": "user", "content": query}], expected="text", turn_outputs=records)
-        text = offline_summary(item) if records else describe_outputs([])
+        item = TeacherStepInput(tools=list(tools), transcript=transcript, expected="text", turn_outputs=records)
+        text = teacher_reply(item, runner) if records else describe_outputs([])
     messages.append({"role": "assistant", "content": text})
     return messages
+
+
+def _teacher_of(ref: Reference) -> dict[str, Any]:
+    """Who writes a rejected reply: the reference's runner (the teacher in LLM mode) and tools."""
+    return {"runner": ref.runner, "tools": ref.trajectory.tools}
 
 
 def _user_text(turn: Any) -> str:
@@ -378,7 +407,7 @@ def inject_nested_missing(ref: Reference, tools: Sequence[Tool], rng: random.Ran
             before = [r.output for r in records[:i] if r.round < rec.round]
             if before and any(found_in(v, before) for v in rec.call.arguments.values()):
                 calls = [r.call for r in records[:i]]
-                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t))
+                responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t), **_teacher_of(ref))
                 hint = _injected_hint(
                     ref,
                     t.index,
@@ -405,7 +434,9 @@ def inject_short_dependency(ref: Reference, tools: Sequence[Tool], rng: random.R
                         + [Call(name=rec.call.name, arguments={**rec.call.arguments, k: wrong})]
                         + [r.call for r in records[i + 1 :]]
                     )
-                    responses = play_calls(ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t))
+                    responses = play_calls(
+                        ref.world(tools, t.index), calls, None, t.index, _user_text(t), turn_style(t), **_teacher_of(ref)
+                    )
                     reason = f"{rec.call.name}({k}={wrong!r}) instead of {v!r} from the output of an earlier call of the turn"
                     return Injection(_injected_hint(ref, t.index, 2, reason, calls, final_text(responses)), responses)
     return None
@@ -475,7 +506,7 @@ def inject_missed_params(ref: Reference, tools: Sequence[Tool], rng: random.Rand
         guess = next((c for c in nxt if c.name == target), nxt[0] if nxt else None)
         if guess is None or guess.name not in offered:
             continue
-        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), turn_style(t))
+        responses = play_calls(ref.world(tools, t.index), [guess], None, t.index, _user_text(t), turn_style(t), **_teacher_of(ref))
         reason = f"calls {guess.name} with a guessed value where it should ask for the missing one"
         return Injection(_injected_hint(ref, t.index, 5, reason, [guess], final_text(responses)), responses)
     for t in ref.turns:
@@ -538,7 +569,7 @@ def rebuild_turn(ref: Reference, hint: NegativeHint, tools: Sequence[Tool]) -> l
     if hint.wrong_calls:
         return play_calls(
             ref.world(tools, hint.turn_index), hint.wrong_calls, hint.wrong_text, hint.turn_index, _user_text(ref.turns[hint.turn_index]),
-            turn_style(ref.turns[hint.turn_index]),
+            turn_style(ref.turns[hint.turn_index]), **_teacher_of(ref),
         )  # fmt: skip
     if hint.error_type == 4:
         return [m for m in ref.turns[hint.turn_index].responses[:-1]] + [{"role": "assistant", "content": hint.wrong_text or ""}]
