@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -204,21 +204,22 @@ def find_in_outputs(
     used: set[tuple[str, str]],
     rng: random.Random | None = None,
     wide: bool = False,
+    refused: Callable[[Any], bool] | None = None,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
     highest name score, then the earliest output in the given order, then document order
     (with ``rng``: a random one of the values tied on score and output, for a retry; with
     ``wide`` too, tied on score in any output);
-    a value already used by another argument of the same call is skipped. Only fields whose
-    names agree with the parameter count (score 2 and up): a value of the right type under
-    another name is no source."""
+    a value already used by another argument of the same call is skipped, and so is one in
+    one ``refused`` rejects (the world refuses it for this call). Only fields whose names agree with the
+    parameter count (score 2 and up): a value of the right type under another name is no source."""
     candidates: list[tuple[float, int, int, str, Any]] = []
     for rank, output in enumerate(outputs):
         for position, (key, value) in enumerate(output_leaves(output)):
             score = field_score(param, schema, key)
             if score < 2.0:  # values flow by name and role only, never by type alone
                 continue
-            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "":
+            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "" or (refused and refused(value)):
                 continue  # an empty string (an emptied cart's restaurant id) is no value
             candidates.append((-score, rank, position, key, value))
     if not candidates:

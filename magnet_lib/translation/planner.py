@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ from magnet_lib.translation.forth_translation import (
     state_values,
 )
 from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world
+
+#: which values the world refuses for a parameter of the call being planned (None: any goes)
+Refusal = Callable[[Any], bool] | None
 
 
 class PlanError(ValueError):
@@ -73,18 +76,26 @@ class HistoryCall:
     output: Any
 
 
-def _pick(options: Sequence[Any], schema: dict[str, Any], taken: list[Any], rng: random.Random) -> Any:
-    fitting = [o for o in options if fits(o, schema)]
+def _pick(options: Sequence[Any], schema: dict[str, Any], taken: list[Any], rng: random.Random, refused: Refusal = None) -> Any:
+    fitting = [o for o in options if fits(o, schema) and not (refused and refused(o))]
     fresh = [o for o in fitting if o not in taken] or fitting
     return fresh[rng.randrange(len(fresh))] if fresh else None
 
 
 def user_value(
-    param: str, schema: dict[str, Any], runtime: EpisodeRuntime, tool: Tool, rng: random.Random, taken: list[Any], strict: bool = False
+    param: str,
+    schema: dict[str, Any],
+    runtime: EpisodeRuntime,
+    tool: Tool,
+    rng: random.Random,
+    taken: list[Any],
+    strict: bool = False,
+    refused: Refusal = None,
 ) -> ValueSource | None:
     """A value the user states for ``param``: from the environment's user values, the enum,
     the default, the environment's state, or the schema (in that order). ``strict``: only
     values a user really knows (the environment's user values, the enum, the default).
+    ``refused``: which values the world refuses for this call (never chosen).
 
     Schema-made values are used for spec-only tools (their simulator accepts them) and for
     parameters that are not identifiers; an executable tool's identifier must exist."""
@@ -92,27 +103,27 @@ def user_value(
     for key in sorted(known, key=lambda k: -match_score(param, k)):
         if match_score(param, key) < 2.0:
             break
-        value = _pick(known[key], schema, taken, rng)
+        value = _pick(known[key], schema, taken, rng, refused)
         if value is None and schema.get("type") == "array" and len(known[key]) >= 2:
             # a list the user names item by item (compress_files(file_paths) from the files they have)
             value = rng.sample(list(known[key]), 2)
-            value = value if fits(value, schema) else None
+            value = value if fits(value, schema) and not (refused and refused(value)) else None
         if value is not None:
             return ValueSource(kind="query", value=value, origin="user_values")
     if "enum" in schema:
-        value = _pick(schema["enum"], schema, taken, rng)
+        value = _pick(schema["enum"], schema, taken, rng, refused)
         if value is not None:
             return ValueSource(kind="query", value=value, origin="enum")
-    if "default" in schema and fits(schema["default"], schema):
+    if "default" in schema and fits(schema["default"], schema) and not (refused and refused(schema["default"])):
         return ValueSource(kind="query", value=schema["default"], origin="default")
     if strict:
         return None
-    value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng)
+    value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng, refused)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
     if tool.executable and refers_to_world(param):  # an id, path or url of a real world must exist there
         return None
-    value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng)
+    value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng, refused)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="schema")
     return None
@@ -134,6 +145,12 @@ class _CallPlanning:
     prefer_stated: frozenset[str] = frozenset()
     #: take values from calls of the same turn (False: a fallback plan when those outputs hold none)
     same_turn: bool = True
+    #: values the world refused for this call on an earlier try, per parameter (never chosen again)
+    refused: dict[str, list[Any]] = field(default_factory=dict)
+    #: the world as the turn's earlier calls leave it (what the state allows this call)
+    trial: EpisodeRuntime | None = None
+    #: parameters whose same-turn value the world refused: planned from another source
+    not_same_turn: set[str] = field(default_factory=set)
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -145,6 +162,12 @@ class _CallPlanning:
     @property
     def last_turn(self) -> int | None:
         return self.recent[0].turn if self.recent else None
+
+    def refusal(self, param: str) -> Refusal:
+        """Which values of ``param`` the world refuses for this call: refused on an earlier
+        try, or not allowed by the state as the turn's earlier calls leave it."""
+        refused, trial, name = self.refused.get(param, []), self.trial, self.tool.name
+        return lambda value: value in refused or (trial is not None and not trial.accepts(name, param, value))
 
 
 def plan_turn(
@@ -158,18 +181,72 @@ def plan_turn(
     optional_p: float,
     prefer_stated: frozenset[str] = frozenset(),
     same_turn: bool = True,
+    call_tries: int = 4,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
     from the user every value the user can state (a miss_params target needs one to leave out).
 
     An identifier nobody produced (no earlier output, not in the environment's state) has
-    no source: the call could only fail, so planning fails."""
+    no source: the call could only fail, so planning fails.
+
+    Each call is tried, as planned, on a copy of the world the turn's earlier calls have
+    changed; a call the world refuses (an order already filled, a comment of another user,
+    oneself to follow) is planned again, up to ``call_tries`` times, without the values it
+    refused: the planner picks what the state allows, as a user who knows their world would."""
     recent = list(reversed(history))
-    return [
-        plan_call(_CallPlanning(j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn), optional_p)
-        for j in range(len(functions))
-    ]
+    trial = runtime.offline_copy()
+    outputs: dict[int, Any] = {}
+    plan: list[PlannedCall] = []
+    for j in range(len(functions)):
+        refused: dict[str, list[Any]] = {}
+        not_same: set[str] = set()
+        planned = None
+        for _ in range(call_tries):
+            ctx = _CallPlanning(
+                j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn, refused=refused, trial=trial,
+                not_same_turn=not_same,
+            )  # fmt: skip
+            try:
+                candidate = plan_call(ctx, optional_p)
+            except PlanError:
+                if planned is None:
+                    raise
+                break  # nothing else to try: the refused plan stands (its probe says why it fails)
+            planned = candidate
+            refusal = try_call(planned, j, outputs, tools, trial)
+            if refusal is None:
+                break
+            for param, value in refusal.items():
+                refused.setdefault(param, []).append(value)
+                if planned.arguments[param].kind == "same_turn":  # the nested value is refused: the user states one
+                    not_same.add(param)
+        assert planned is not None
+        plan.append(planned)
+    return plan
+
+
+def try_call(
+    planned: PlannedCall, index: int, outputs: dict[int, Any], tools: dict[str, Tool], trial: EpisodeRuntime
+) -> dict[str, Any] | None:
+    """Run a planned call on the trial world (recording its output in ``outputs``): None
+    when it executes, or waits for a same-turn output that never came (nothing to choose
+    otherwise); else the refused values by parameter: those the error names, or every
+    value the planner chose (stated or from an earlier turn) when it names none."""
+    try:
+        call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
+    except ValueError:
+        return None
+    if call is None or validate_arguments(tools[call.name], call.arguments):
+        return None
+    output = trial.execute(call)
+    if not is_error(output):
+        outputs[index] = output
+        return None
+    message = str(output["error"].get("message", ""))
+    values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
+    named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
+    return named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"}
 
 
 def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
@@ -197,7 +274,7 @@ def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[st
 def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A field an earlier call of this turn promises for ``param`` (a nested call): by name,
     from the latest such call."""
-    if not ctx.same_turn:
+    if not ctx.same_turn or param in ctx.not_same_turn:
         return None
     responses = [
         (i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index) if not _foreign_quantity(ctx, ctx.functions[i], schema)
@@ -218,10 +295,17 @@ def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Va
     if not ctx.recent:
         return None
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
-    if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
+    refused = ctx.refusal(param)
+    if (
+        prefers_user
+        and not is_identifier(param)
+        and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True, refused=refused)
+    ):
         return None
     outputs = [acted_on(h) if not _foreign_quantity(ctx, h.call.name, schema) else {} for h in ctx.recent]
-    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3)
+    found = find_in_outputs(
+        param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3, refused=refused
+    )
     if found is None:
         return None
     turn = next(h.turn for h, out in zip(ctx.recent, outputs) if any(k == found[0] and v == found[1] for k, v in output_leaves(out)))
@@ -262,7 +346,7 @@ def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Val
     choice = "enum" in schema and ctx.attempt >= 2
     if param not in ctx.tool.required and param not in ctx.runtime.user_values() and not choice:
         return None
-    source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken)
+    source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, refused=ctx.refusal(param))
     if source is not None:
         ctx.taken.append(source.value)
     return source
