@@ -151,6 +151,8 @@ class _CallPlanning:
     trial: EpisodeRuntime | None = None
     #: parameters whose same-turn value the world refused: planned from another source
     not_same_turn: set[str] = field(default_factory=set)
+    #: the values chosen for this call's parameters so far (what the state allows may depend on them)
+    chosen: dict[str, Any] = field(default_factory=dict)
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -166,8 +168,8 @@ class _CallPlanning:
     def refusal(self, param: str) -> Refusal:
         """Which values of ``param`` the world refuses for this call: refused on an earlier
         try, or not allowed by the state as the turn's earlier calls leave it."""
-        refused, trial, name = self.refused.get(param, []), self.trial, self.tool.name
-        return lambda value: value in refused or (trial is not None and not trial.accepts(name, param, value))
+        refused, trial, name, chosen = self.refused.get(param, []), self.trial, self.tool.name, self.chosen
+        return lambda value: value in refused or (trial is not None and not trial.accepts(name, param, value, chosen))
 
 
 def plan_turn(
@@ -246,7 +248,7 @@ def try_call(
     message = str(output["error"].get("message", ""))
     values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
     named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
-    return named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"}
+    return named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
 
 
 def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
@@ -262,6 +264,8 @@ def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
                 raise PlanError(f"{tool.name}: no value for required parameter '{param}'")
             continue
         arguments[param] = source
+        if source.kind != "same_turn":
+            ctx.chosen[param] = source.value
     bind_conversion_units(arguments, ctx)
     return PlannedCall(name=tool.name, arguments=arguments)
 

@@ -15,7 +15,7 @@ exchange.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -200,6 +200,13 @@ class StockTradingEnv(ToolEnvironment):
             "available_cash": [500.0, 1000.0, 2500.0],
             "limit_price": [round(q.price * 0.95, 2) for q in self.quotes.values()],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """An open order to cancel (a filled one cannot be)."""
+        if tool == "cancel_stock_order" and param == "order_id":
+            order = self.orders.get(value)
+            return order is not None and order.status == "open"
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _quote(self, symbol: str) -> StockQuote:
