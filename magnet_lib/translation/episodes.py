@@ -289,7 +289,7 @@ class EpisodeTranslator:
                 candidate = plan_turn(
                     work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
                     optional_p=probe_optional_p(self.settings.distill.optional_p, probe_index), prefer_stated=target,
-                    same_turn=not (probe_index % 2 and nested_failed),
+                    same_turn=not (probe_index % 2 and nested_failed), upcoming=self._upcoming(work.call_turn),
                 )  # fmt: skip
             except PlanError as exc:  # another probe may plan otherwise (with the same-turn outputs again, other values)
                 failure = f"plan: {exc}"
@@ -303,6 +303,12 @@ class EpisodeTranslator:
             # a same-turn output with no usable value (an empty cart): the next probe plans without one
             nested_failed = nested_failed or "has no usable value" in failure
         raise _TurnFailure(failure, fatal=True)
+
+    def _upcoming(self, turn: FSPTurn) -> list[str]:
+        """The functions of the call turn after ``turn`` (what its outputs must still allow)."""
+        turns = self.fsp.turns
+        later = turns[turns.index(turn) + 1 :]
+        return next((t.functions for t in later if t.functions), [])
 
     def _missing_value(self, work: _TurnWork, plan: list[PlannedCall]) -> MissingValue | None:
         """miss_params: the required value of the target the split query leaves out."""

@@ -153,6 +153,8 @@ class _CallPlanning:
     not_same_turn: set[str] = field(default_factory=set)
     #: the values chosen for this call's parameters so far (what the state allows may depend on them)
     chosen: dict[str, Any] = field(default_factory=dict)
+    #: state options among the schema's choices too (a later turn needs what only an option gives)
+    options: bool = False
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -184,6 +186,7 @@ def plan_turn(
     prefer_stated: frozenset[str] = frozenset(),
     same_turn: bool = True,
     call_tries: int = 4,
+    upcoming: Sequence[str] = (),
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
@@ -195,7 +198,10 @@ def plan_turn(
     Each call is tried, as planned, on a copy of the world the turn's earlier calls have
     changed; a call the world refuses (an order already filled, a comment of another user,
     oneself to follow) is planned again, up to ``call_tries`` times, without the values it
-    refused: the planner picks what the state allows, as a user who knows their world would."""
+    refused: the planner picks what the state allows, as a user who knows their world would.
+    A call whose output a function in ``upcoming`` (the later turns') would take but the
+    world then refuses is planned again too, stating its options (a limit order stays open
+    for the cancellation the next turn asks for)."""
     recent = list(reversed(history))
     trial = runtime.offline_copy()
     outputs: dict[int, Any] = {}
@@ -203,52 +209,78 @@ def plan_turn(
     for j in range(len(functions)):
         refused: dict[str, list[Any]] = {}
         not_same: set[str] = set()
-        planned = None
+        best: tuple[int, PlannedCall, EpisodeRuntime, Any] | None = None
+        boost = False
         for _ in range(call_tries):
             ctx = _CallPlanning(
                 j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn, refused=refused, trial=trial,
-                not_same_turn=not_same,
+                not_same_turn=not_same, options=boost,
             )  # fmt: skip
             try:
-                candidate = plan_call(ctx, optional_p)
+                planned = plan_call(ctx, 1.0 if boost else optional_p)
             except PlanError:
-                if planned is None:
+                if best is None:
                     raise
-                break  # nothing else to try: the refused plan stands (its probe says why it fails)
-            planned = candidate
-            refusal = try_call(planned, j, outputs, tools, trial)
-            if refusal is None:
+                break  # nothing else to try: the best plan so far stands (its probe says why it fails)
+            world = trial.offline_copy()
+            output, refusal = try_call(planned, outputs, tools, world)
+            later = later_refusal(planned, output, upcoming, tools, world) if refusal is None and output is not None else None
+            rank = 0 if refusal else 1 if later else 2
+            if best is None or rank > best[0]:
+                best = (rank, planned, world, output)
+            if rank == 2:
                 break
-            for param, value in refusal.items():
+            boost = boost or bool(later)  # what a later turn needs may be an option (a limit order that stays open)
+            for param, value in (refusal or {}).items():
                 refused.setdefault(param, []).append(value)
                 if planned.arguments[param].kind == "same_turn":  # the nested value is refused: the user states one
                     not_same.add(param)
-        assert planned is not None
+        assert best is not None
+        rank, planned, world, output = best
+        if output is not None:
+            trial, outputs[j] = world, output
         plan.append(planned)
     return plan
 
 
 def try_call(
-    planned: PlannedCall, index: int, outputs: dict[int, Any], tools: dict[str, Tool], trial: EpisodeRuntime
-) -> dict[str, Any] | None:
-    """Run a planned call on the trial world (recording its output in ``outputs``): None
-    when it executes, or waits for a same-turn output that never came (nothing to choose
-    otherwise); else the refused values by parameter: those the error names, or every
-    value the planner chose (stated or from an earlier turn) when it names none."""
+    planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], world: EpisodeRuntime
+) -> tuple[Any, dict[str, Any] | None]:
+    """Run a planned call on a trial world: (its output, None) when it executes, (None, None)
+    when it waits for a same-turn output that never came (nothing to choose otherwise), else
+    (None, the refused values by parameter): those the error names, or every value the
+    planner chose (stated or from an earlier turn) when it names none."""
     try:
         call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
     except ValueError:
-        return None
+        return None, None
     if call is None or validate_arguments(tools[call.name], call.arguments):
-        return None
-    output = trial.execute(call)
+        return None, None
+    output = world.execute(call)
     if not is_error(output):
-        outputs[index] = output
-        return None
+        return output, None
     message = str(output["error"].get("message", ""))
     values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
     named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
-    return named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
+    return None, named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
+
+
+def later_refusal(
+    planned: PlannedCall, output: Any, upcoming: Sequence[str], tools: dict[str, Tool], world: EpisodeRuntime
+) -> dict[str, Any] | None:
+    """When a function of a later turn will take a value of this call's output that the world,
+    as this call leaves it, refuses (the market order just placed is filled, but the next
+    turn cancels it): the values this call chose (to be chosen otherwise); else None."""
+    for name in dict.fromkeys(upcoming):
+        tool = tools.get(name)
+        if tool is None:
+            continue
+        for param in tool.required:
+            found = find_in_outputs(param, tool.properties.get(param, {}), [output], set())
+            if found is not None and is_identifier(param) and not world.accepts(name, param, found[1]):
+                chosen = {p: s.value for p, s in planned.arguments.items() if s.kind != "same_turn" and s.value is not None}
+                return chosen or None
+    return None
 
 
 def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
@@ -347,7 +379,7 @@ def acted_on(h: HistoryCall) -> Any:
 def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A value the user states; an optional parameter only when the world gives the user one,
     or, on a later try, when it is a choice among the schema's options (write_mode 'overwrite')."""
-    choice = "enum" in schema and ctx.attempt >= 2
+    choice = "enum" in schema and (ctx.attempt >= 2 or ctx.options)
     if param not in ctx.tool.required and param not in ctx.runtime.user_values() and not choice:
         return None
     source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, refused=ctx.refusal(param))
