@@ -59,6 +59,12 @@ class FunctionRequest(BaseModel):
         exclude_if=lambda v: not v,
         description="Per output-sourced parameter with several candidates in its output: which one ('first', 'second', 'last').",
     )
+    across: dict[str, str] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Per output-sourced parameter whose field had other values in other earlier turns: which of them in time order "
+        "('first', 'second', 'latest'), so that 'the schedule id' says which schedule.",
+    )
 
 
 class MissingValue(BaseModel):
@@ -271,9 +277,28 @@ def _verb_and_object(function: str) -> tuple[str | None, str]:
     return (verb if verb in _VERB_PHRASES else None), obj
 
 
+#: words that tie a verb to its object ('comment on', 'unsubscribe from'): the article goes after them
+PREPOSITIONS = frozenset({"on", "from", "to", "in", "into", "for", "with", "by", "at", "of", "onto", "about", "between", "as"})
+
+
+def _prepositional(function: str) -> tuple[str, str, str] | None:
+    """(verb, preposition, object) of a name like 'comment_on_post' or 'unsubscribe_from_weather_alerts'."""
+    toks = [t.lower() for t in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", function) if t]
+    if len(toks) >= 3 and toks[1] in PREPOSITIONS:
+        return toks[0], toks[1], " ".join(toks[2:])
+    return None
+
+
 def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
     """The request in a user's words: what they want done to what, from the function's name
-    (its verb and object), not its description pasted."""
+    (its verb and object), not its description pasted; a verb with its preposition keeps it
+    before the object ('comment on the post', never 'comment the on post')."""
+    tied = _prepositional(request.function)
+    if tied is not None:
+        v, prep, o = tied
+        return choose_text(["please {v} {p} the {o}", "could you {v} {p} the {o}", "I'd like to {v} {p} the {o}"], rng).format(
+            v=v, p=prep, o=o
+        )
     verb, obj = _verb_and_object(request.function)
     if verb is None:  # a verb of its own ('request_prescription_refill', 'save_place'): use it
         toks = obj.split()
@@ -285,9 +310,14 @@ def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
     return choose_text(_VERB_PHRASES[verb], rng).format(o=obj)
 
 
-def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random) -> str:
+_ACROSS_REF = ["the {o} {w} you got", "the {o} {w} so far", "the {o} of the {w} values you found"]
+
+
+def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random, across: str | None = None) -> str:
     if ordinal:
         return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=words(param))
+    if across:  # several earlier turns gave one: which of them ('the second schedule id you got')
+        return choose_text(_ACROSS_REF, rng).format(o=across, w=words(param))
     return choose_text(_EARLIER[kind], rng).format(w=words(param))
 
 
@@ -328,7 +358,7 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
     source_unit = next((v for p, v in request.values.items() if _unit_param(p, ("from", "source", "base"))), None)
     value_ref = next(
         (
-            _reference(p, k, request.ordinals.get(p), rng)
+            _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
             for p, k in request.from_outputs.items()
             if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))
         ),
@@ -350,7 +380,50 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
     return text + (" " + _values_text(other, rng) if other else "")
 
 
+def _zone_param(param: str) -> bool:
+    toks = re.split(r"[_\W]+", param.lower())
+    return "timezone" in toks or "tz" in toks or ("time" in toks and "zone" in toks)
+
+
+def _in_zone(zone: Any) -> str:
+    """'in Asia/Tokyo time', 'in UTC': where a time is read, never 'in another unit'."""
+    return f"in {zone}" if str(zone).upper() in ("UTC", "GMT") else f"in {zone} time"
+
+
+def _time_zone_conversion(request: FunctionRequest, skip: str | None, rng: random.Random) -> str | None:
+    """'What time is "2025-07-10T11:30" in America/New_York time?' for a converter of time zones
+    (a time zone is where a clock is read, not a unit)."""
+    zones = [p for p in request.values if _zone_param(p) and p != skip]
+    source = next((p for p in zones if p.lower().split("_")[0] in ("from", "source", "base")), None)
+    target = next((p for p in zones if p != source), None)
+    if target is None:
+        return None
+    moment = next(
+        (render_value(v) for p, v in request.values.items() if p not in zones and p != skip and isinstance(v, str)),
+        None,
+    )
+    if moment is None:
+        moment = next(
+            (
+                _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
+                for p, k in request.from_outputs.items()
+                if k in _EARLIER
+            ),
+            None,
+        )
+    if moment is None:
+        return None
+    if source is not None:
+        moment += f" ({_in_zone(request.values[source])[3:]})"
+    text = choose_text(["what time is {m} {z}", "convert {m} to {zt}", "what is {m} {z}"], rng)
+    return text.format(m=moment, z=_in_zone(request.values[target]), zt=_in_zone(request.values[target])[3:])
+
+
 def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+    if request.parallel is None and any(_zone_param(p) for p in request.values) and _verb_and_object(request.function)[0] == "convert":
+        zoned = _time_zone_conversion(request, skip, rng)
+        if zoned is not None:
+            return zoned if not request.nested else choose_text(["and", "and then"], rng) + " " + zoned
     if request.nested and request.parallel is None:
         return _goal(request, skip, rng)
     if request.parallel is None and _verb_and_object(request.function)[0] == "convert":
@@ -363,7 +436,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
     inline = inline[:1]
     parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
     refs = [
-        _reference(p, k, request.ordinals.get(p), rng)
+        _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
         for p, k in request.from_outputs.items()
         if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))  # a unit goes with its value
     ]

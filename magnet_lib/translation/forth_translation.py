@@ -135,6 +135,21 @@ def field_score(param: str, schema: dict[str, Any], key: str) -> float:
     return score
 
 
+#: the two sides of a trip or a move: a parameter that names no side takes the destination's
+#: value (a hotel search after a flight is for the city the user flies to, not from)
+_ORIGIN_SIDE = frozenset({"origin", "from", "departure", "pickup"})
+_DESTINATION_SIDE = frozenset({"destination", "to", "arrival", "dropoff"})
+
+
+def side_rank(param: str, key: str) -> int:
+    """0 when ``key`` is the field a parameter of no side should take first (the destination,
+    or a field of no side), 1 for the origin side; a parameter that names a side takes its own."""
+    ptoks, ktoks = set(name_tokens(param)), set(name_tokens(key))
+    if ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE):
+        return 0
+    return 1 if ktoks & _ORIGIN_SIDE else 0
+
+
 @lru_cache(maxsize=4096)
 def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_json))
@@ -207,7 +222,8 @@ def find_in_outputs(
     refused: Callable[[Any], bool] | None = None,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
-    highest name score, then the earliest output in the given order, then document order
+    highest name score, then the earliest output in the given order, then the destination
+    side over the origin for a parameter that names no side (:func:`side_rank`), then document order
     (with ``rng``: a random one of the values tied on score and output, for a retry; with
     ``wide`` too, tied on score in any output);
     a value already used by another argument of the same call is skipped, and so is one in
@@ -221,14 +237,14 @@ def find_in_outputs(
                 continue
             if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "" or (refused and refused(value)):
                 continue  # an empty string (an emptied cart's restaurant id) is no value
-            candidates.append((-score, rank, position, key, value))
+            candidates.append((-score, rank, side_rank(param, key), position, key, value))
     if not candidates:
         return None
-    best = min(candidates, key=lambda c: c[:3])
+    best = min(candidates, key=lambda c: c[:4])
     if rng is not None:  # ``wide``: any value whose field agrees by name, from any output (a later retry)
-        tied = [c for c in candidates if (c[0] == best[0] if wide else c[:2] == best[:2])]
+        tied = [c for c in candidates if (c[0] == best[0] and c[2] == best[2] if wide else c[:3] == best[:3])]
         best = tied[rng.randrange(len(tied))]
-    return best[3], best[4]
+    return best[4], best[5]
 
 
 def find_in_schemas(
@@ -248,7 +264,7 @@ def find_in_schemas(
                 continue
             if not schema_compatible(schema, leaf):
                 continue
-            if best is None or (score, index) > (best[0], best[1]):
+            if best is None or (score, index, -side_rank(param, key)) > (best[0], best[1], -side_rank(param, best[2])):
                 best = (score, index, key)
     return (best[1], best[2]) if best else None
 

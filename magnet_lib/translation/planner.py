@@ -38,7 +38,7 @@ from magnet_lib.translation.forth_translation import (
     resolve_same_turn,
     state_values,
 )
-from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world
+from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world, singular_name
 
 #: which values the world refuses for a parameter of the call being planned (None: any goes)
 Refusal = Callable[[Any], bool] | None
@@ -201,8 +201,10 @@ def plan_turn(
     refused: the planner picks what the state allows, as a user who knows their world would.
     A call whose output a function in ``upcoming`` (the later turns') would take but the
     world then refuses is planned again too, stating its options (a limit order stays open
-    for the cancellation the next turn asks for)."""
+    for the cancellation the next turn asks for), and so is a call the previous turn made with
+    the same arguments (nothing new to ask)."""
     recent = list(reversed(history))
+    previous = [h.call for h in recent if h.turn == recent[0].turn] if recent else []
     trial = runtime.offline_copy()
     outputs: dict[int, Any] = {}
     plan: list[PlannedCall] = []
@@ -222,16 +224,18 @@ def plan_turn(
                 if best is None:
                     raise
                 break  # nothing else to try: the best plan so far stands (its probe says why it fails)
+            repeated = repeats(planned, outputs, tools, previous)
             world = trial.offline_copy()
             output, refusal = try_call(planned, outputs, tools, world)
             later = later_refusal(planned, output, upcoming, tools, world) if refusal is None and output is not None else None
+            later = later or (repeated if refusal is None else None)
             rank = 0 if refusal else 1 if later else 2
             if best is None or rank > best[0]:
                 best = (rank, planned, world, output)
             if rank == 2:
                 break
-            boost = boost or bool(later)  # what a later turn needs may be an option (a limit order that stays open)
-            for param, value in (refusal or {}).items():
+            boost = boost or bool(later and not repeated)  # what a later turn needs may be an option (a limit order that stays open)
+            for param, value in (refusal or repeated or {}).items():
                 refused.setdefault(param, []).append(value)
                 if planned.arguments[param].kind == "same_turn":  # the nested value is refused: the user states one
                     not_same.add(param)
@@ -263,6 +267,18 @@ def try_call(
     values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
     named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
     return None, named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
+
+
+def repeats(planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], previous: Sequence[Call]) -> dict[str, Any] | None:
+    """The values a call chose when it is, name and arguments, a call the previous turn made
+    (the same conversion asked for again): to be chosen otherwise; else None."""
+    try:
+        call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
+    except ValueError:
+        return None
+    if call is None or not any(p.name == call.name and p.arguments == call.arguments for p in previous):
+        return None
+    return {p: s.value for p, s in planned.arguments.items() if s.kind != "same_turn" and s.value is not None} or None
 
 
 def later_refusal(
@@ -645,6 +661,28 @@ def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
     return None
 
 
+def _across(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
+    """Which of the values its field took in the earlier turns a value is, in time order
+    ('first', 'second', 'latest'), when other turns gave other values of that field (two
+    schedules created: 'the schedule id' alone does not say which); None when it is the only
+    one, or the latest and the reference is to the turn just before ('the one you just found')."""
+    key = singular_name(source.key or "")
+    by_turn: dict[int, list[Any]] = {}
+    for h in history:
+        for k, v in output_leaves(acted_on(h)):
+            if singular_name(k) == key and not isinstance(v, list):
+                by_turn.setdefault(h.turn, []).append(v)
+    values: list[Any] = []
+    for turn in sorted(by_turn):
+        values.extend(v for v in by_turn[turn] if v not in values)
+    if len(values) < 2 or source.value not in values:
+        return None
+    position = values.index(source.value)
+    if position == len(values) - 1:
+        return None if source.kind == "previous_turn" else "latest"
+    return ("first", "second", "third")[position] if position < 3 else None
+
+
 def _in_list(response: dict[str, Any], key: str | None) -> bool:
     """Whether a response schema's field ``key`` sits in a list (several values may come back)."""
 
@@ -679,6 +717,11 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
             for p, s in planned.arguments.items()
             if s.kind in ("previous_turn", "earlier_turn") and p != each and (o := _ordinal(history, s)) is not None
         }
+        across = {
+            p: o
+            for p, s in planned.arguments.items()
+            if s.kind in ("previous_turn", "earlier_turn") and p != each and p not in ordinals and (o := _across(history, s)) is not None
+        }
         for p, s in planned.arguments.items():  # a nested call takes the first of a list the call before returns
             if s.kind == "same_turn" and s.call is not None and s.call < len(plan) and _in_list(tools[plan[s.call].name].response, s.key):
                 ordinals[p] = "first"
@@ -694,6 +737,7 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
                 parallel=parallel,
                 nested=bool(planned.depends_on()),
                 ordinals=ordinals,
+                across=across,
             )  # fmt: skip
         )
     return out
