@@ -287,6 +287,7 @@ _ORIGIN_SIDE = frozenset({"origin", "from", "departure", "pickup"})
 _DESTINATION_SIDE = frozenset({"destination", "to", "arrival", "dropoff"})
 #: a determiner right before a preposition: a phrase whose words came out of order ('comment the on post')
 _BROKEN_ORDER = re.compile(r"\b(the|a|an|my|your) (on|from|to|in|into|onto|for|with|by|at|of|about|between)\b", re.I)
+_PLACE_WORDS = frozenset({"city", "location", "place", "airport", "address", "station", "country", "region"})
 _ZONE_PARAM = re.compile(r"(^|_)(time_?zone|tz)($|_)", re.I)
 _UNIT_WORD = re.compile(r"\bunits?\b", re.I)
 _LABEL = re.compile(r"(?:^|[.!?]\s+)(?:For the|The)\s+([a-z][a-z ]{1,40}?):", re.I)
@@ -306,7 +307,7 @@ def meaning(data: Dataset) -> list[Figure]:
     label made from the category's name."""
     origin = _Counter(
         "origin_for_destination",
-        "output-sourced arguments naming no side, taken from an origin field while the same object holds a destination",
+        "output-sourced place arguments naming no side, taken from an origin field while the same object holds a destination",
     )
     repeated = _Counter("repeated_call", "calls of a multi-turn item repeating a call of the previous turn (same name and arguments)")
     vague = _Counter(
@@ -342,11 +343,15 @@ def meaning(data: Dataset) -> list[Figure]:
             if not ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE):
                 taken_from_origin = False
                 for f, parent, _pos, _same, _t in src.origins:
-                    if set(name_tokens(f)) & _ORIGIN_SIDE and any(
-                        set(name_tokens(k)) & _DESTINATION_SIDE and _same_base(k, f) for k in (parent or {})
+                    if (
+                        set(name_tokens(f)) & _ORIGIN_SIDE
+                        and set(name_tokens(f)) & _PLACE_WORDS
+                        and any(set(name_tokens(k)) & _DESTINATION_SIDE and _same_base(k, f) for k in (parent or {}))
                     ):
                         taken_from_origin = True
-                sided = any(set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) for f, *_ in src.origins)
+                sided = any(
+                    set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) and set(name_tokens(f)) & _PLACE_WORDS for f, *_ in src.origins
+                )
                 if sided:
                     origin.add(taken_from_origin, f"{item.item_id} turn {src.turn_index}: {call_name(src.call)}({src.param}={src.value!r})")
             earlier = [o for o in src.origins if not o[3]]

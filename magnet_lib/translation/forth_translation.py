@@ -141,11 +141,17 @@ _ORIGIN_SIDE = frozenset({"origin", "from", "departure", "pickup"})
 _DESTINATION_SIDE = frozenset({"destination", "to", "arrival", "dropoff"})
 
 
+#: where a trip goes: only a place has a destination the user is headed for (an account paid
+#: from is the transfer's source, so accounts keep their order)
+_PLACE_WORDS = frozenset({"city", "location", "place", "airport", "address", "station", "country", "region", "destination"})
+
+
 def side_rank(param: str, key: str) -> int:
     """0 when ``key`` is the field a parameter of no side should take first (the destination,
-    or a field of no side), 1 for the origin side; a parameter that names a side takes its own."""
+    or a field of no side), 1 for the origin side of a place; a parameter that names a side
+    takes its own."""
     ptoks, ktoks = set(name_tokens(param)), set(name_tokens(key))
-    if ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE):
+    if ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE) or not ktoks & _PLACE_WORDS:
         return 0
     return 1 if ktoks & _ORIGIN_SIDE else 0
 
