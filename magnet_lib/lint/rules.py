@@ -349,6 +349,9 @@ def meaning(data: Dataset) -> list[Figure]:
                         and any(set(name_tokens(k)) & _DESTINATION_SIDE and _same_base(k, f) for k in (parent or {}))
                     ):
                         taken_from_origin = True
+                # a value some output also gives under a name of no side ('place_id' of a listing) came from there
+                unsided = any(not set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) for f, *_ in src.origins)
+                taken_from_origin = taken_from_origin and not unsided
                 sided = any(
                     set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) and set(name_tokens(f)) & _PLACE_WORDS for f, *_ in src.origins
                 )

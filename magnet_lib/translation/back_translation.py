@@ -277,6 +277,18 @@ def _verb_and_object(function: str) -> tuple[str | None, str]:
     return (verb if verb in _VERB_PHRASES else None), obj
 
 
+#: a parameter's side prefix as a user says it: 'the to currency' reads 'the target currency'
+_SIDE_WORDS = {"to": "target", "from": "source"}
+
+
+def said(param: str) -> str:
+    """A parameter's name in a user's words: 'to_currency' -> 'target currency', 'from_unit' ->
+    'source unit' (never 'the to currency'); other names as :func:`words` gives them."""
+    text = words(param)
+    first, _, rest = text.partition(" ")
+    return f"{_SIDE_WORDS[first]} {rest}" if rest and first in _SIDE_WORDS else text
+
+
 #: words that tie a verb to its object ('comment on', 'unsubscribe from'): the article goes after them
 PREPOSITIONS = frozenset({"on", "from", "to", "in", "into", "for", "with", "by", "at", "of", "onto", "about", "between", "as"})
 
@@ -315,10 +327,10 @@ _ACROSS_REF = ["the {o} {w} you got", "the {o} {w} so far", "the {o} of the {w} 
 
 def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random, across: str | None = None) -> str:
     if ordinal:
-        return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=words(param))
+        return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=said(param))
     if across:  # several earlier turns gave one: which of them ('the second schedule id you got')
-        return choose_text(_ACROSS_REF, rng).format(o=across, w=words(param))
-    return choose_text(_EARLIER[kind], rng).format(w=words(param))
+        return choose_text(_ACROSS_REF, rng).format(o=across, w=said(param))
+    return choose_text(_EARLIER[kind], rng).format(w=said(param))
 
 
 def _values_text(parts: list[str], rng: random.Random) -> str:
@@ -372,7 +384,7 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
             return None
         value_ref = f"{render_value(number)} {source_unit}" if source_unit else render_value(number)
     other = [
-        f"{words(p)} {render_value(v)}"
+        f"{said(p)} {render_value(v)}"
         for p, v in request.values.items()
         if p != skip and not _unit_param(p, ("to", "target", "from", "source", "base")) and not isinstance(v, (int, float))
     ]
@@ -396,8 +408,17 @@ def _time_zone_conversion(request: FunctionRequest, skip: str | None, rng: rando
     zones = [p for p in request.values if _zone_param(p) and p != skip]
     source = next((p for p in zones if p.lower().split("_")[0] in ("from", "source", "base")), None)
     target = next((p for p in zones if p != source), None)
-    if target is None:
-        return None
+    if target is None:  # the zone comes from an earlier result: 'in the time zone you just found'
+        zone_ref = next((p for p, k in request.from_outputs.items() if _zone_param(p) and k in _EARLIER), None)
+        moment_ref = next((p for p, k in request.from_outputs.items() if not _zone_param(p) and k in _EARLIER), None)
+        moment_text = next((render_value(v) for p, v in request.values.items() if not _zone_param(p) and isinstance(v, str)), None)
+        if zone_ref is None or (moment_ref is None and moment_text is None):
+            return None
+        kind = request.from_outputs
+        zone_text = _reference(zone_ref, kind[zone_ref], request.ordinals.get(zone_ref), rng, request.across.get(zone_ref))
+        if moment_text is None:
+            moment_text = _reference(moment_ref, kind[moment_ref], request.ordinals.get(moment_ref), rng, request.across.get(moment_ref))
+        return choose_text(["what time is {m} in {z}", "convert {m} to {z}"], rng).format(m=moment_text, z=zone_text)
     moment = next(
         (render_value(v) for p, v in request.values.items() if p not in zones and p != skip and isinstance(v, str)),
         None,
@@ -420,7 +441,8 @@ def _time_zone_conversion(request: FunctionRequest, skip: str | None, rng: rando
 
 
 def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
-    if request.parallel is None and any(_zone_param(p) for p in request.values) and _verb_and_object(request.function)[0] == "convert":
+    zoned_call = any(_zone_param(p) for p in [*request.values, *request.from_outputs])
+    if request.parallel is None and zoned_call and _verb_and_object(request.function)[0] == "convert":
         zoned = _time_zone_conversion(request, skip, rng)
         if zoned is not None:
             return zoned if not request.nested else choose_text(["and", "and then"], rng) + " " + zoned
@@ -434,7 +456,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
     # a value whose name ends the object ('posts by hashtag') follows it directly: 'posts by hashtag "#travel"'
     inline = [p for p, v in request.values.items() if p != skip and obj.endswith(words(p)) and request.parallel is None]
     inline = inline[:1]
-    parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
+    parts = [f"{said(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
     refs = [
         _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
         for p, k in request.from_outputs.items()
@@ -452,7 +474,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
         details.append(choose_text(["using", "with", "for"], rng) + " " + " and ".join(refs))
     each = request.parallel
     if each is not None:
-        w, n = words(each.param), len(each.values)
+        w, n = said(each.param), len(each.values)
         if each.source == "query":
             details.append(f"once for each {w}: {render_value(each.values)}")
         else:
@@ -480,7 +502,7 @@ def offline_query(item: BackTranslateInput) -> BackTranslation:
             query = choose_text(_RESUME_FUNC, rng)
         elif item.mode == "resume_miss_params":
             assert item.missing is not None
-            query = choose_text(_RESUME_PARAMS, rng).format(w=words(item.missing.param), v=render_value(item.missing.value))
+            query = choose_text(_RESUME_PARAMS, rng).format(w=said(item.missing.param), v=render_value(item.missing.value))
         else:
             skip = item.missing.param if item.mode == "split_miss_params" and item.missing else None
             clauses = []
