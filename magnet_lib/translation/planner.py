@@ -187,6 +187,7 @@ def plan_turn(
     same_turn: bool = True,
     call_tries: int = 4,
     upcoming: Sequence[str] = (),
+    misfits: list[str] | None = None,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
@@ -202,7 +203,8 @@ def plan_turn(
     A call whose output a function in ``upcoming`` (the later turns') would take but the
     world then refuses is planned again too, stating its options (a limit order stays open
     for the cancellation the next turn asks for), and so is a call the previous turn made with
-    the same arguments (nothing new to ask)."""
+    the same arguments (nothing new to ask). ``misfits`` collects the calls left so for want of
+    another choice (a caller may try another plan)."""
     recent = list(reversed(history))
     previous = [h.call for h in recent if h.turn == recent[0].turn] if recent else []
     trial = runtime.offline_copy()
@@ -241,6 +243,8 @@ def plan_turn(
                     not_same.add(param)
         assert best is not None
         rank, planned, world, output = best
+        if rank < 2 and misfits is not None:  # executes, but the next turn or the turn before says otherwise
+            misfits.append(planned.name)
         if output is not None:
             trial, outputs[j] = world, output
         plan.append(planned)
