@@ -220,3 +220,35 @@ def test_side_prefixed_names_and_zones_from_outputs_read_as_english():
     for seed in range(4):
         text = _clause(zone, None, random.Random(seed))
         assert "unit" not in text and "time zone" in text and "start time" in text
+
+
+def test_an_episode_that_places_then_cancels_an_order_is_accepted():
+    """The walk place -> cancel: the order placed is one the next turn can cancel (it was a
+    market order that filled, and the episode was rejected), and the cancellation is of it."""
+    from magnet_lib.llm.runner import TaskRunner
+    from magnet_lib.models import AugmentedFSP, FSPTurn
+    from magnet_lib.settings import load_settings
+    from magnet_lib.translation.episodes import translate
+
+    settings = load_settings()
+    tools = list(_tools("stock_trading").values())
+    fsps = [
+        AugmentedFSP(
+            fsp_id=f"cancel{seed}",
+            parent_fsp_id=f"walk{seed}",
+            category="stock_trading",
+            variant="no_split",
+            seed=seed,
+            turns=[
+                FSPTurn(functions=["place_stock_order", "get_stock_order_status"], op="insert_short"),
+                FSPTurn(functions=["cancel_stock_order"], op="walk"),
+            ],
+        )  # fmt: skip
+        for seed in range(4)
+    ]
+    episodes = translate(fsps, tools, settings, TaskRunner(settings.llm))
+    accepted = [e for e in episodes if e.status == "ok"]
+    assert len(accepted) >= 3, [e.reject_reason for e in episodes]
+    for e in accepted:
+        placed, cancel = e.turns[0].outputs[0], e.turns[1].calls[0]
+        assert placed["status"] == "open" and cancel.arguments["order_id"] == placed["order_id"]
