@@ -252,3 +252,16 @@ def test_an_episode_that_places_then_cancels_an_order_is_accepted():
     for e in accepted:
         placed, cancel = e.turns[0].outputs[0], e.turns[1].calls[0]
         assert placed["status"] == "open" and cancel.arguments["order_id"] == placed["order_id"]
+
+
+def test_a_choice_is_planned_before_the_value_it_governs_in_any_spec_order():
+    """The stored pool lists properties alphabetically (limit_price before order_type): the
+    order type is still chosen first, so a limit price is stated only for a limit order."""
+    from magnet_lib.translation.planner import params_to_plan
+
+    place = _tools("stock_trading")["place_stock_order"]
+    spec = dict(place.parameters, properties=dict(sorted(place.parameters["properties"].items())))
+    stored = place.model_copy(update={"parameters": spec})
+    assert list(stored.properties)[0] == "limit_price"
+    order = params_to_plan(stored, random.Random(0), 1.0)
+    assert order.index("order_type") < order.index("limit_price")

@@ -323,8 +323,11 @@ def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
 
 
 def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[str]:
-    """The required parameters, then each optional one with probability ``optional_p``."""
-    return [*tool.required, *(p for p in tool.properties if p not in tool.required and rng.random() < optional_p)]
+    """The required parameters, then each optional one with probability ``optional_p``: the
+    choices among options first (an order_type before the limit_price it governs, whatever
+    order the spec lists them in)."""
+    optional = [p for p in tool.properties if p not in tool.required and rng.random() < optional_p]
+    return [*tool.required, *sorted(optional, key=lambda p: "enum" not in tool.properties[p])]
 
 
 def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
