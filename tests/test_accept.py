@@ -265,3 +265,18 @@ def test_a_choice_is_planned_before_the_value_it_governs_in_any_spec_order():
     assert list(stored.properties)[0] == "limit_price"
     order = params_to_plan(stored, random.Random(0), 1.0)
     assert order.index("order_type") < order.index("limit_price")
+
+
+def test_an_id_the_user_states_in_the_turn_is_the_one_its_later_calls_mean():
+    """'Follow U-x, then show me that user's posts': without same-turn outputs (a fallback
+    plan) the posts are still U-x's, not those of the id the turn before gave (one's own)."""
+    tools = _tools("social_media")
+    runtime = make_runtime(list(tools.values()), 0)
+    me = runtime.environments["social_media"].me
+    post = {"post_id": "PO-1", "user_id": me, "username": "me", "content": "Hi"}
+    history = [HistoryCall(turn=0, call=Call(name="create_social_post", arguments={"content": "Hi"}), output=post)]
+    names = ["follow_user", "get_user_posts", "get_social_profile"]
+    for seed in range(4):
+        plan = plan_turn(names, tools, history, runtime, random.Random(seed), optional_p=0.0, same_turn=False)
+        followed = plan[0].arguments["user_id"].value
+        assert followed != me and all(p.arguments["user_id"].value == followed for p in plan[1:])

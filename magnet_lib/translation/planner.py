@@ -155,6 +155,8 @@ class _CallPlanning:
     chosen: dict[str, Any] = field(default_factory=dict)
     #: state options among the schema's choices too (a later turn needs what only an option gives)
     options: bool = False
+    #: the turn's calls planned before this one
+    turn_plan: Sequence[PlannedCall] = ()
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -218,7 +220,7 @@ def plan_turn(
         for _ in range(call_tries):
             ctx = _CallPlanning(
                 j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn, refused=refused, trial=trial,
-                not_same_turn=not_same, options=boost,
+                not_same_turn=not_same, options=boost, turn_plan=list(plan),
             )  # fmt: skip
             try:
                 planned = plan_call(ctx, 1.0 if boost else optional_p)
@@ -310,7 +312,12 @@ def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
     arguments: dict[str, ValueSource] = {}
     for param in params_to_plan(tool, ctx.rng, optional_p):
         schema = tool.properties.get(param, {})
-        source = same_turn_source(ctx, param, schema) or history_source(ctx, param, schema) or stated_source(ctx, param, schema)
+        source = (
+            same_turn_source(ctx, param, schema)
+            or stated_in_turn(ctx, param, schema)
+            or history_source(ctx, param, schema)
+            or stated_source(ctx, param, schema)
+        )
         if source is None:
             if param in tool.required:
                 raise PlanError(f"{tool.name}: no value for required parameter '{param}'")
@@ -343,6 +350,19 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
         return None
     ctx.same_taken.add(same)
     return ValueSource(kind="same_turn", key=same[1], call=same[0])
+
+
+def stated_in_turn(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
+    """The identifier the user states for an earlier call of this turn, for the same parameter
+    of a later one: "follow U-913025, then show me that user's posts" means U-913025's posts,
+    not those of an id from the turn before."""
+    if not is_identifier(param):
+        return None
+    for planned in reversed(ctx.turn_plan):
+        source = planned.arguments.get(param)
+        if source is not None and source.kind == "query" and fits(source.value, schema) and not ctx.refusal(param)(source.value):
+            return source.model_copy()
+    return None
 
 
 def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
