@@ -249,3 +249,83 @@ def test_records_of_other_shapes():
         "tools": "[]",
     }
     assert len(from_records([share]).items[0].turns()[0].calls) == 1
+
+
+# ----------------------------------------------------------------------------- meaning (issue 11, reviewer defects)
+FLIGHT = {"flight_id": "FL-1", "origin_city": "London", "destination_city": "Tokyo", "price": 900.0}
+
+
+def _trip(city: str) -> Item:
+    return conversation(
+        ("Show me my flight FL-1.", [[("get_flight_details", {"flight_id": "FL-1"}, FLIGHT)]], "It flies on Monday."),
+        ("And hotels there?", [[("search_hotels", {"city": city}, {"hotels": [{"hotel_id": "HT-1"}]})]], "HT-1."),
+    )
+
+
+def test_origin_for_destination_found_and_clean_twin_passes():
+    assert _figure([_trip("London")], "origin_for_destination")["count"] == 1  # the hotel is where the user flies to
+    good = _figure([_trip("Tokyo")], "origin_for_destination")
+    assert good["count"] == 0 and good["total"] == 1
+
+
+def _conversions(second: float) -> Item:
+    return conversation(
+        (
+            "What is 100 USD in EUR?",
+            [[("convert_currency", {"amount": 100.0, "from_currency": "USD", "to_currency": "EUR"}, {"v": 92.0})]],
+            "92 EUR.",
+        ),
+        (
+            "And 250 USD?",
+            [[("convert_currency", {"amount": second, "from_currency": "USD", "to_currency": "EUR"}, {"v": 230.0})]],
+            "230 EUR.",
+        ),
+    )
+
+
+def test_repeated_call_in_the_next_turn():
+    assert _figure([_conversions(100.0)], "repeated_call")["count"] == 1
+    good = _figure([_conversions(250.0)], "repeated_call")
+    assert good["count"] == 0 and good["total"] == 1  # the calls after the first turn
+
+
+def _schedules(query: str) -> Item:
+    made = lambda sid: {"schedule_id": sid, "device_id": "DV-1", "time": "07:00"}
+    return conversation(
+        ("Schedule the lamp for 07:00.", [[("create_device_schedule", {"device_id": "DV-1", "time": "07:00"}, made("SC-101"))]], "Done."),
+        ("And the fan for 08:00.", [[("create_device_schedule", {"device_id": "DV-2", "time": "08:00"}, made("SC-202"))]], "Done."),
+        (query, [[("delete_device_schedule", {"schedule_id": "SC-101"}, {"success": True})]], "Deleted."),
+    )
+
+
+def test_vague_earlier_reference_needs_to_say_which():
+    assert _figure([_schedules("Delete the device schedule with the schedule id from earlier.")], "vague_earlier_reference")["count"] == 1
+    good = _figure([_schedules("Delete the device schedule with the first schedule id you got.")], "vague_earlier_reference")
+    assert good["count"] == 0 and good["total"] >= 1
+
+
+def _one_turn(query: str, calls: list, summary: str = "Done.", category: str = "") -> Item:
+    item = conversation((query, [calls], summary))
+    item.category = category
+    return item
+
+
+def test_broken_word_order_in_a_user_message():
+    bad = _one_turn('I\'d like to comment the on post with post id "PO-1".', [("comment_on_post", {"post_id": "PO-1"}, {"ok": True})])
+    good = _one_turn('I\'d like to comment on the post with post id "PO-1".', [("comment_on_post", {"post_id": "PO-1"}, {"ok": True})])
+    assert _figure([bad], "broken_word_order")["count"] == 1 and _figure([good], "broken_word_order")["count"] == 0
+
+
+def test_a_time_zone_conversion_is_no_unit_conversion():
+    call = [("convert_time_zone", {"start_time": "2025-07-10T11:30", "time_zone": "Asia/Tokyo"}, {"start_time": "2025-07-11T03:30"})]
+    bad = _one_turn('What is that time zone in another unit for start time "2025-07-10T11:30"?', call)
+    good = _one_turn('What time is "2025-07-10T11:30" in Asia/Tokyo time?', call)
+    assert _figure([bad], "time_zone_as_unit")["count"] == 1
+    assert _figure([good], "time_zone_as_unit") == {**_figure([good], "time_zone_as_unit"), "count": 0, "total": 1}
+
+
+def test_a_summary_label_is_no_category_name():
+    call = [("create_social_post", {"content": "Hi"}, {"post_id": "PO-1"})]
+    bad = _one_turn("Post 'Hi'.", call, 'For the social: post id "PO-1".', category="social_media")
+    good = _one_turn("Post 'Hi'.", call, 'For the social post: post id "PO-1".', category="social_media")
+    assert _figure([bad], "category_label")["count"] == 1 and _figure([good], "category_label")["count"] == 0

@@ -52,7 +52,7 @@ from magnet_lib.pool.function_pool import validate_arguments
 from magnet_lib.tool_calls import message_calls, parse_calls
 from magnet_lib.training import chat_format as cf
 from magnet_lib.training.chat_format import system_prompt
-from magnet_lib.translation.back_translation import render_value, sentence, words
+from magnet_lib.translation.back_translation import PREPOSITIONS, render_value, sentence, words
 from magnet_lib.vocabulary import VERBS, name_tokens, singular, singular_name
 
 Request = tuple[Task, BaseModel]
@@ -230,9 +230,12 @@ def offline_summary(item: TeacherStepInput) -> str:
 
 
 def _verb_object(function: str) -> str:
-    """The object a function acts on: 'get_current_weather' -> 'current_weather'."""
-    toks = name_tokens(function)
-    rest = [t for t in toks if t not in VERBS] or list(toks)
+    """The object a function acts on: 'get_current_weather' -> 'current_weather',
+    'create_social_post' -> 'social_post' (only the leading verb goes, and not before a
+    preposition: a label names what the user asked about, never a bare word like 'social')."""
+    rest = list(name_tokens(function))
+    if len(rest) > 1 and rest[0] in VERBS and rest[1] not in PREPOSITIONS:  # 'transfer between accounts' keeps its verb
+        rest = rest[1:]
     return "_".join(rest)
 
 

@@ -93,6 +93,8 @@ class Item:
     episode_id: str = ""
     #: the pool functions the item was made from, when the data says (Magnet's ``functions``)
     functions: list[str] = field(default_factory=list)
+    #: the tool category, when the data says (Magnet's ``category``)
+    category: str = ""
 
     @property
     def system(self) -> str:
@@ -188,6 +190,7 @@ def record_to_entry(record: dict[str, Any], index: int = 0) -> Item | Pair | Non
         split=str(record.get("split") or ""),
         episode_id=str(record.get("episode_id") or ""),
         functions=[str(f) for f in _json(record.get("functions"), []) or []],
+        category=str(record.get("category") or ""),
     )
 
 

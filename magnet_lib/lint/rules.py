@@ -283,6 +283,94 @@ def queries(data: Dataset) -> list[Figure]:
     return [pasted.figure(), nested.figure()]
 
 
+_ORIGIN_SIDE = frozenset({"origin", "from", "departure", "pickup"})
+_DESTINATION_SIDE = frozenset({"destination", "to", "arrival", "dropoff"})
+#: a determiner right before a preposition: a phrase whose words came out of order ('comment the on post')
+_BROKEN_ORDER = re.compile(r"\b(the|a|an|my|your) (on|from|to|in|into|onto|for|with|by|at|of|about|between)\b", re.I)
+_PLACE_WORDS = frozenset({"city", "location", "place", "airport", "address", "station", "country", "region"})
+_ZONE_PARAM = re.compile(r"(^|_)(time_?zone|tz)($|_)", re.I)
+_UNIT_WORD = re.compile(r"\bunits?\b", re.I)
+_LABEL = re.compile(r"(?:^|[.!?]\s+)(?:For the|The)\s+([a-z][a-z ]{1,40}?):", re.I)
+
+
+def _object_words(function: str) -> str:
+    """A function's object in words, its leading verb left out ('create_social_post' -> 'social post')."""
+    toks = list(name_tokens(function))
+    return " ".join(toks[1:] if len(toks) > 1 and toks[0] in VERBS else toks)
+
+
+def meaning(data: Dataset) -> list[Figure]:
+    """What a reader of the conversation finds wrong although every call executes: a value of
+    the trip's origin where the destination is meant, a call repeated with the same arguments
+    in the next turn, a reference to a field several earlier turns gave with nothing to say
+    which, words out of order, a time-zone conversion called a unit conversion, a summary
+    label made from the category's name."""
+    origin = _Counter(
+        "origin_for_destination",
+        "output-sourced place arguments naming no side, taken from an origin field while the same object holds a destination",
+    )
+    repeated = _Counter("repeated_call", "calls of a multi-turn item repeating a call of the previous turn (same name and arguments)")
+    vague = _Counter(
+        "vague_earlier_reference",
+        "output-sourced arguments whose field took other values in other earlier turns, from before the last one, with no cue",
+    )
+    broken = _Counter("broken_word_order", "user messages with a determiner right before a preposition ('comment the on post')")
+    zone = _Counter("time_zone_as_unit", "user messages asking a time-zone conversion as a conversion into another unit")
+    label = _Counter("category_label", "summaries labelled with words of the category's name that name no object of the turn's calls")
+    for item in data.items:
+        turns = item.turns()
+        category = set(name_tokens(item.category))
+        for ti, turn in enumerate(turns):
+            broken.add(bool(_BROKEN_ORDER.search(turn.query)), f"{item.item_id}: {turn.query[:160]!r}")
+            zoned = [c for _, c in turn.calls if any(_ZONE_PARAM.search(p) for p in call_arguments(c))]
+            if zoned:
+                united = any(name_tokens(p)[-1:] in (("unit",), ("units",)) for _, c in turn.calls for p in call_arguments(c))
+                zone.add(bool(_UNIT_WORD.search(turn.query)) and not united, f"{item.item_id}: {turn.query[:160]!r}")
+            if turn.summary and category:
+                objects = {_object_words(call_name(c)) for _, c in turn.calls}
+                words_ = [m.group(1).lower().strip() for m in _LABEL.finditer(turn.summary)]
+                bad = [w for w in words_ if w not in objects and set(w.split()) <= category]
+                label.add(bool(bad), f"{item.item_id}: {bad} in {turn.summary[:160]!r}")
+            if item.kind == "multi_turn" and ti:
+                before = {(call_name(c), json.dumps(call_arguments(c), sort_keys=True)) for _, c in turns[ti - 1].calls}
+                for _, c in turn.calls:
+                    key = (call_name(c), json.dumps(call_arguments(c), sort_keys=True))
+                    repeated.add(key in before, f"{item.item_id} turn {ti}: {key[0]}({key[1][:120]})")
+        if item.kind != "multi_turn":
+            continue
+        for src in traced_arguments(item):
+            ptoks = set(name_tokens(src.param))
+            if not ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE):
+                taken_from_origin = False
+                for f, parent, _pos, _same, _t in src.origins:
+                    if (
+                        set(name_tokens(f)) & _ORIGIN_SIDE
+                        and set(name_tokens(f)) & _PLACE_WORDS
+                        and any(set(name_tokens(k)) & _DESTINATION_SIDE and _same_base(k, f) for k in (parent or {}))
+                    ):
+                        taken_from_origin = True
+                # a value some output also gives under a name of no side ('place_id' of a listing) came from there
+                unsided = any(not set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) for f, *_ in src.origins)
+                taken_from_origin = taken_from_origin and not unsided
+                sided = any(
+                    set(name_tokens(f)) & (_ORIGIN_SIDE | _DESTINATION_SIDE) and set(name_tokens(f)) & _PLACE_WORDS for f, *_ in src.origins
+                )
+                if sided:
+                    origin.add(taken_from_origin, f"{item.item_id} turn {src.turn_index}: {call_name(src.call)}({src.param}={src.value!r})")
+            earlier = [o for o in src.origins if not o[3]]
+            if not earlier:
+                continue
+            field_ = singular(earlier[0][0])
+            holders = {t for (t, f), vs in src.seen.items() if t < src.turn_index and singular(f) == field_ and vs}
+            values = {v for (t, f), vs in src.seen.items() if t < src.turn_index and singular(f) == field_ for v in vs}
+            latest = max(o[4] for o in earlier)
+            vague.add(
+                len(holders) >= 2 and len(values) >= 2 and latest < max(holders) and not _DISAMBIGUATORS.search(src.turn.query),
+                f"{item.item_id} turn {src.turn_index}: {call_name(src.call)}({src.param}={src.value!r}) in {src.turn.query[:120]!r}",
+            )
+    return [origin.figure(), repeated.figure(), vague.figure(), broken.figure(), zone.figure(), label.figure()]
+
+
 def _opener(text: str, n: int = 3) -> str:
     return " ".join(re.findall(r"[a-z']+", text.lower())[:n])
 
@@ -521,6 +609,7 @@ def _broken_tokens(chosen: str, rejected: str) -> list[str]:
 RULES: dict[str, Callable[[Dataset], list[Figure]]] = {
     "provenance": provenance,
     "conversions": conversions,
+    "meaning": meaning,
     "queries": queries,
     "language": language,
     "summaries": summaries,

@@ -150,6 +150,15 @@ class EpisodeRuntime:
         self.simulated.append({"name": call.name, "arguments": arguments, "output": output, "response": tool.response})
         return output
 
+    def accepts(self, name: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """Whether the environment of the executable tool ``name`` would take ``value`` for
+        ``param`` now (its :meth:`~magnet_lib.pool.envs.base.ToolEnvironment.accepts`);
+        True for spec-only tools and environments that do not say."""
+        tool = self.tools.get(name)
+        env = self.environments.get(environment_key(tool)) if tool is not None and tool.executable else None
+        accepts = getattr(env, "accepts", None)
+        return True if accepts is None else bool(accepts(name, param, value, chosen))
+
     def offline_copy(self) -> EpisodeRuntime:
         """A deep copy whose spec-only tools use the schema simulator alone: for probing a
         plan without spending model calls."""

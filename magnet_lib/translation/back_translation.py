@@ -59,6 +59,12 @@ class FunctionRequest(BaseModel):
         exclude_if=lambda v: not v,
         description="Per output-sourced parameter with several candidates in its output: which one ('first', 'second', 'last').",
     )
+    across: dict[str, str] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Per output-sourced parameter whose field had other values in other earlier turns: which of them in time order "
+        "('first', 'second', 'latest'), so that 'the schedule id' says which schedule.",
+    )
 
 
 class MissingValue(BaseModel):
@@ -271,9 +277,40 @@ def _verb_and_object(function: str) -> tuple[str | None, str]:
     return (verb if verb in _VERB_PHRASES else None), obj
 
 
+#: a parameter's side prefix as a user says it: 'the to currency' reads 'the target currency'
+_SIDE_WORDS = {"to": "target", "from": "source"}
+
+
+def said(param: str) -> str:
+    """A parameter's name in a user's words: 'to_currency' -> 'target currency', 'from_unit' ->
+    'source unit' (never 'the to currency'); other names as :func:`words` gives them."""
+    text = words(param)
+    first, _, rest = text.partition(" ")
+    return f"{_SIDE_WORDS[first]} {rest}" if rest and first in _SIDE_WORDS else text
+
+
+#: words that tie a verb to its object ('comment on', 'unsubscribe from'): the article goes after them
+PREPOSITIONS = frozenset({"on", "from", "to", "in", "into", "for", "with", "by", "at", "of", "onto", "about", "between", "as"})
+
+
+def _prepositional(function: str) -> tuple[str, str, str] | None:
+    """(verb, preposition, object) of a name like 'comment_on_post' or 'unsubscribe_from_weather_alerts'."""
+    toks = [t.lower() for t in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", function) if t]
+    if len(toks) >= 3 and toks[1] in PREPOSITIONS:
+        return toks[0], toks[1], " ".join(toks[2:])
+    return None
+
+
 def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
     """The request in a user's words: what they want done to what, from the function's name
-    (its verb and object), not its description pasted."""
+    (its verb and object), not its description pasted; a verb with its preposition keeps it
+    before the object ('comment on the post', never 'comment the on post')."""
+    tied = _prepositional(request.function)
+    if tied is not None:
+        v, prep, o = tied
+        return choose_text(["please {v} {p} the {o}", "could you {v} {p} the {o}", "I'd like to {v} {p} the {o}"], rng).format(
+            v=v, p=prep, o=o
+        )
     verb, obj = _verb_and_object(request.function)
     if verb is None:  # a verb of its own ('request_prescription_refill', 'save_place'): use it
         toks = obj.split()
@@ -285,10 +322,15 @@ def request_phrase(request: FunctionRequest, rng: random.Random) -> str:
     return choose_text(_VERB_PHRASES[verb], rng).format(o=obj)
 
 
-def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random) -> str:
+_ACROSS_REF = ["the {o} {w} you got", "the {o} {w} so far", "the {o} of the {w} values you found"]
+
+
+def _reference(param: str, kind: str, ordinal: str | None, rng: random.Random, across: str | None = None) -> str:
     if ordinal:
-        return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=words(param))
-    return choose_text(_EARLIER[kind], rng).format(w=words(param))
+        return choose_text(_ORDINAL_REF[kind], rng).format(o=ordinal, w=said(param))
+    if across:  # several earlier turns gave one: which of them ('the second schedule id you got')
+        return choose_text(_ACROSS_REF, rng).format(o=across, w=said(param))
+    return choose_text(_EARLIER[kind], rng).format(w=said(param))
 
 
 def _values_text(parts: list[str], rng: random.Random) -> str:
@@ -328,7 +370,7 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
     source_unit = next((v for p, v in request.values.items() if _unit_param(p, ("from", "source", "base"))), None)
     value_ref = next(
         (
-            _reference(p, k, request.ordinals.get(p), rng)
+            _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
             for p, k in request.from_outputs.items()
             if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))
         ),
@@ -342,7 +384,7 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
             return None
         value_ref = f"{render_value(number)} {source_unit}" if source_unit else render_value(number)
     other = [
-        f"{words(p)} {render_value(v)}"
+        f"{said(p)} {render_value(v)}"
         for p, v in request.values.items()
         if p != skip and not _unit_param(p, ("to", "target", "from", "source", "base")) and not isinstance(v, (int, float))
     ]
@@ -350,7 +392,60 @@ def _conversion(request: FunctionRequest, skip: str | None, rng: random.Random) 
     return text + (" " + _values_text(other, rng) if other else "")
 
 
+def _zone_param(param: str) -> bool:
+    toks = re.split(r"[_\W]+", param.lower())
+    return "timezone" in toks or "tz" in toks or ("time" in toks and "zone" in toks)
+
+
+def _in_zone(zone: Any) -> str:
+    """'in Asia/Tokyo time', 'in UTC': where a time is read, never 'in another unit'."""
+    return f"in {zone}" if str(zone).upper() in ("UTC", "GMT") else f"in {zone} time"
+
+
+def _time_zone_conversion(request: FunctionRequest, skip: str | None, rng: random.Random) -> str | None:
+    """'What time is "2025-07-10T11:30" in America/New_York time?' for a converter of time zones
+    (a time zone is where a clock is read, not a unit)."""
+    zones = [p for p in request.values if _zone_param(p) and p != skip]
+    source = next((p for p in zones if p.lower().split("_")[0] in ("from", "source", "base")), None)
+    target = next((p for p in zones if p != source), None)
+    if target is None:  # the zone comes from an earlier result: 'in the time zone you just found'
+        zone_ref = next((p for p, k in request.from_outputs.items() if _zone_param(p) and k in _EARLIER), None)
+        moment_ref = next((p for p, k in request.from_outputs.items() if not _zone_param(p) and k in _EARLIER), None)
+        moment_text = next((render_value(v) for p, v in request.values.items() if not _zone_param(p) and isinstance(v, str)), None)
+        if zone_ref is None or (moment_ref is None and moment_text is None):
+            return None
+        kind = request.from_outputs
+        zone_text = _reference(zone_ref, kind[zone_ref], request.ordinals.get(zone_ref), rng, request.across.get(zone_ref))
+        if moment_text is None:
+            moment_text = _reference(moment_ref, kind[moment_ref], request.ordinals.get(moment_ref), rng, request.across.get(moment_ref))
+        return choose_text(["what time is {m} in {z}", "convert {m} to {z}"], rng).format(m=moment_text, z=zone_text)
+    moment = next(
+        (render_value(v) for p, v in request.values.items() if p not in zones and p != skip and isinstance(v, str)),
+        None,
+    )
+    if moment is None:
+        moment = next(
+            (
+                _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
+                for p, k in request.from_outputs.items()
+                if k in _EARLIER
+            ),
+            None,
+        )
+    if moment is None:
+        return None
+    if source is not None:
+        moment += f" ({_in_zone(request.values[source])[3:]})"
+    text = choose_text(["what time is {m} {z}", "convert {m} to {zt}", "what is {m} {z}"], rng)
+    return text.format(m=moment, z=_in_zone(request.values[target]), zt=_in_zone(request.values[target])[3:])
+
+
 def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+    zoned_call = any(_zone_param(p) for p in [*request.values, *request.from_outputs])
+    if request.parallel is None and zoned_call and _verb_and_object(request.function)[0] == "convert":
+        zoned = _time_zone_conversion(request, skip, rng)
+        if zoned is not None:
+            return zoned if not request.nested else choose_text(["and", "and then"], rng) + " " + zoned
     if request.nested and request.parallel is None:
         return _goal(request, skip, rng)
     if request.parallel is None and _verb_and_object(request.function)[0] == "convert":
@@ -361,9 +456,9 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
     # a value whose name ends the object ('posts by hashtag') follows it directly: 'posts by hashtag "#travel"'
     inline = [p for p, v in request.values.items() if p != skip and obj.endswith(words(p)) and request.parallel is None]
     inline = inline[:1]
-    parts = [f"{words(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
+    parts = [f"{said(p)} {render_value(v)}" for p, v in request.values.items() if p != skip and p not in inline]
     refs = [
-        _reference(p, k, request.ordinals.get(p), rng)
+        _reference(p, k, request.ordinals.get(p), rng, request.across.get(p))
         for p, k in request.from_outputs.items()
         if k in _EARLIER and not _unit_param(p, ("from", "source", "base"))  # a unit goes with its value
     ]
@@ -379,7 +474,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
         details.append(choose_text(["using", "with", "for"], rng) + " " + " and ".join(refs))
     each = request.parallel
     if each is not None:
-        w, n = words(each.param), len(each.values)
+        w, n = said(each.param), len(each.values)
         if each.source == "query":
             details.append(f"once for each {w}: {render_value(each.values)}")
         else:
@@ -407,7 +502,7 @@ def offline_query(item: BackTranslateInput) -> BackTranslation:
             query = choose_text(_RESUME_FUNC, rng)
         elif item.mode == "resume_miss_params":
             assert item.missing is not None
-            query = choose_text(_RESUME_PARAMS, rng).format(w=words(item.missing.param), v=render_value(item.missing.value))
+            query = choose_text(_RESUME_PARAMS, rng).format(w=said(item.missing.param), v=render_value(item.missing.value))
         else:
             skip = item.missing.param if item.mode == "split_miss_params" and item.missing else None
             clauses = []

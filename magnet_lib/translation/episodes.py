@@ -277,32 +277,49 @@ class EpisodeTranslator:
         return unit
 
     def _plan(self, work: _TurnWork) -> list[PlannedCall]:
-        """The first plan (parallel where drawn) whose calls all execute on a copy of the world."""
+        """The first plan (parallel where drawn) whose calls all execute on a copy of the world,
+        preferring one whose calls the next turn can go on from (else the first that executes)."""
         fsp = self.fsp
         failure = "no plan"
         split = work.split
         target = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
         nested_failed = False
+        fallback: list[PlannedCall] | None = None
         for probe_index in range(self.settings.distill.plan_probes):
+            misfits: list[str] = []
             plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{work.index}:{work.attempt}:{probe_index}")
             try:
                 candidate = plan_turn(
                     work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
                     optional_p=probe_optional_p(self.settings.distill.optional_p, probe_index), prefer_stated=target,
-                    same_turn=not (probe_index % 2 and nested_failed),
+                    same_turn=not (probe_index % 2 and nested_failed), upcoming=self._upcoming(work.call_turn), misfits=misfits,
                 )  # fmt: skip
             except PlanError as exc:  # another probe may plan otherwise (with the same-turn outputs again, other values)
                 failure = f"plan: {exc}"
                 continue
             wide = self._parallel(candidate, work.history, work.runtime, work.split, f"{work.index}:{work.attempt}:{probe_index}")
             if wide is not None and probe_plan(wide, self.tools, work.runtime) is None:
-                return wide
+                if not misfits:
+                    return wide
+                fallback = fallback or wide
             failure = probe_plan(candidate, self.tools, work.runtime)
             if failure is None:
-                return candidate
+                if not misfits:
+                    return candidate
+                # it runs, but leaves the next turn nothing it takes (a filled order to cancel): another probe may do better
+                fallback = fallback or candidate
+                continue
             # a same-turn output with no usable value (an empty cart): the next probe plans without one
             nested_failed = nested_failed or "has no usable value" in failure
+        if fallback is not None:
+            return fallback
         raise _TurnFailure(failure, fatal=True)
+
+    def _upcoming(self, turn: FSPTurn) -> list[str]:
+        """The functions of the call turn after ``turn`` (what its outputs must still allow)."""
+        turns = self.fsp.turns
+        later = turns[turns.index(turn) + 1 :]
+        return next((t.functions for t in later if t.functions), [])
 
     def _missing_value(self, work: _TurnWork, plan: list[PlannedCall]) -> MissingValue | None:
         """miss_params: the required value of the target the split query leaves out."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -135,6 +135,27 @@ def field_score(param: str, schema: dict[str, Any], key: str) -> float:
     return score
 
 
+#: the two sides of a trip or a move: a parameter that names no side takes the destination's
+#: value (a hotel search after a flight is for the city the user flies to, not from)
+_ORIGIN_SIDE = frozenset({"origin", "from", "departure", "pickup"})
+_DESTINATION_SIDE = frozenset({"destination", "to", "arrival", "dropoff"})
+
+
+#: where a trip goes: only a place has a destination the user is headed for (an account paid
+#: from is the transfer's source, so accounts keep their order)
+_PLACE_WORDS = frozenset({"city", "location", "place", "airport", "address", "station", "country", "region", "destination"})
+
+
+def side_rank(param: str, key: str) -> int:
+    """0 when ``key`` is the field a parameter of no side should take first (the destination,
+    or a field of no side), 1 for the origin side of a place; a parameter that names a side
+    takes its own."""
+    ptoks, ktoks = set(name_tokens(param)), set(name_tokens(key))
+    if ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE) or not ktoks & _PLACE_WORDS:
+        return 0
+    return 1 if ktoks & _ORIGIN_SIDE else 0
+
+
 @lru_cache(maxsize=4096)
 def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_json))
@@ -204,30 +225,32 @@ def find_in_outputs(
     used: set[tuple[str, str]],
     rng: random.Random | None = None,
     wide: bool = False,
+    refused: Callable[[Any], bool] | None = None,
 ) -> tuple[str, Any] | None:
     """The best (field, value) for ``param`` among ``outputs`` (most preferred first):
-    highest name score, then the earliest output in the given order, then document order
+    highest name score, then the earliest output in the given order, then the destination
+    side over the origin for a parameter that names no side (:func:`side_rank`), then document order
     (with ``rng``: a random one of the values tied on score and output, for a retry; with
     ``wide`` too, tied on score in any output);
-    a value already used by another argument of the same call is skipped. Only fields whose
-    names agree with the parameter count (score 2 and up): a value of the right type under
-    another name is no source."""
+    a value already used by another argument of the same call is skipped, and so is one in
+    one ``refused`` rejects (the world refuses it for this call). Only fields whose names agree with the
+    parameter count (score 2 and up): a value of the right type under another name is no source."""
     candidates: list[tuple[float, int, int, str, Any]] = []
     for rank, output in enumerate(outputs):
         for position, (key, value) in enumerate(output_leaves(output)):
             score = field_score(param, schema, key)
             if score < 2.0:  # values flow by name and role only, never by type alone
                 continue
-            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "":
+            if (key, json.dumps(value, sort_keys=True)) in used or not fits(value, schema) or value == "" or (refused and refused(value)):
                 continue  # an empty string (an emptied cart's restaurant id) is no value
-            candidates.append((-score, rank, position, key, value))
+            candidates.append((-score, rank, side_rank(param, key), position, key, value))
     if not candidates:
         return None
-    best = min(candidates, key=lambda c: c[:3])
+    best = min(candidates, key=lambda c: c[:4])
     if rng is not None:  # ``wide``: any value whose field agrees by name, from any output (a later retry)
-        tied = [c for c in candidates if (c[0] == best[0] if wide else c[:2] == best[:2])]
+        tied = [c for c in candidates if (c[0] == best[0] and c[2] == best[2] if wide else c[:3] == best[:3])]
         best = tied[rng.randrange(len(tied))]
-    return best[3], best[4]
+    return best[4], best[5]
 
 
 def find_in_schemas(
@@ -247,7 +270,7 @@ def find_in_schemas(
                 continue
             if not schema_compatible(schema, leaf):
                 continue
-            if best is None or (score, index) > (best[0], best[1]):
+            if best is None or (score, index, -side_rank(param, key)) > (best[0], best[1], -side_rank(param, best[2])):
                 best = (score, index, key)
     return (best[1], best[2]) if best else None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,10 @@ from magnet_lib.translation.forth_translation import (
     resolve_same_turn,
     state_values,
 )
-from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world
+from magnet_lib.vocabulary import is_identifier, name_tokens, refers_to_world, singular_name
+
+#: which values the world refuses for a parameter of the call being planned (None: any goes)
+Refusal = Callable[[Any], bool] | None
 
 
 class PlanError(ValueError):
@@ -73,18 +76,26 @@ class HistoryCall:
     output: Any
 
 
-def _pick(options: Sequence[Any], schema: dict[str, Any], taken: list[Any], rng: random.Random) -> Any:
-    fitting = [o for o in options if fits(o, schema)]
+def _pick(options: Sequence[Any], schema: dict[str, Any], taken: list[Any], rng: random.Random, refused: Refusal = None) -> Any:
+    fitting = [o for o in options if fits(o, schema) and not (refused and refused(o))]
     fresh = [o for o in fitting if o not in taken] or fitting
     return fresh[rng.randrange(len(fresh))] if fresh else None
 
 
 def user_value(
-    param: str, schema: dict[str, Any], runtime: EpisodeRuntime, tool: Tool, rng: random.Random, taken: list[Any], strict: bool = False
+    param: str,
+    schema: dict[str, Any],
+    runtime: EpisodeRuntime,
+    tool: Tool,
+    rng: random.Random,
+    taken: list[Any],
+    strict: bool = False,
+    refused: Refusal = None,
 ) -> ValueSource | None:
     """A value the user states for ``param``: from the environment's user values, the enum,
     the default, the environment's state, or the schema (in that order). ``strict``: only
     values a user really knows (the environment's user values, the enum, the default).
+    ``refused``: which values the world refuses for this call (never chosen).
 
     Schema-made values are used for spec-only tools (their simulator accepts them) and for
     parameters that are not identifiers; an executable tool's identifier must exist."""
@@ -92,27 +103,27 @@ def user_value(
     for key in sorted(known, key=lambda k: -match_score(param, k)):
         if match_score(param, key) < 2.0:
             break
-        value = _pick(known[key], schema, taken, rng)
+        value = _pick(known[key], schema, taken, rng, refused)
         if value is None and schema.get("type") == "array" and len(known[key]) >= 2:
             # a list the user names item by item (compress_files(file_paths) from the files they have)
             value = rng.sample(list(known[key]), 2)
-            value = value if fits(value, schema) else None
+            value = value if fits(value, schema) and not (refused and refused(value)) else None
         if value is not None:
             return ValueSource(kind="query", value=value, origin="user_values")
     if "enum" in schema:
-        value = _pick(schema["enum"], schema, taken, rng)
+        value = _pick(schema["enum"], schema, taken, rng, refused)
         if value is not None:
             return ValueSource(kind="query", value=value, origin="enum")
-    if "default" in schema and fits(schema["default"], schema):
+    if "default" in schema and fits(schema["default"], schema) and not (refused and refused(schema["default"])):
         return ValueSource(kind="query", value=schema["default"], origin="default")
     if strict:
         return None
-    value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng)
+    value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng, refused)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
     if tool.executable and refers_to_world(param):  # an id, path or url of a real world must exist there
         return None
-    value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng)
+    value = _pick(schema_user_values(tool).get(param, []), schema, taken, rng, refused)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="schema")
     return None
@@ -134,6 +145,18 @@ class _CallPlanning:
     prefer_stated: frozenset[str] = frozenset()
     #: take values from calls of the same turn (False: a fallback plan when those outputs hold none)
     same_turn: bool = True
+    #: values the world refused for this call on an earlier try, per parameter (never chosen again)
+    refused: dict[str, list[Any]] = field(default_factory=dict)
+    #: the world as the turn's earlier calls leave it (what the state allows this call)
+    trial: EpisodeRuntime | None = None
+    #: parameters whose same-turn value the world refused: planned from another source
+    not_same_turn: set[str] = field(default_factory=set)
+    #: the values chosen for this call's parameters so far (what the state allows may depend on them)
+    chosen: dict[str, Any] = field(default_factory=dict)
+    #: state options among the schema's choices too (a later turn needs what only an option gives)
+    options: bool = False
+    #: the turn's calls planned before this one
+    turn_plan: Sequence[PlannedCall] = ()
     taken: list[Any] = field(default_factory=list)
     used: set[tuple[str, str]] = field(default_factory=set)
     same_taken: set[tuple[int, str]] = field(default_factory=set)
@@ -145,6 +168,12 @@ class _CallPlanning:
     @property
     def last_turn(self) -> int | None:
         return self.recent[0].turn if self.recent else None
+
+    def refusal(self, param: str) -> Refusal:
+        """Which values of ``param`` the world refuses for this call: refused on an earlier
+        try, or not allowed by the state as the turn's earlier calls leave it."""
+        refused, trial, name, chosen = self.refused.get(param, []), self.trial, self.tool.name, self.chosen
+        return lambda value: value in refused or (trial is not None and not trial.accepts(name, param, value, chosen))
 
 
 def plan_turn(
@@ -158,18 +187,122 @@ def plan_turn(
     optional_p: float,
     prefer_stated: frozenset[str] = frozenset(),
     same_turn: bool = True,
+    call_tries: int = 4,
+    upcoming: Sequence[str] = (),
+    misfits: list[str] | None = None,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
     from the user every value the user can state (a miss_params target needs one to leave out).
 
     An identifier nobody produced (no earlier output, not in the environment's state) has
-    no source: the call could only fail, so planning fails."""
+    no source: the call could only fail, so planning fails.
+
+    Each call is tried, as planned, on a copy of the world the turn's earlier calls have
+    changed; a call the world refuses (an order already filled, a comment of another user,
+    oneself to follow) is planned again, up to ``call_tries`` times, without the values it
+    refused: the planner picks what the state allows, as a user who knows their world would.
+    A call whose output a function in ``upcoming`` (the later turns') would take but the
+    world then refuses is planned again too, stating its options (a limit order stays open
+    for the cancellation the next turn asks for), and so is a call the previous turn made with
+    the same arguments (nothing new to ask). ``misfits`` collects the calls left so for want of
+    another choice (a caller may try another plan)."""
     recent = list(reversed(history))
-    return [
-        plan_call(_CallPlanning(j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn), optional_p)
-        for j in range(len(functions))
-    ]
+    previous = [h.call for h in recent if h.turn == recent[0].turn] if recent else []
+    trial = runtime.offline_copy()
+    outputs: dict[int, Any] = {}
+    plan: list[PlannedCall] = []
+    for j in range(len(functions)):
+        refused: dict[str, list[Any]] = {}
+        not_same: set[str] = set()
+        best: tuple[int, PlannedCall, EpisodeRuntime, Any] | None = None
+        boost = False
+        for _ in range(call_tries):
+            ctx = _CallPlanning(
+                j, functions, tools, recent, runtime, rng, attempt, prefer_stated, same_turn, refused=refused, trial=trial,
+                not_same_turn=not_same, options=boost, turn_plan=list(plan),
+            )  # fmt: skip
+            try:
+                planned = plan_call(ctx, 1.0 if boost else optional_p)
+            except PlanError:
+                if best is None:
+                    raise
+                break  # nothing else to try: the best plan so far stands (its probe says why it fails)
+            repeated = repeats(planned, outputs, tools, previous)
+            world = trial.offline_copy()
+            output, refusal = try_call(planned, outputs, tools, world)
+            later = later_refusal(planned, output, upcoming, tools, world) if refusal is None and output is not None else None
+            later = later or (repeated if refusal is None else None)
+            rank = 0 if refusal else 1 if later else 2
+            if best is None or rank > best[0]:
+                best = (rank, planned, world, output)
+            if rank == 2:
+                break
+            boost = boost or bool(later and not repeated)  # what a later turn needs may be an option (a limit order that stays open)
+            for param, value in (refusal or repeated or {}).items():
+                refused.setdefault(param, []).append(value)
+                if planned.arguments[param].kind == "same_turn":  # the nested value is refused: the user states one
+                    not_same.add(param)
+        assert best is not None
+        rank, planned, world, output = best
+        if rank < 2 and misfits is not None:  # executes, but the next turn or the turn before says otherwise
+            misfits.append(planned.name)
+        if output is not None:
+            trial, outputs[j] = world, output
+        plan.append(planned)
+    return plan
+
+
+def try_call(
+    planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], world: EpisodeRuntime
+) -> tuple[Any, dict[str, Any] | None]:
+    """Run a planned call on a trial world: (its output, None) when it executes, (None, None)
+    when it waits for a same-turn output that never came (nothing to choose otherwise), else
+    (None, the refused values by parameter): those the error names, or every value the
+    planner chose (stated or from an earlier turn) when it names none."""
+    try:
+        call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
+    except ValueError:
+        return None, None
+    if call is None or validate_arguments(tools[call.name], call.arguments):
+        return None, None
+    output = world.execute(call)
+    if not is_error(output):
+        return output, None
+    message = str(output["error"].get("message", ""))
+    values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
+    named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
+    return None, named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
+
+
+def repeats(planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], previous: Sequence[Call]) -> dict[str, Any] | None:
+    """The values a call chose when it is, name and arguments, a call the previous turn made
+    (the same conversion asked for again): to be chosen otherwise; else None."""
+    try:
+        call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
+    except ValueError:
+        return None
+    if call is None or not any(p.name == call.name and p.arguments == call.arguments for p in previous):
+        return None
+    return {p: s.value for p, s in planned.arguments.items() if s.kind != "same_turn" and s.value is not None} or None
+
+
+def later_refusal(
+    planned: PlannedCall, output: Any, upcoming: Sequence[str], tools: dict[str, Tool], world: EpisodeRuntime
+) -> dict[str, Any] | None:
+    """When a function of a later turn will take a value of this call's output that the world,
+    as this call leaves it, refuses (the market order just placed is filled, but the next
+    turn cancels it): the values this call chose (to be chosen otherwise); else None."""
+    for name in dict.fromkeys(upcoming):
+        tool = tools.get(name)
+        if tool is None:
+            continue
+        for param in tool.required:
+            found = find_in_outputs(param, tool.properties.get(param, {}), [output], set())
+            if found is not None and is_identifier(param) and not world.accepts(name, param, found[1]):
+                chosen = {p: s.value for p, s in planned.arguments.items() if s.kind != "same_turn" and s.value is not None}
+                return chosen or None
+    return None
 
 
 def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
@@ -179,25 +312,35 @@ def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
     arguments: dict[str, ValueSource] = {}
     for param in params_to_plan(tool, ctx.rng, optional_p):
         schema = tool.properties.get(param, {})
-        source = same_turn_source(ctx, param, schema) or history_source(ctx, param, schema) or stated_source(ctx, param, schema)
+        source = (
+            same_turn_source(ctx, param, schema)
+            or stated_in_turn(ctx, param, schema)
+            or history_source(ctx, param, schema)
+            or stated_source(ctx, param, schema)
+        )
         if source is None:
             if param in tool.required:
                 raise PlanError(f"{tool.name}: no value for required parameter '{param}'")
             continue
         arguments[param] = source
+        if source.kind != "same_turn":
+            ctx.chosen[param] = source.value
     bind_conversion_units(arguments, ctx)
     return PlannedCall(name=tool.name, arguments=arguments)
 
 
 def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[str]:
-    """The required parameters, then each optional one with probability ``optional_p``."""
-    return [*tool.required, *(p for p in tool.properties if p not in tool.required and rng.random() < optional_p)]
+    """The required parameters, then each optional one with probability ``optional_p``: the
+    choices among options first (an order_type before the limit_price it governs, whatever
+    order the spec lists them in)."""
+    optional = [p for p in tool.properties if p not in tool.required and rng.random() < optional_p]
+    return [*tool.required, *sorted(optional, key=lambda p: "enum" not in tool.properties[p])]
 
 
 def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A field an earlier call of this turn promises for ``param`` (a nested call): by name,
     from the latest such call."""
-    if not ctx.same_turn:
+    if not ctx.same_turn or param in ctx.not_same_turn:
         return None
     responses = [
         (i, ctx.tools[ctx.functions[i]].response) for i in range(ctx.index) if not _foreign_quantity(ctx, ctx.functions[i], schema)
@@ -209,6 +352,19 @@ def same_turn_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> 
     return ValueSource(kind="same_turn", key=same[1], call=same[0])
 
 
+def stated_in_turn(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
+    """The identifier the user states for an earlier call of this turn, for the same parameter
+    of a later one: "follow U-913025, then show me that user's posts" means U-913025's posts,
+    not those of an id from the turn before."""
+    if not is_identifier(param):
+        return None
+    for planned in reversed(ctx.turn_plan):
+        source = planned.arguments.get(param)
+        if source is not None and source.kind == "query" and fits(source.value, schema) and not ctx.refusal(param)(source.value):
+            return source.model_copy()
+    return None
+
+
 def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A value of an earlier turn's output whose field agrees with ``param`` by name and
     quantity (most recent turn first). A retry varies the choice: another tied value
@@ -218,10 +374,17 @@ def history_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> Va
     if not ctx.recent:
         return None
     prefers_user = ctx.attempt >= 2 or ctx.tool.name in ctx.prefer_stated
-    if prefers_user and not is_identifier(param) and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True):
+    refused = ctx.refusal(param)
+    if (
+        prefers_user
+        and not is_identifier(param)
+        and user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, strict=True, refused=refused)
+    ):
         return None
     outputs = [acted_on(h) if not _foreign_quantity(ctx, h.call.name, schema) else {} for h in ctx.recent]
-    found = find_in_outputs(param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3)
+    found = find_in_outputs(
+        param, schema, outputs, ctx.used, rng=ctx.rng if ctx.attempt >= 1 else None, wide=ctx.attempt >= 3, refused=refused
+    )
     if found is None:
         return None
     turn = next(h.turn for h, out in zip(ctx.recent, outputs) if any(k == found[0] and v == found[1] for k, v in output_leaves(out)))
@@ -259,10 +422,10 @@ def acted_on(h: HistoryCall) -> Any:
 def stated_source(ctx: _CallPlanning, param: str, schema: dict[str, Any]) -> ValueSource | None:
     """A value the user states; an optional parameter only when the world gives the user one,
     or, on a later try, when it is a choice among the schema's options (write_mode 'overwrite')."""
-    choice = "enum" in schema and ctx.attempt >= 2
+    choice = "enum" in schema and (ctx.attempt >= 2 or ctx.options)
     if param not in ctx.tool.required and param not in ctx.runtime.user_values() and not choice:
         return None
-    source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken)
+    source = user_value(param, schema, ctx.runtime, ctx.tool, ctx.rng, ctx.taken, refused=ctx.refusal(param))
     if source is not None:
         ctx.taken.append(source.value)
     return source
@@ -525,6 +688,28 @@ def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
     return None
 
 
+def _across(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
+    """Which of the values its field took in the earlier turns a value is, in time order
+    ('first', 'second', 'latest'), when other turns gave other values of that field (two
+    schedules created: 'the schedule id' alone does not say which); None when it is the only
+    one, or the latest and the reference is to the turn just before ('the one you just found')."""
+    key = singular_name(source.key or "")
+    by_turn: dict[int, list[Any]] = {}
+    for h in history:
+        for k, v in output_leaves(acted_on(h)):
+            if singular_name(k) == key and not isinstance(v, list):
+                by_turn.setdefault(h.turn, []).append(v)
+    values: list[Any] = []
+    for turn in sorted(by_turn):
+        values.extend(v for v in by_turn[turn] if v not in values)
+    if len(values) < 2 or source.value not in values:
+        return None
+    position = values.index(source.value)
+    if position == len(values) - 1:
+        return None if source.kind == "previous_turn" else "latest"
+    return ("first", "second", "third")[position] if position < 3 else None
+
+
 def _in_list(response: dict[str, Any], key: str | None) -> bool:
     """Whether a response schema's field ``key`` sits in a list (several values may come back)."""
 
@@ -559,6 +744,11 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
             for p, s in planned.arguments.items()
             if s.kind in ("previous_turn", "earlier_turn") and p != each and (o := _ordinal(history, s)) is not None
         }
+        across = {
+            p: o
+            for p, s in planned.arguments.items()
+            if s.kind in ("previous_turn", "earlier_turn") and p != each and p not in ordinals and (o := _across(history, s)) is not None
+        }
         for p, s in planned.arguments.items():  # a nested call takes the first of a list the call before returns
             if s.kind == "same_turn" and s.call is not None and s.call < len(plan) and _in_list(tools[plan[s.call].name].response, s.key):
                 ordinals[p] = "first"
@@ -574,6 +764,7 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
                 parallel=parallel,
                 nested=bool(planned.depends_on()),
                 ordinals=ordinals,
+                across=across,
             )  # fmt: skip
         )
     return out

@@ -12,7 +12,7 @@ much is that in dollars"). "Today" in this world is 2025-07-01.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -250,6 +250,13 @@ class BankingEnv(ToolEnvironment):
             "month": ["2025-06", "2025-07"],
             "scheduled_date": ["2025-07-05", "2025-07-15"],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A transfer still scheduled to cancel (a completed one cannot be)."""
+        if tool == "cancel_scheduled_transfer" and param == "transfer_id":
+            transfer = self.transfers.get(value)
+            return transfer is not None and transfer.status == "scheduled"
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _record(self, account_id: str, description: str, amount: float, category: str, counterparty: str, day: str | None = None) -> str:

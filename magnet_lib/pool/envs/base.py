@@ -174,6 +174,14 @@ class ToolEnvironment:
         """
         return {}
 
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """Whether ``tool`` would take ``value`` for ``param`` in the current state, where the
+        state decides it (an open order to cancel, a user other than oneself to follow, one's
+        own comment to delete), given the values ``chosen`` for its other parameters so far:
+        a read-out of the tool's own rules, so that a planner picks what the world allows. True where the state does not matter or is not known here;
+        the tool itself still refuses what it refuses."""
+        return True
+
     def state(self) -> dict[str, Any]:
         """JSON-ready view of the current state (public attributes that are plain data)."""
         out = {}

@@ -13,7 +13,7 @@ Time passes with tracking: every track_food_order call moves an order one stage 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -266,6 +266,19 @@ class FoodDeliveryEnv(ToolEnvironment):
             "stars": [3, 4, 5],
             "comment": ["Great food, fast delivery.", "The noodles were cold."],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A delivered order to rate, one not tipped yet to tip, one still placed or preparing to cancel."""
+        if param != "order_id" or tool not in ("rate_food_order", "add_tip_to_food_order", "cancel_food_order"):
+            return True
+        order = self.orders.get(value)
+        if order is None:
+            return False
+        if tool == "rate_food_order":
+            return order.stage == "delivered"
+        if tool == "cancel_food_order":
+            return order.stage in ("placed", "preparing")
+        return order.stage != "cancelled" and order.tip_amount <= 0
 
     # ------------------------------------------------------------------ helpers
     def _restaurant(self, restaurant_id: str) -> _Restaurant:

@@ -13,7 +13,7 @@ The patient has one insurance plan; a medication it does not cover cannot be ref
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -227,6 +227,17 @@ class HealthcareEnv(ToolEnvironment):
             "reason": ["persistent headaches", "skin rash", "knee pain after running", "follow-up on blood pressure"],
             "medication_name": sorted(_FORMULARY),
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A free slot to book; to reschedule, a free slot of the appointment's own doctor."""
+        if param != "slot_id" or tool not in ("book_doctor_appointment", "reschedule_doctor_appointment"):
+            return True
+        if value in self.booked_slots or not any(value in d.slots for d in self.doctors.values()):
+            return False
+        appointment = self.appointments.get((chosen or {}).get("appointment_id"))
+        if tool == "reschedule_doctor_appointment" and appointment is not None:
+            return value in self.doctors[appointment.doctor_id].slots if appointment.doctor_id in self.doctors else False
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _doctor(self, doctor_id: str) -> _Doctor:

@@ -10,6 +10,7 @@ send_chat_message (forwarding); list_chat_conversations / search_chat_messages -
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -161,6 +162,17 @@ class MessagingEnv(ToolEnvironment):
             "file_name": ["notes.txt", "itinerary.pdf", "photo.jpg"],
             "keyword": ["lunch", "photos", "late", "address"],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """An unread message to mark as read, one's own message to delete, a new number to add."""
+        if param == "message_id" and tool in ("mark_message_as_read", "delete_chat_message"):
+            message = self.messages.get(value)
+            if message is None:
+                return False
+            return not message.is_read if tool == "mark_message_as_read" else message.sender_name == "me"
+        if tool == "add_new_contact" and param == "phone_number":
+            return all(c.phone_number != value for c in self.contacts.values())
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _new_contact(self, name: str, phone: str) -> ContactInfo:

@@ -11,7 +11,7 @@ list_shop_orders -> order_id -> get_shop_order_details -> product_id -> request_
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -248,6 +248,16 @@ class ShoppingEnv(ToolEnvironment):
             ),
             "shipping_address": [self.address, "42 Elm Road, Portland, OR"],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A processing order to cancel, a delivered one to return from, a product of that order."""
+        wanted = {"cancel_shop_order": "processing", "request_product_return": "delivered"}.get(tool)
+        if wanted is not None and param == "order_id":
+            order = self.orders.get(value)
+            return order is not None and order.status == wanted
+        if tool == "request_product_return" and param == "product_id" and chosen and chosen.get("order_id") in self.orders:
+            return any(line.product_id == value for line in self.orders[chosen["order_id"]].items)
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _product(self, product_id: str) -> _Product:

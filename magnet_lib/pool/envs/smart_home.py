@@ -13,7 +13,7 @@ Thermostats work in degrees Celsius; offline devices refuse every command.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -243,6 +243,17 @@ class SmartHomeEnv(ToolEnvironment):
             "time": ["06:30", "07:00", "18:45", "22:30"],
             "days": [1, 7, 30],
         }
+
+    #: tools that act on one kind of device only
+    _DEVICE_KIND: ClassVar[dict[str, str]] = {"get_thermostat_reading": "thermostat", "set_thermostat_temperature": "thermostat"}
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A thermostat for the thermostat tools (a light has no temperature), and online."""
+        kind = self._DEVICE_KIND.get(tool)
+        if kind is None or param != "device_id":
+            return True
+        device = self.devices.get(value)
+        return device is not None and device.status.device_type == kind and device.status.online
 
     # ------------------------------------------------------------------ helpers
     def _device(self, device_id: str) -> _Device:

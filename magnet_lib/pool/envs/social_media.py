@@ -10,6 +10,7 @@ delete_social_post; get_home_feed -> user_id -> unfollow_user.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -206,6 +207,17 @@ class SocialMediaEnv(ToolEnvironment):
             "comment_text": ["Great shot!", "Love this, thanks for sharing.", "Recipe please!"],
             "hashtag": sorted({t for p in self.posts.values() for t in p.hashtags}),
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """Another user to follow (not followed yet), one followed to unfollow, one's own comment to delete."""
+        if param == "user_id" and tool in ("follow_user", "unfollow_user"):
+            user = self.users.get(value)
+            if user is None or value == self.me:
+                return False
+            return (self.me in user.followers) == (tool == "unfollow_user")
+        if tool == "delete_post_comment" and param == "comment_id":
+            return any(c.comment_id == value and c.user_id == self.me for p in self.posts.values() for c in p.comments)
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _publish(self, user_id: str, content: str, extra_tags: list[str] | None = None) -> _Post:

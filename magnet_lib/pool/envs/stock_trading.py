@@ -15,7 +15,7 @@ exchange.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -200,6 +200,18 @@ class StockTradingEnv(ToolEnvironment):
             "available_cash": [500.0, 1000.0, 2500.0],
             "limit_price": [round(q.price * 0.95, 2) for q in self.quotes.values()],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """An open order to cancel (a filled one cannot be); a limit price only for a limit
+        order, near the price of the stock traded (a limit of $36 on a $276 stock is no order
+        a user places)."""
+        if tool == "cancel_stock_order" and param == "order_id":
+            order = self.orders.get(value)
+            return order is not None and order.status == "open"
+        if tool == "place_stock_order" and param == "limit_price" and chosen is not None:
+            quote = self.quotes.get(str(chosen.get("symbol", "")).upper())
+            return chosen.get("order_type") == "limit" and quote is not None and abs(float(value) - quote.price) <= 0.1 * quote.price
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _quote(self, symbol: str) -> StockQuote:
