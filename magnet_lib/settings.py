@@ -172,6 +172,12 @@ class GraphSettings(_Group):
     insert_long_p: float = Field(0.2, description="Probability of inserting a nested neighbour as a later turn (not stated).")
     split_miss_func_p: float = Field(0.5, description="Share of split FSPs labelled miss_func vs miss_params (not stated).")
     max_calls_per_turn: int = Field(3, description="At most this many functions in one turn.")
+    max_parallel_calls: int = Field(
+        3,
+        ge=1,
+        description="At most this many calls of one function side by side in a turn (the paper's 'at most 3 parallel calls'); a turn "
+        "makes its functions' calls round by round, so it may hold more calls than functions (the paper: 3.2 calls per turn).",
+    )
 
 
 class DistillSettings(_Group):
@@ -200,8 +206,9 @@ class DistillSettings(_Group):
         ge=0.0,
         le=1.0,
         description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "
-        "required argument are at hand (several in an earlier output, or several a user could state); the turn stays within "
-        "graph.max_calls_per_turn calls (not stated in the paper).",
+        "required argument are at hand (several in an earlier output, or several a user could state), and, drawn again, that a "
+        "look-up fed by a list another call of the turn returns is made for each of its first 2-3 elements; at most "
+        "graph.max_parallel_calls copies of a call (not stated in the paper).",
     )
     plan_probes: int = Field(
         16,
