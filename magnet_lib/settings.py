@@ -166,6 +166,12 @@ class GraphSettings(_Group):
         description="Multi-turn items the SFT set gets per function of the pool and walk per node (accepted, not duplicated, not "
         "held out): 136 train items from 180 functions on the default run. target_items divides by it to size the walks.",
     )
+    walk_tries: int = Field(
+        3,
+        ge=1,
+        description="Draws per wanted walk from a start node: a walk repeating a path already taken is dropped and another drawn, up "
+        "to walks_per_node x walk_tries draws per start (a start with fewer distinct paths gives what it has; not stated in the paper).",
+    )
     min_turns: int = Field(2, description="Walks shorter than this are dropped (not stated in the paper).")
     merge_p: float = Field(0.3, description="Probability that two consecutive turns are merged.")
     insert_short_p: float = Field(0.5, description="Probability of appending a nested neighbour to its turn (not stated).")

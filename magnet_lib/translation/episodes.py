@@ -267,10 +267,15 @@ class EpisodeTranslator:
         wide: list[PlannedCall] | None = None
         if rng.random() < p:
             wide = for_each_plan(plan, self.tools, rng, max_parallel=most, skip=skip)
-        if rng.random() < p:
+        for _ in range(self.settings.graph.max_calls_per_turn):  # each function of the turn may go parallel
+            if rng.random() >= p:
+                break
             base = wide or plan
             copied = skip | {c.name for c in base if c.parallel}
-            wide = parallel_plan(base, self.tools, history, runtime, rng, max_calls=len(base) + most - 1, skip=copied) or wide
+            more = parallel_plan(base, self.tools, history, runtime, rng, max_calls=len(base) + most - 1, skip=copied)
+            if more is None:
+                break
+            wide = more
         return wide
 
     # ------------------------------------------------------------------ one turn: the paper's loop

@@ -477,14 +477,20 @@ def _with_copies(plan: Sequence[PlannedCall], k: int, copies: list[PlannedCall])
     return [*plan[:k], *copies, *[shifted(p) for p in plan[k + 1 :]]]
 
 
+#: what a user asks for each of several things a list shows: look-ups, and the actions that
+#: undo, mark or keep a thing ('cancel the first two of them'), never one that makes a new thing
+FOR_EACH_VERBS = LOOKS | frozenset({"cancel", "delete", "remove", "mark", "archive", "like", "follow", "save", "download"})
+
+
 def for_each_plan(
     plan: Sequence[PlannedCall], tools: dict[str, Tool], rng: random.Random, *, max_parallel: int, skip: frozenset[str] = frozenset()
 ) -> list[PlannedCall] | None:
     """The plan with a look-up made once for each of the first 2-3 elements of a list another
     call of the turn returns ("find flights to Tokyo and the details of the first two"): the
     copies take the first, second (and third) value of the field, side by side in one round.
-    Only a look-up (get, check, track, ...; no conversion) whose one same-turn argument sits in
-    a list of that call's response, and which feeds no other call, is copied. None when the
+    Only a look-up (get, check, track, ...; no conversion) or an action of ``FOR_EACH_VERBS``
+    (cancel, delete, mark, ...) whose one same-turn argument sits in a list of that call's
+    response, and which feeds no other call, is copied. None when the
     turn has no such call; a list shorter than the copies fails the plan's probe."""
     if max_parallel < 2:
         return None
@@ -493,7 +499,7 @@ def for_each_plan(
     for k, planned in enumerate(plan):
         tool = tools[planned.name]
         verb = name_tokens(planned.name)[:1]
-        if k in feeding or planned.parallel or planned.name in skip or not verb or verb[0] not in LOOKS or conversion_params(tool):
+        if k in feeding or planned.parallel or planned.name in skip or not verb or verb[0] not in FOR_EACH_VERBS or conversion_params(tool):
             continue
         linked = [(p, s) for p, s in planned.arguments.items() if s.kind == "same_turn"]
         if len(linked) != 1 or linked[0][0] not in tool.required:
