@@ -208,7 +208,7 @@ class DistillSettings(_Group):
         0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper)."
     )
     parallel_p: float = Field(
-        0.3,
+        0.6,
         ge=0.0,
         le=1.0,
         description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "

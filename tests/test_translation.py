@@ -272,6 +272,7 @@ def test_parallel_p_zero_is_translation_without_parallel_calls(settings, episode
         for turn in episode.turns:
             assert Counter(c.name for c in turn.calls) == Counter(turn.functions)
     monkeypatch.setattr(translation, "parallel_plan", lambda *a, **k: None)
+    monkeypatch.setattr(translation, "for_each_plan", lambda *a, **k: None)
     without = translate(navigation_fsps(), TOOLS, settings, TaskRunner(settings.llm))
     assert [e.model_dump() for e in without] == [episodes[e.fsp_id].model_dump() for e in without]
 
