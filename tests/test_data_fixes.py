@@ -452,3 +452,33 @@ def test_an_action_needs_a_new_provider_to_run_again():
                 assert "place" in fsp.path[a + 1 : b], fsp.path
             again += any(fsp.path.count(n) > 1 for n in ("status",))
     assert again  # looking again stays possible
+
+
+def test_a_reference_after_parallel_calls_says_which_one():
+    """Three balance checks side by side give three account ids: 'the account id you just got'
+    would not say which, so the request names its place among the turn's outputs."""
+    from magnet_lib.translation.forth_translation import PlannedCall, ValueSource
+    from magnet_lib.translation.planner import function_requests
+
+    banking = {t.name: t for t in builtin_environments()["banking"].tools()}
+    ids = ["ACC-1", "ACC-2", "ACC-3"]
+    history = [
+        HistoryCall(turn=0, call=Call(name="check_sufficient_funds", arguments={"account_id": a, "amount": 5.0}), output={"account_id": a})
+        for a in ids
+    ]
+    for value, said in zip(ids, ["first", "second", "third"]):
+        plan = [
+            PlannedCall(
+                name="get_account_balance",
+                arguments={"account_id": ValueSource(kind="previous_turn", value=value, key="account_id", call=0)},
+            )
+        ]
+        [request] = function_requests(plan, banking, history)
+        assert request.ordinals == {"account_id": said}
+    one = [history[0]]
+    plan = [
+        PlannedCall(
+            name="get_account_balance", arguments={"account_id": ValueSource(kind="previous_turn", value="ACC-1", key="account_id", call=0)}
+        )
+    ]
+    assert function_requests(plan, banking, one)[0].ordinals == {}  # one candidate needs no ordinal

@@ -556,24 +556,23 @@ _REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "sa
 
 
 def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
-    """Which of several values of its field in the output it comes from a value is ('first',
-    'second', 'third', 'last'); None when that output holds only the one."""
-    for h in reversed(history):
+    """Which of several values of its field in the outputs of that turn a value is ('first',
+    'second', 'third', 'last'), counted over all the turn's calls in their order (after parallel
+    calls each output may hold one, the turn several: 'the account id you just got' would not
+    say which); None when the turn gave only the one."""
+    values: list[Any] = []
+    for h in history:
         if h.turn != source.call:
             continue
-        values: list[Any] = []
         for k, v in output_leaves(h.output):
             if k == source.key and not isinstance(v, list) and v not in values:
                 values.append(v)
-        if source.value not in values:
-            continue
-        if len(values) < 2:
-            return None
-        position = values.index(source.value)
-        if position == len(values) - 1 and position > 2:
-            return "last"
-        return ("first", "second", "third")[position] if position < 3 else None
-    return None
+    if source.value not in values or len(values) < 2:
+        return None
+    position = values.index(source.value)
+    if position == len(values) - 1 and position > 2:
+        return "last"
+    return ("first", "second", "third")[position] if position < 3 else None
 
 
 def _in_list(response: dict[str, Any], key: str | None) -> bool:
