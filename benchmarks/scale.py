@@ -92,12 +92,16 @@ def main() -> None:
     )
     parser.add_argument("--categories", nargs="*", help="built-in categories to use (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--earlier", help="keep the file's earlier runs, and its last one under this name")
     ns = parser.parse_args()
     result = {
         "command": "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "sizes": {},
     }
+    if ns.earlier and ns.out.is_file():  # the file's last run moves to earlier_runs under that name
+        old = json.loads(ns.out.read_text())
+        result["earlier_runs"] = {**old.get("earlier_runs", {}), ns.earlier: {k: v for k, v in old.items() if k != "earlier_runs"}}
     for t in ns.targets:
         if t == "default":
             target = None

@@ -161,10 +161,11 @@ class GraphSettings(_Group):
         1, description="Walks started from every node (not stated in the paper); computed from target_items when that is set."
     )
     multi_turn_per_walk: float = Field(
-        0.75,
+        1.09,
         gt=0.0,
         description="Multi-turn items the SFT set gets per function of the pool and walk per node (accepted, not duplicated, not "
-        "held out): 136 train items from 180 functions on the default run. target_items divides by it to size the walks.",
+        "held out): 197 train items from 180 functions on the default run (seed 0; 250 from 26 functions x 9 walks per node on "
+        "navigation + weather, benchmarks/results/scale.json). target_items divides by it to size the walks.",
     )
     walk_tries: int = Field(
         3,

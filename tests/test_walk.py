@@ -35,11 +35,11 @@ def test_walks_follow_edges_and_the_rules(adjacency, length, per_node, min_turns
             needs = nested_sources(adjacency)
             outs = {b for b, _ in adjacency.get(fsp.path[-1], [])} - {fsp.path[-1]}
 
-            def usable(n: str) -> set[str]:
-                last = max((i for i, f in enumerate(fsp.path) if f == n), default=None)
-                return set(fsp.path) if last is None else set(fsp.path[last + 1 :])
+            def usable(n: str, path: list[str]) -> set[str]:
+                last = max((i for i, f in enumerate(path) if f == n), default=None)
+                return set(path) if last is None else set(path[last + 1 :])
 
-            assert all(n in needs and not set(needs[n]) & usable(n) for n in outs)
+            assert all(n in needs and not set(needs[n]) & usable(n, fsp.path) for n in outs)
     assert len({tuple(f.path) for f in fsps}) == len(fsps)  # deduplicated
     assert len({f.fsp_id for f in fsps}) == len(fsps)
     again = initial_fsps("cat", adjacency, walk_length=length, walks_per_node=per_node, min_turns=min_turns, seed=seed)
