@@ -8,8 +8,9 @@ and irrelevance items -> the SFT mix), sized by ``target_items`` as the assets s
 a number sets ``target_items``; ``4x`` asks for four times the items the default size gave
 (``--categories``: a part of the built-in pool, for a loaded machine). Each size is written
 to the JSON as soon as it is done. Per size: the walks per node it gives, the items made, the
-items in the SFT set (per kind), the wall-clock seconds and items per second, with the
-command, the machine and its load. No Dagster and no Kuzu (the graph stage's library on an
+items in the SFT set (per kind), the walks wanted (walks per node x functions), drawn,
+repeated (a path already taken: dropped, another drawn) and the distinct share, the
+wall-clock seconds and items per second, with the command, the machine and its load. No Dagster and no Kuzu (the graph stage's library on an
 in-memory adjacency, as tests/translation_fixtures.py does).
 """
 
@@ -49,9 +50,10 @@ def run_size(target: int | None, only: list[str] | None = None) -> dict:
     settings = base.model_copy(update={"graph": base.graph.model_copy(update={"walks_per_node": per_node})})
     start = time.perf_counter()
     items, episodes, accepted, walks = [], 0, 0, 0
+    drawn: Counter = Counter()
     for tools in categories.values():
         runner = TaskRunner(settings.llm)
-        fsps = augmented_for(tools, settings, runner)
+        fsps = augmented_for(tools, settings, runner, drawn)
         walks += len({f.parent_fsp_id or f.fsp_id for f in fsps})
         eps = translate(fsps, tools, settings, runner)
         episodes += len(eps)
@@ -69,6 +71,10 @@ def run_size(target: int | None, only: list[str] | None = None) -> dict:
         "pool_functions": functions,
         "walks_per_node": per_node,
         "walks": walks,
+        "walks_wanted": per_node * functions,
+        "walks_drawn": drawn["drawn"],
+        "walks_repeated": drawn["repeated"],
+        "distinct_walk_share": round(drawn["distinct"] / drawn["drawn"], 4) if drawn["drawn"] else 0.0,
         "episodes": episodes,
         "accepted": accepted,
         "items_made": len(items),
@@ -86,12 +92,16 @@ def main() -> None:
     )
     parser.add_argument("--categories", nargs="*", help="built-in categories to use (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--earlier", help="keep the file's earlier runs, and its last one under this name")
     ns = parser.parse_args()
     result = {
         "command": "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "sizes": {},
     }
+    if ns.earlier and ns.out.is_file():  # the file's last run moves to earlier_runs under that name
+        old = json.loads(ns.out.read_text())
+        result["earlier_runs"] = {**old.get("earlier_runs", {}), ns.earlier: {k: v for k, v in old.items() if k != "earlier_runs"}}
     for t in ns.targets:
         if t == "default":
             target = None

@@ -156,6 +156,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
     # with target_items the walks per node follow from the whole pool's size (every category's functions in the graph)
     per_node = settings.walks_for(len(graph_db.functions(settings.graph_path))) if settings.target_items else g.walks_per_node
+    drawn: Counter = Counter()
     walks = initial_fsps(
         category,
         adjacency,
@@ -164,6 +165,8 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
         min_turns=g.min_turns,
         seed=settings.seed,
         requires=required_states(graph_db.iter_edges(settings.graph_path, category)),
+        tries=g.walk_tries,
+        counts=drawn,
     )
     frame = to_frame(walks, FSP)
     problems = walk_violations(walks, adjacency)
@@ -181,6 +184,9 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
             "nodes": len(adjacency),
             "start_nodes_with_a_walk": len({w.start for w in walks}),
             "walks_per_node": per_node,
+            "walks_drawn": drawn["drawn"],
+            "walks_repeated": drawn["repeated"],
+            "distinct_walk_share": round(drawn["distinct"] / drawn["drawn"], 4) if drawn["drawn"] else 0.0,
         },
     )
     yield from blocking_outcome([check], output)

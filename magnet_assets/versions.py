@@ -54,6 +54,7 @@ USES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "graph.walk_length",
             "graph.walks_per_node",
+            "graph.walk_tries",
             "graph.min_turns",
             "seed",
             "target_items",
@@ -64,7 +65,10 @@ USES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),  # fmt: skip
     "augmented_fsps": (("magnet_lib.graph.node_operations", "graph_db.store"), ("graph", "seed")),
-    "query_call_pairs": (("magnet_lib.translation.episodes",), ("graph.max_calls_per_turn", "distill", "seed", "llm")),
+    "query_call_pairs": (
+        ("magnet_lib.translation.episodes",),
+        ("graph.max_calls_per_turn", "graph.max_parallel_calls", "distill", "seed", "llm"),
+    ),
     "sft_trajectories": (("magnet_lib.distillation.teacher", "magnet_lib.distillation.quality"), ("distill", "seed", "llm")),
     "single_turn_and_irrelevance": (("magnet_lib.distillation.single_turn",), ("distill", "seed", "llm")),
     "sft_set": (

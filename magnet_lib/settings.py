@@ -161,10 +161,17 @@ class GraphSettings(_Group):
         1, description="Walks started from every node (not stated in the paper); computed from target_items when that is set."
     )
     multi_turn_per_walk: float = Field(
-        0.75,
+        1.09,
         gt=0.0,
         description="Multi-turn items the SFT set gets per function of the pool and walk per node (accepted, not duplicated, not "
-        "held out): 136 train items from 180 functions on the default run. target_items divides by it to size the walks.",
+        "held out): 197 train items from 180 functions on the default run (seed 0; 250 from 26 functions x 9 walks per node on "
+        "navigation + weather, benchmarks/results/scale.json). target_items divides by it to size the walks.",
+    )
+    walk_tries: int = Field(
+        3,
+        ge=1,
+        description="Draws per wanted walk from a start node: a walk repeating a path already taken is dropped and another drawn, up "
+        "to walks_per_node x walk_tries draws per start (a start with fewer distinct paths gives what it has; not stated in the paper).",
     )
     min_turns: int = Field(2, description="Walks shorter than this are dropped (not stated in the paper).")
     merge_p: float = Field(0.3, description="Probability that two consecutive turns are merged.")
@@ -172,6 +179,12 @@ class GraphSettings(_Group):
     insert_long_p: float = Field(0.2, description="Probability of inserting a nested neighbour as a later turn (not stated).")
     split_miss_func_p: float = Field(0.5, description="Share of split FSPs labelled miss_func vs miss_params (not stated).")
     max_calls_per_turn: int = Field(3, description="At most this many functions in one turn.")
+    max_parallel_calls: int = Field(
+        3,
+        ge=1,
+        description="At most this many calls of one function side by side in a turn (the paper's 'at most 3 parallel calls'); a turn "
+        "makes its functions' calls round by round, so it may hold more calls than functions (the paper: 3.2 calls per turn).",
+    )
 
 
 class DistillSettings(_Group):
@@ -196,12 +209,13 @@ class DistillSettings(_Group):
         0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper)."
     )
     parallel_p: float = Field(
-        0.3,
+        0.6,
         ge=0.0,
         le=1.0,
         description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "
-        "required argument are at hand (several in an earlier output, or several a user could state); the turn stays within "
-        "graph.max_calls_per_turn calls (not stated in the paper).",
+        "required argument are at hand (several in an earlier output, or several a user could state), and, drawn again, that a "
+        "look-up fed by a list another call of the turn returns is made for each of its first 2-3 elements; at most "
+        "graph.max_parallel_calls copies of a call (not stated in the paper).",
     )
     plan_probes: int = Field(
         16,

@@ -328,3 +328,157 @@ def test_a_walk_does_not_go_straight_back_when_it_can_go_on():
     for seed in range(30):
         for fsp in initial_fsps("cat", adjacency, walk_length=5, min_turns=2, seed=seed):
             assert fsp.path[:3] != ["block", "unblock", "block"] and fsp.path[:3] != ["unblock", "block", "unblock"], fsp.path
+
+
+# --------------------------------------------------------------------------- more calls per item, distinct walks
+
+
+def _travel_for_each(seed: int):
+    from magnet_lib.translation.planner import for_each_plan, probe_plan
+
+    travel = {t.name: t for t in builtin_environments()["travel"].tools()}
+    runtime = make_runtime(list(travel.values()), 0)
+    plan = plan_turn(["search_hotels", "check_hotel_room_availability"], travel, [], runtime, random.Random(seed), optional_p=0.0)
+    return travel, runtime, plan, for_each_plan(plan, travel, random.Random(seed), max_parallel=3), probe_plan
+
+
+def test_a_lookup_is_made_for_each_of_the_first_elements_of_a_list_the_turn_returns():
+    """'Find hotels in Tokyo and the room availability of the first two': one search, then one
+    availability check per hotel it listed, the first n in order, side by side, and the query
+    says how many."""
+    from magnet_lib.models import AugmentedFSP, FSPTurn
+    from magnet_lib.translation.episodes import translate
+
+    travel, runtime, plan, wide, probe = _travel_for_each(0)
+    assert wide is not None and [c.name for c in wide][0] == "search_hotels"
+    copies = [c for c in wide if c.name == "check_hotel_room_availability"]
+    assert 2 <= len(copies) <= 3 and [c.arguments["hotel_id"].nth for c in copies] == list(range(len(copies)))
+    assert all(c.parallel == "hotel_id" for c in copies)
+    failure = probe(wide, travel, runtime)  # runs when the search lists enough hotels, else the probe says why
+    assert failure is None or f"no value number {len(copies)}" in failure
+    # a plan without such a call (an action that makes a new thing) has nothing to copy
+    from magnet_lib.translation.planner import for_each_plan
+
+    book = plan_turn(["search_hotels", "book_hotel_room"], travel, [], runtime, random.Random(0), optional_p=0.0)
+    assert for_each_plan(book, travel, random.Random(0), max_parallel=3) is None
+
+    settings = load_settings(distill={"parallel_p": 1.0})
+    fsp = AugmentedFSP(
+        fsp_id="each", parent_fsp_id="w", category="travel", variant="no_split", seed=0,
+        turns=[FSPTurn(functions=["search_hotels", "check_hotel_room_availability"], op="insert_short")],
+    )  # fmt: skip
+    seen = 0
+    for seed in range(6):
+        [episode] = translate([fsp.model_copy(update={"seed": seed, "fsp_id": f"each{seed}"})], list(travel.values()), settings,
+                              TaskRunner(settings.llm))  # fmt: skip
+        assert episode.status == "ok", episode.reject_reason
+        turn = episode.turns[0]
+        checks = [c for c in turn.calls if c.name == "check_hotel_room_availability"]
+        if len(checks) < 2:
+            continue
+        seen += 1
+        listed = [h["hotel_id"] for h in turn.outputs[0]["hotels"]]
+        assert [c.arguments["hotel_id"] for c in checks] == listed[: len(checks)]  # the first n, in order, each once
+        assert len({turn.rounds[k] for k, c in enumerate(turn.calls) if c.name == "check_hotel_room_availability"}) == 1
+        n = ["two", "three"][len(checks) - 2]
+        assert f"first {n}" in turn.query or f"top {n}" in turn.query, turn.query
+        assert "check hotel room availability" not in turn.query.lower()  # a goal, not the step named
+    assert seen >= 2
+
+
+def test_a_copy_past_the_end_of_the_list_fails_its_probe():
+    from magnet_lib.translation.forth_translation import PlannedCall, ValueSource, resolve_same_turn
+
+    planned = PlannedCall(name="get_x", arguments={"x_id": ValueSource(kind="same_turn", call=0, key="x_id", nth=1)})
+    schemas = {"x_id": {"type": "string"}}
+    assert resolve_same_turn(planned, {0: {"xs": [{"x_id": "a"}, {"x_id": "b"}]}}, schemas).arguments == {"x_id": "b"}
+    try:
+        resolve_same_turn(planned, {0: {"xs": [{"x_id": "a"}]}}, schemas)
+    except ValueError as exc:
+        assert "no value number 2" in str(exc)
+    else:
+        raise AssertionError("a second copy of a one-element list must fail")
+
+
+def test_a_repeated_walk_is_dropped_and_another_drawn():
+    from collections import Counter
+
+    # from 'a' there is one path (a, b): asking three walks of it gives one, the repeats dropped
+    counts: Counter = Counter()
+    fsps = initial_fsps("cat", {"a": [("b", False)], "b": []}, walk_length=4, walks_per_node=3, seed=0, tries=3, counts=counts)
+    assert [f.path for f in fsps] == [["a", "b"]]
+    assert counts["drawn"] == counts["distinct"] + counts["repeated"] + counts["short"] and counts["repeated"] >= 2
+    # four functions all linked: 6 paths of 3 from each start; three distinct walks per start when asked, never one twice
+    clique = {n: [(m, False) for m in "abcd" if m != n] for n in "abcd"}
+    short = 0
+    for seed in range(10):
+        counts = Counter()
+        fsps = initial_fsps("cat", clique, walk_length=3, walks_per_node=3, seed=seed, tries=4, counts=counts)
+        paths = [tuple(f.path) for f in fsps]
+        assert len(paths) == len(set(paths)) == 12 and counts["distinct"] == 12
+        once = initial_fsps("cat", clique, walk_length=3, walks_per_node=3, seed=seed, tries=1)
+        assert len({tuple(f.path) for f in once}) == len(once) <= 12
+        short += len(once) < 12  # one draw per wanted walk: a repeat is dropped and nothing replaces it
+    assert short
+
+
+def test_look_premises_are_true_edges_only():
+    """A look at a thing, then an action on that same thing by its identifier: an edge (no
+    value flows, so never nested); a look at another kind of thing is none."""
+    from magnet_lib.graph.dependency import LOOKED
+
+    _, shop = _edges("shopping")
+    looked = {(e.src, e.dst): e for e in shop if LOOKED in e.evidence}
+    assert ("get_product_details", "add_product_to_cart") in looked and not looked[("get_product_details", "add_product_to_cart")].nested
+    assert ("check_product_stock", "add_product_to_cart") in {(e.src, e.dst) for e in shop}
+    _, home = _edges("smart_home")
+    assert ("get_thermostat_reading", "set_light_state") not in {(e.src, e.dst) for e in home}  # a thermostat is no light
+    assert not any(LOOKED in e.evidence and e.src.startswith("convert") for e in home)
+
+
+def test_an_action_needs_a_new_provider_to_run_again():
+    """cancel uses up the order place made: a walk cancels again only after another place; a
+    look-up (status) may look again."""
+    adjacency = {
+        "place": [("cancel", True), ("status", True)],
+        "cancel": [("status", False), ("place", False)],
+        "status": [("cancel", True), ("place", False)],
+    }
+    again = 0
+    for seed in range(40):
+        for fsp in initial_fsps("cat", adjacency, walk_length=7, seed=seed):
+            cancels = [i for i, n in enumerate(fsp.path) if n == "cancel"]
+            for a, b in zip(cancels, cancels[1:]):
+                assert "place" in fsp.path[a + 1 : b], fsp.path
+            again += any(fsp.path.count(n) > 1 for n in ("status",))
+    assert again  # looking again stays possible
+
+
+def test_a_reference_after_parallel_calls_says_which_one():
+    """Three balance checks side by side give three account ids: 'the account id you just got'
+    would not say which, so the request names its place among the turn's outputs."""
+    from magnet_lib.translation.forth_translation import PlannedCall, ValueSource
+    from magnet_lib.translation.planner import function_requests
+
+    banking = {t.name: t for t in builtin_environments()["banking"].tools()}
+    ids = ["ACC-1", "ACC-2", "ACC-3"]
+    history = [
+        HistoryCall(turn=0, call=Call(name="check_sufficient_funds", arguments={"account_id": a, "amount": 5.0}), output={"account_id": a})
+        for a in ids
+    ]
+    for value, said in zip(ids, ["first", "second", "third"]):
+        plan = [
+            PlannedCall(
+                name="get_account_balance",
+                arguments={"account_id": ValueSource(kind="previous_turn", value=value, key="account_id", call=0)},
+            )
+        ]
+        [request] = function_requests(plan, banking, history)
+        assert request.ordinals == {"account_id": said}
+    one = [history[0]]
+    plan = [
+        PlannedCall(
+            name="get_account_balance", arguments={"account_id": ValueSource(kind="previous_turn", value="ACC-1", key="account_id", call=0)}
+        )
+    ]
+    assert function_requests(plan, banking, one)[0].ordinals == {}  # one candidate needs no ordinal

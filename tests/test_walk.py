@@ -29,11 +29,17 @@ def test_walks_follow_edges_and_the_rules(adjacency, length, per_node, min_turns
         assert min_turns <= len(fsp.path) <= length
         assert fsp.path[0] == fsp.start and fsp.category == "cat"
         # a walk shorter than the limit stopped where no out-neighbour can run: a dead end, or
-        # every neighbour needs a value only a function the walk has not called gives
+        # every neighbour needs a value only a function the walk has not called gives (an
+        # action called before: not called since its last call; these names are no look-ups)
         if len(fsp.path) < length:
             needs = nested_sources(adjacency)
             outs = {b for b, _ in adjacency.get(fsp.path[-1], [])} - {fsp.path[-1]}
-            assert all(n in needs and not set(needs[n]) & set(fsp.path) for n in outs)
+
+            def usable(n: str, path: list[str]) -> set[str]:
+                last = max((i for i, f in enumerate(path) if f == n), default=None)
+                return set(path) if last is None else set(path[last + 1 :])
+
+            assert all(n in needs and not set(needs[n]) & usable(n, fsp.path) for n in outs)
     assert len({tuple(f.path) for f in fsps}) == len(fsps)  # deduplicated
     assert len({f.fsp_id for f in fsps}) == len(fsps)
     again = initial_fsps("cat", adjacency, walk_length=length, walks_per_node=per_node, min_turns=min_turns, seed=seed)

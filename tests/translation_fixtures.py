@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from magnet_lib.graph.dependency import judge_category
@@ -14,8 +15,11 @@ from magnet_lib.settings import MagnetSettings
 from magnet_lib.translation.forth_translation import schema_leaves
 
 
-def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskRunner | None = None) -> list[AugmentedFSP]:
-    """The augmented FSPs of one category's tools, as the graph assets would make them."""
+def augmented_for(
+    tools: Sequence[Tool], settings: MagnetSettings, runner: TaskRunner | None = None, walk_counts: Counter | None = None
+) -> list[AugmentedFSP]:
+    """The augmented FSPs of one category's tools, as the graph assets would make them
+    (``walk_counts``: the walks drawn, distinct and repeated, see :func:`initial_fsps`)."""
     g = settings.graph
     runner = runner or TaskRunner(settings.llm)
     category = tools[0].category
@@ -31,6 +35,8 @@ def augmented_for(tools: Sequence[Tool], settings: MagnetSettings, runner: TaskR
         min_turns=g.min_turns,
         seed=settings.seed,
         requires=required_states(e.model_dump() for e in edges),
+        tries=g.walk_tries,
+        counts=walk_counts,
     )
     nested = {src: sorted(d for d, n in out if n) for src, out in adjacency.items()}
     required = {t.name: t.required for t in tools}

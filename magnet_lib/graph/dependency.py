@@ -5,7 +5,9 @@ For every function ``t`` of a category, up to ``candidates`` other functions are
 ``src -> dst`` means the output of ``src`` is
 
 - a ``premise`` for calling ``dst`` (check_file_exists -> download_file: a yes/no, an
-  availability or a status about the thing ``dst`` acts on),
+  availability or a status about the thing ``dst`` acts on; a state ``src`` makes, see
+  :func:`state_premise`; or a look at the very thing ``dst`` then acts on, see
+  :func:`look_premise`),
 - a ``full_input`` of ``dst`` (every required parameter of ``dst`` can be filled from one
   output of ``src``: plan_route.route_id -> start_navigation(route_id)), or
 - a ``partial_input`` (some parameters: get_distance -> convert_distance(value, from_unit, to_unit)).
@@ -508,6 +510,9 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
     if state is not None:
         reason, required = state
         return Verdict(kind="premise", score=0.7 if required else 0.6, evidence=f"{REQUIRED_STATE if required else STATE} {reason}")
+    looked = look_premise(src, dst)
+    if looked is not None:
+        return Verdict(kind="premise", score=0.6, evidence=f"{LOOKED} {looked}")
     return None
 
 
@@ -515,6 +520,8 @@ def judge_pair(src: SchemaProfile, dst: SchemaProfile) -> Verdict | None:
 #: evidence markers of premise edges about the world's state rather than a value: a REQUIRED one
 #: means ``dst`` fails unless ``src`` (or another such source) ran before it in the conversation
 STATE = "state premise:"
+#: evidence marker of a premise of information: a look at the thing the next function acts on
+LOOKED = "look premise:"
 REQUIRED_STATE = "state premise (required):"
 #: (doing, undoing): the second acts on what the first made (unblock needs a block)
 UNDOES = {
@@ -615,6 +622,26 @@ def state_premise(src: SchemaProfile, dst: SchemaProfile) -> tuple[str, bool] | 
     return None
 
 
+def look_premise(src: SchemaProfile, dst: SchemaProfile) -> str | None:
+    """A premise of information: ``src`` looks a thing up by its identifier and ``dst`` acts on
+    the same kind of thing by that identifier (get_product_details -> add_product_to_cart,
+    track_food_order -> rate_food_order; not get_thermostat_reading -> set_light_state): what
+    the look shows is what the user decides on. The identifier is the user's own, so no value
+    flows (an echo) and the edge is never nested; the look changes no state, so it is not
+    required either."""
+    vs, vd = _verb(src), _verb(dst)
+    keys = _identifiers(dst)
+    if vs in LOOKS and vs != "convert" and vd not in LOOKS and keys and keys <= _identifiers(src) and _things(src) & _things(dst):
+        return f"{src.name} shows the {_thing(src) or 'thing'} that {dst.name} then acts on (the same {', '.join(sorted(keys))})"
+    return None
+
+
+def _identifiers(prof: SchemaProfile) -> set[str]:
+    """The required parameters of a function that name a thing by its identifier (product_id)."""
+    required = set(prof.required)
+    return {p.name for p in prof.params if p.name in required and is_identifier_tokens(p.tokens, p.description)}
+
+
 def _thing(prof: SchemaProfile) -> str:
     """What a function acts on: its head object, else the last word of its name that is no verb
     or particle ('save_place' -> 'place', though 'place' is also a verb)."""
@@ -665,7 +692,7 @@ def prefilter_keep(src: SchemaProfile, dst: SchemaProfile) -> bool:
                 )
                 if shares and (_types_compatible(param, out) > 0):
                     return True
-    return premise_signal(src, dst) is not None or state_premise(src, dst) is not None
+    return premise_signal(src, dst) is not None or state_premise(src, dst) is not None or look_premise(src, dst) is not None
 
 
 # --------------------------------------------------------------------------- candidates

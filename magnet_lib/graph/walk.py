@@ -3,7 +3,9 @@
 From every node of a category, ``walks_per_node`` walks are taken; each step moves to an
 out-neighbour chosen uniformly. A walk holds at most ``walk_length`` functions (S = 7: one
 function per turn), ends early at a dead end (a function with no out-edge), and is dropped
-when it has fewer than ``min_turns`` functions. Identical paths are kept once. A function may
+when it has fewer than ``min_turns`` functions. Identical paths are kept once: a walk that
+repeats a path already taken is dropped and another is drawn from the same start (at most
+``walk_tries`` draws per wanted walk), so more walks per node add only distinct paths. A function may
 appear again later in a walk (the paper does not forbid it; a user may check a balance twice),
 but never twice in a row, since the graph has no self-loops.
 
@@ -22,11 +24,13 @@ hash of (category, path, seed).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from magnet_lib.graph.dependency import REQUIRED_STATE
+from magnet_lib.graph.dependency import LOOKS, REQUIRED_STATE
 from magnet_lib.models import FSP, stable_hash
+from magnet_lib.vocabulary import name_tokens
 
 Adjacency = Mapping[str, Sequence[tuple[str, bool]] | Sequence[str]]
 
@@ -56,6 +60,17 @@ def _ready(node: str, seen: set[str], needs: Sequence[Mapping[str, Sequence[str]
     return all(node not in m or bool(seen & set(m[node])) for m in needs)
 
 
+def _since(node: str, path: Sequence[str], before: Sequence[str]) -> set[str]:
+    """What ran that an action ``node`` can still use: everything (``before`` too) when it has
+    not run yet, else only what ran after its last call. An action uses up what it needed (a
+    cancelled order is no order to cancel again), so doing it again needs a new one first; a
+    look-up may look again at the same thing."""
+    if node not in path or name_tokens(node)[:1] and name_tokens(node)[0] in LOOKS:
+        return set(before) | set(path)
+    last = len(path) - 1 - path[::-1].index(node)
+    return set(path[last + 1 :])
+
+
 def random_walk(
     adjacency: Adjacency,
     start: str,
@@ -68,11 +83,11 @@ def random_walk(
     whose target can run at that point: a function in one of the maps of ``needs`` (it needs
     a value only another function's output gives, or a state another function makes) is a
     step only when one of the functions it needs is already on the path (``before``, the
-    lead, counts too)."""
+    lead, counts too), and for an action called before, after its last call (cancel, place
+    another order, cancel again)."""
     path = [start]
     while len(path) < length:
-        seen = set(before) | set(path)
-        options = [n for n in _neighbours(adjacency, path[-1]) if _ready(n, seen, needs)]
+        options = [n for n in _neighbours(adjacency, path[-1]) if _ready(n, _since(n, path, before), needs)]
         if not options:
             break  # dead end
         onward = [n for n in options if len(path) < 2 or n != path[-2]]  # not straight back (block, unblock, block) when it can go on
@@ -132,28 +147,47 @@ def initial_fsps(
     min_turns: int = 2,
     seed: int = 0,
     requires: Mapping[str, Sequence[str]] | None = None,
+    tries: int = 1,
+    counts: Counter | None = None,
 ) -> list[FSP]:
     """The initial FSPs of a category: walks from every node (``nodes``, default the keys of
     ``adjacency``), deduplicated, in a stable order. ``requires`` maps a function to the
     functions of which one must have run for the world to allow it (required premises of
     state, e.g. remove_item_from_food_cart <- add_item_to_food_cart): like a nested in-edge,
-    such a function is only stepped to after one of them, and a walk from it starts there."""
+    such a function is only stepped to after one of them, and a walk from it starts there.
+
+    From each start up to ``walks_per_node * tries`` walks are drawn until ``walks_per_node``
+    of them are paths not seen before (from this start or another): a repeated path is
+    dropped, and a start with fewer distinct paths than asked for gives what it has.
+    ``counts`` (if given) receives ``drawn``, ``distinct``, ``repeated`` and ``short``
+    (dropped under ``min_turns``), so the share of distinct walks can be reported."""
     starts = sorted(set(nodes) if nodes is not None else set(adjacency))
     needs = nested_sources(adjacency)
     state = {d: [s for s in srcs if s != d and d in _neighbours(adjacency, s)] for d, srcs in (requires or {}).items()}
     state = {d: srcs for d, srcs in state.items() if srcs}
     adjacency = {node: _neighbours(adjacency, node) for node in set(adjacency) | set(starts)}  # sorted once
+    counts = Counter() if counts is None else counts
     seen: set[tuple[str, ...]] = set()
     out: list[FSP] = []
     for start in starts:
-        for index in range(walks_per_node):
+        found = 0
+        for index in range(walks_per_node * max(1, tries)):
+            if found == walks_per_node:
+                break
             rng = walk_rng(seed, category, start, index)
             lead = user_start(start, needs, rng, walk_length - 2, state)[:-1] if start in needs or start in state else []
             path = lead + random_walk(adjacency, start, walk_length - len(lead), rng, (needs, state), lead)
             key = tuple(path)
-            if len(path) < min_turns or key in seen:
+            counts["drawn"] += 1
+            if len(path) < min_turns:
+                counts["short"] += 1
+                continue
+            if key in seen:
+                counts["repeated"] += 1
                 continue
             seen.add(key)
+            found += 1
+            counts["distinct"] += 1
             out.append(FSP(fsp_id=fsp_id(category, path, seed), category=category, path=path, start=path[0], seed=seed))
     return out
 

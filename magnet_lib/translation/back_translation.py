@@ -31,11 +31,12 @@ QueryMode = Literal["request", "split_miss_func", "split_miss_params", "resume_m
 
 class ParallelValues(BaseModel):
     """Parallel calls: the function is asked for once per value of ``param``. The user states
-    every value (``query``) or refers to them together as the first ones of an earlier result."""
+    every value (``query``) or refers to them together as the first ones of an earlier result,
+    or of a list another call of the turn returns (``same_turn``: the values are not known yet)."""
 
     param: str
     values: list[Any]
-    source: Literal["query", "previous", "earlier"]
+    source: Literal["query", "previous", "earlier", "same_turn"]
 
 
 class FunctionRequest(BaseModel):
@@ -262,6 +263,13 @@ _GOAL_PHRASES = [
     "and with that, the {o}",
     "and then the {o} for it",
 ]
+#: the same goal for each of the first n elements of a list the turn's call returns
+_EACH_GOAL_PHRASES = [
+    "and give me the {o} for the first {n} of them",
+    "and the {o} of the first {n} results too",
+    "and then the {o} for each of the first {n}",
+    "and I'd also like the {o} of the top {n}",
+]
 #: verbs of functions that only look something up: a nested one of them is a goal ('the route details for it')
 _LOOK_VERBS = frozenset({"get", "list", "search", "find", "check", "calculate", "estimate", "convert"})
 _CONVERSION_GOALS = ["and how much is that in {v}?", "and give me that in {v}", "and what's that in {v}"]
@@ -345,11 +353,17 @@ def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str
     verb, obj = _verb_and_object(request.function)
     if verb == "convert" and stated:
         return choose_text(_CONVERSION_GOALS, rng).format(v=" and ".join(str(v) for v in stated))
+    each = request.parallel
+    count = _COUNT.get(len(each.values), str(len(each.values))) if each is not None else ""
     if verb not in _LOOK_VERBS:  # an action (delete, cancel, unfollow) is asked for with its verb, never as 'the X for it'
         text = choose_text(["and then", "and after that", "and"], rng) + " " + request_phrase(request, rng)
+        if each is not None:
+            text += choose_text([" for the first {n} of them", " for each of the first {n}"], rng).format(n=count)
+    elif each is not None:  # one look-up per element of the list just returned
+        text = choose_text(_EACH_GOAL_PHRASES, rng).format(o=obj, n=count)
     else:
         text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
-    if "first" in request.ordinals.values():
+    if each is None and "first" in request.ordinals.values():
         text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
     if stated:
         text += " " + _values_text([render_value(v) for v in stated], rng)
@@ -446,7 +460,7 @@ def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> s
         zoned = _time_zone_conversion(request, skip, rng)
         if zoned is not None:
             return zoned if not request.nested else choose_text(["and", "and then"], rng) + " " + zoned
-    if request.nested and request.parallel is None:
+    if request.nested and (request.parallel is None or request.parallel.source == "same_turn"):
         return _goal(request, skip, rng)
     if request.parallel is None and _verb_and_object(request.function)[0] == "convert":
         converted = _conversion(request, skip, rng)

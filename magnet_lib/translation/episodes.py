@@ -6,8 +6,10 @@ For every turn:
 1. **plan**: the source of every required argument is fixed up front (an output of an
    earlier call of the same turn, an earlier turn's output, or a value the user states);
    with probability ``distill.parallel_p`` a function with several values at hand for one
-   argument is called 2-3 times side by side, once per value (parallel calls, within
-   ``graph.max_calls_per_turn`` calls for the turn);
+   argument is called 2-3 times side by side, once per value (parallel calls), and a look-up
+   fed by a list another call of the turn returns is made for each of its first elements
+   (at most ``graph.max_parallel_calls`` copies of a call; a turn makes its calls round by
+   round, so it may hold more calls than its ``graph.max_calls_per_turn`` functions);
 2. **back-translate** the turn into the user's query (stating the plan's user values);
 3. **forth-translate** the query into calls, round by round: a nested call is asked for
    after the call it depends on has run, so it can use that output;
@@ -69,6 +71,7 @@ from magnet_lib.translation.planner import (
     HistoryCall,
     PlanError,
     choose_offered,
+    for_each_plan,
     function_requests,
     parallel_plan,
     plan_turn,
@@ -253,13 +256,27 @@ class EpisodeTranslator:
     def _parallel(
         self, plan: list[PlannedCall], history: list[HistoryCall], runtime: EpisodeRuntime, split: FSPTurn | None, key: str
     ) -> list[PlannedCall] | None:
-        """With probability ``distill.parallel_p``, the plan with parallel calls (if a call
-        has several values at hand); a ``miss_params`` target stays a single call."""
+        """The plan with parallel calls, each kind drawn with probability ``distill.parallel_p``:
+        a look-up made for each of the first elements of a list another call of the turn
+        returns (:func:`for_each_plan`), and a call made once per value when several are at
+        hand (:func:`parallel_plan`); at most ``graph.max_parallel_calls`` copies of a call.
+        A ``miss_params`` target stays a single call. None when neither applies."""
         rng = random.Random(f"parallel:{self.fsp.fsp_id}:{self.fsp.seed}:{key}")
-        if rng.random() >= self.settings.distill.parallel_p:
-            return None
+        p, most = self.settings.distill.parallel_p, self.settings.graph.max_parallel_calls
         skip = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
-        return parallel_plan(plan, self.tools, history, runtime, rng, max_calls=self.settings.graph.max_calls_per_turn, skip=skip)
+        wide: list[PlannedCall] | None = None
+        if rng.random() < p:
+            wide = for_each_plan(plan, self.tools, rng, max_parallel=most, skip=skip)
+        for _ in range(self.settings.graph.max_calls_per_turn):  # each function of the turn may go parallel
+            if rng.random() >= p:
+                break
+            base = wide or plan
+            copied = skip | {c.name for c in base if c.parallel}
+            more = parallel_plan(base, self.tools, history, runtime, rng, max_calls=len(base) + most - 1, skip=copied)
+            if more is None:
+                break
+            wide = more
+        return wide
 
     # ------------------------------------------------------------------ one turn: the paper's loop
     def _unit(self, work: _TurnWork) -> Generator[Request, TaskResult, _Unit]:

@@ -66,6 +66,12 @@ class ValueSource(BaseModel):
     key: str | None = Field(None, description="Output field the value is taken from (outputs only).")
     call: int | None = Field(None, description="same_turn: index of the call in the turn; else the turn index.")
     origin: str | None = Field(None, description="query values: user_values | enum | default | state | schema.")
+    nth: int | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="same_turn, for one call per element of a list that call returns ('the details of the first two'): the "
+        "nth (0 = first) distinct value of ``key`` in that output.",
+    )
 
 
 class PlannedCall(BaseModel):
@@ -378,6 +384,15 @@ def resolve_same_turn(planned: PlannedCall, done_outputs: dict[int, Any], schema
             return None
         schema = schemas.get(param, {})
         output = done_outputs[source.call]
+        if source.nth is not None:  # one of the calls made per element of the list that call returned
+            listed: list[Any] = []
+            for k, v in output_leaves(output):
+                if k == source.key and fits(v, schema) and v != "" and v not in listed:
+                    listed.append(v)
+            if source.nth >= len(listed):
+                raise ValueError(f"{planned.name}: output of call {source.call} has no value number {source.nth + 1} for '{param}'")
+            arguments[param] = listed[source.nth]
+            continue
         found = next(
             (
                 (k, v)

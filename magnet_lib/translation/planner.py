@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from magnet_lib.graph.dependency import LOOKS
 from magnet_lib.models import (
     Call,
     Tool,
@@ -622,15 +623,65 @@ def parallel_plan(
         )
         for v in values[:count]
     ]
+    return _with_copies(plan, k, copies)
 
-    def shifted(planned: PlannedCall) -> PlannedCall:  # same-turn references past the copies move with them
+
+def _with_copies(plan: Sequence[PlannedCall], k: int, copies: list[PlannedCall]) -> list[PlannedCall]:
+    """The plan with call ``k`` replaced by its parallel copies; same-turn references past it move with them."""
+    extra = len(copies) - 1
+
+    def shifted(planned: PlannedCall) -> PlannedCall:
         moved = {
-            p: s.model_copy(update={"call": s.call + count - 1}) if s.kind == "same_turn" and s.call > k else s
+            p: s.model_copy(update={"call": s.call + extra}) if s.kind == "same_turn" and s.call > k else s
             for p, s in planned.arguments.items()
         }
         return planned.model_copy(update={"arguments": moved})
 
     return [*plan[:k], *copies, *[shifted(p) for p in plan[k + 1 :]]]
+
+
+#: what a user asks for each of several things a list shows: look-ups, and the actions that
+#: undo, mark or keep a thing ('cancel the first two of them'), never one that makes a new thing
+FOR_EACH_VERBS = LOOKS | frozenset({"cancel", "delete", "remove", "mark", "archive", "like", "follow", "save", "download"})
+
+
+def for_each_plan(
+    plan: Sequence[PlannedCall], tools: dict[str, Tool], rng: random.Random, *, max_parallel: int, skip: frozenset[str] = frozenset()
+) -> list[PlannedCall] | None:
+    """The plan with a look-up made once for each of the first 2-3 elements of a list another
+    call of the turn returns ("find flights to Tokyo and the details of the first two"): the
+    copies take the first, second (and third) value of the field, side by side in one round.
+    Only a look-up (get, check, track, ...; no conversion) or an action of ``FOR_EACH_VERBS``
+    (cancel, delete, mark, ...) whose one same-turn argument sits in a list of that call's
+    response, and which feeds no other call, is copied. None when the
+    turn has no such call; a list shorter than the copies fails the plan's probe."""
+    if max_parallel < 2:
+        return None
+    feeding = {d for p in plan for d in p.depends_on()}
+    options = []
+    for k, planned in enumerate(plan):
+        tool = tools[planned.name]
+        verb = name_tokens(planned.name)[:1]
+        if k in feeding or planned.parallel or planned.name in skip or not verb or verb[0] not in FOR_EACH_VERBS or conversion_params(tool):
+            continue
+        linked = [(p, s) for p, s in planned.arguments.items() if s.kind == "same_turn"]
+        if len(linked) != 1 or linked[0][0] not in tool.required:
+            continue
+        param, source = linked[0]
+        if source.nth is None and source.call is not None and _in_list(tools[plan[source.call].name].response, source.key):
+            options.append((k, param))
+    if not options:
+        return None
+    k, param = options[rng.randrange(len(options))]
+    base = plan[k]
+    count = min(max_parallel, rng.choice((2, 3)))
+    copies = [
+        PlannedCall(
+            name=base.name, arguments={**base.arguments, param: base.arguments[param].model_copy(update={"nth": i})}, parallel=param
+        )
+        for i in range(count)
+    ]
+    return _with_copies(plan, k, copies)
 
 
 def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime) -> str | None:
@@ -668,24 +719,23 @@ _REF = {"previous_turn": "previous", "earlier_turn": "earlier", "same_turn": "sa
 
 
 def _ordinal(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
-    """Which of several values of its field in the output it comes from a value is ('first',
-    'second', 'third', 'last'); None when that output holds only the one."""
-    for h in reversed(history):
+    """Which of several values of its field in the outputs of that turn a value is ('first',
+    'second', 'third', 'last'), counted over all the turn's calls in their order (after parallel
+    calls each output may hold one, the turn several: 'the account id you just got' would not
+    say which); None when the turn gave only the one."""
+    values: list[Any] = []
+    for h in history:
         if h.turn != source.call:
             continue
-        values: list[Any] = []
         for k, v in output_leaves(h.output):
             if k == source.key and not isinstance(v, list) and v not in values:
                 values.append(v)
-        if source.value not in values:
-            continue
-        if len(values) < 2:
-            return None
-        position = values.index(source.value)
-        if position == len(values) - 1 and position > 2:
-            return "last"
-        return ("first", "second", "third")[position] if position < 3 else None
-    return None
+    if source.value not in values or len(values) < 2:
+        return None
+    position = values.index(source.value)
+    if position == len(values) - 1 and position > 2:
+        return "last"
+    return ("first", "second", "third")[position] if position < 3 else None
 
 
 def _across(history: Sequence[HistoryCall], source: ValueSource) -> str | None:
@@ -750,6 +800,8 @@ def function_requests(plan: Sequence[PlannedCall], tools: dict[str, Tool], histo
             if s.kind in ("previous_turn", "earlier_turn") and p != each and p not in ordinals and (o := _across(history, s)) is not None
         }
         for p, s in planned.arguments.items():  # a nested call takes the first of a list the call before returns
+            if p == each:
+                continue  # one call per element: the request says how many
             if s.kind == "same_turn" and s.call is not None and s.call < len(plan) and _in_list(tools[plan[s.call].name].response, s.key):
                 ordinals[p] = "first"
         parallel = None
