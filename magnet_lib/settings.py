@@ -12,6 +12,7 @@ Values the paper does not state are marked "not stated in the paper" in their de
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import tomllib
@@ -30,9 +31,17 @@ def default_home() -> Path:
     return Path(os.environ.get("MAGNET_HOME", ".magnet")).expanduser()
 
 
+#: the home named by ``load_settings(home=...)`` (``magnet ... --home``) while its settings load
+_LOADING_HOME: contextvars.ContextVar[Path | None] = contextvars.ContextVar("magnet_loading_home", default=None)
+
+
 def config_file() -> Path:
+    """``$MAGNET_CONFIG``, else ``magnet.toml`` in the home being loaded (``--home``), else in
+    ``$MAGNET_HOME``."""
     explicit = os.environ.get("MAGNET_CONFIG")
-    return Path(explicit).expanduser() if explicit else default_home() / "magnet.toml"
+    if explicit:
+        return Path(explicit).expanduser()
+    return (_LOADING_HOME.get() or default_home()) / "magnet.toml"
 
 
 class _TomlSection(PydanticBaseSettingsSource):
@@ -476,5 +485,11 @@ class MagnetSettings(_Group):
 
 
 def load_settings(**overrides: Any) -> MagnetSettings:
-    """Settings from file + environment, with keyword overrides on top."""
-    return MagnetSettings(**overrides)
+    """Settings from file + environment, with keyword overrides on top. A ``home`` override
+    also names the settings file: that home's ``magnet.toml`` (unless ``$MAGNET_CONFIG``)."""
+    home = overrides.get("home")
+    token = _LOADING_HOME.set(Path(home).expanduser() if home is not None else None)
+    try:
+        return MagnetSettings(**overrides)
+    finally:
+        _LOADING_HOME.reset(token)

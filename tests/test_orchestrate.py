@@ -417,3 +417,23 @@ def test_a_lint_that_failed_blocking_runs_again_on_its_own(magnet_home, orchard)
     assert not third.materialized() and not third.failed
     assert [(s.asset, s.status) for s in third.steps if s.status != "skipped"] == [("sft_set:sft_set_lint", "checked")]
     assert not [s for s in run_pipeline(relaxed, assets=["sft_set"]).steps if s.status != "skipped"]  # a warning is not retried
+
+
+def test_a_home_named_on_the_command_line_reads_its_own_settings_file(magnet_home, tmp_path, monkeypatch):
+    """`magnet ... --home H` (load_settings(home=H)) takes H/magnet.toml, not $MAGNET_HOME's;
+    $MAGNET_CONFIG still names the file when set."""
+    other = tmp_path / "other_home"
+    other.mkdir()
+    (other / "magnet.toml").write_text("[graph]\nwalk_length = 3\n")
+    magnet_home.mkdir(parents=True, exist_ok=True)
+    (magnet_home / "magnet.toml").write_text("[graph]\nwalk_length = 5\n")
+    assert load_settings().graph.walk_length == 5
+    assert load_settings(home=other).graph.walk_length == 3
+    assert load_settings().graph.walk_length == 5  # the home named once does not stick
+    from magnet_assets.cli import _settings
+
+    assert _settings(home=other).graph.walk_length == 3
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text("[graph]\nwalk_length = 4\n")
+    monkeypatch.setenv("MAGNET_CONFIG", str(explicit))
+    assert load_settings(home=other).graph.walk_length == 4
