@@ -30,6 +30,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from magnet_assets import sqlite_sync
 from magnet_assets.definitions import build_definitions, cores
 from magnet_assets.resources import resource_values
 from magnet_lib.pool.function_pool import discover_categories
@@ -115,6 +116,7 @@ def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
         if not config.exists():
             config.write_text(DAGSTER_YAML.format(runs=settings.run.max_concurrent or max(2, cores())))
         os.environ.setdefault("DAGSTER_HOME", str(home))
+        sqlite_sync.register(home, settings.run.sqlite_sync)
         instance = dg.DagsterInstance.from_config(str(home))
         instance.get_runs(limit=1)  # touches (and migrates) the run storage while the lock is held
     return instance
@@ -324,6 +326,7 @@ def _reconstructable(settings_json: str, executor: str | None = None):
 
 @functools.cache
 def _worker_instance(dagster_home: str) -> dg.DagsterInstance:
+    sqlite_sync.register(dagster_home, os.environ.get(sqlite_sync.ENV, "off"))
     return dg.DagsterInstance.from_config(dagster_home)
 
 
