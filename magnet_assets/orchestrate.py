@@ -166,19 +166,120 @@ def observe_sources(instance: dg.DagsterInstance, versions: dict[str, str]) -> l
 # --------------------------------------------------------------------------- Dagster's stale status
 
 
-def stale_or_missing(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[Key]) -> dict[Key, str]:
+class LatestRecords:
+    """The instance as Dagster's stale resolver sees it, with the latest materialization (and,
+    for observable sources, observation) of every partition of the given assets read up front:
+    two queries per asset (the latest storage id of each partition, then those records)
+    instead of one or two per asset partition. Every other call goes to the instance.
+
+    The resolver's questions about one partition's latest record ("the latest", "the latest
+    after storage id N", "the latest before N") are answered from the snapshot when it holds
+    the answer, which is the answer the storage would give; anything else (a query over
+    several partitions, a paged one, one before an older record) is asked of the instance."""
+
+    def __init__(self, instance: dg.DagsterInstance, graph, assets):
+        from dagster._core.events import DagsterEventType
+
+        self._instance = instance
+        self._latest: dict[tuple[str, dg.AssetKey], dict[str, object]] = {}
+        self.queries = 0  # the snapshot's own queries
+        kinds = {"materialization": DagsterEventType.ASSET_MATERIALIZATION, "observation": DagsterEventType.ASSET_OBSERVATION}
+        for asset in assets:
+            node = graph.get(asset)
+            if node.partitions_def is None:
+                continue  # Dagster reads those from the asset records, in one batch already
+            wanted = ["materialization"] + (["observation"] if node.is_observable or node.is_external else [])
+            for kind in wanted:
+                ids = instance.get_latest_storage_id_by_partition(asset, event_type=kinds[kind])
+                fetch = instance.fetch_materializations if kind == "materialization" else instance.fetch_observations
+                records = (
+                    fetch(dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(ids.values())), limit=len(ids)).records if ids else []
+                )
+                by_id = {r.storage_id: r for r in records}
+                self._latest[(kind, asset)] = {part: by_id[sid] for part, sid in ids.items() if sid in by_id}
+                self.queries += 2 if ids else 1
+                if len(by_id) != len(ids):  # a record gone between the two queries: ask the instance for this asset
+                    del self._latest[(kind, asset)]
+
+    def __getattr__(self, name):
+        return getattr(self._instance, name)
+
+    _MISS = object()
+
+    def _answer(self, kind: str, records_filter, limit: int, cursor, ascending: bool):
+        if cursor is not None or ascending or limit != 1 or not isinstance(records_filter, dg.AssetRecordsFilter):
+            return self._MISS
+        f = records_filter
+        if f.storage_ids is not None or f.after_timestamp is not None or f.before_timestamp is not None:
+            return self._MISS
+        if not f.asset_partitions or len(f.asset_partitions) != 1 or (kind, f.asset_key) not in self._latest:
+            return self._MISS
+        latest = self._latest[(kind, f.asset_key)].get(f.asset_partitions[0])
+        after, before = f.after_storage_id or None, f.before_storage_id or None  # Dagster reads 0 as no bound
+        if after is not None and before is not None:
+            return self._MISS
+        if latest is None:
+            return []
+        if after is not None:
+            return [latest] if latest.storage_id > after else []
+        if before is not None:
+            return [latest] if latest.storage_id < before else self._MISS  # an older record: only the storage knows
+        return [latest]
+
+    def _fetch(self, kind: str, records_filter, limit: int, cursor=None, ascending: bool = False):
+        from dagster._core.event_api import EventRecordsResult
+        from dagster._core.storage.event_log.base import EventLogCursor
+
+        found = self._answer(kind, records_filter, limit, cursor, ascending)
+        if found is self._MISS:
+            fetch = self._instance.fetch_materializations if kind == "materialization" else self._instance.fetch_observations
+            return fetch(records_filter, limit, cursor, ascending)
+        after = EventLogCursor.from_storage_id(found[-1].storage_id).to_string() if found else ""
+        return EventRecordsResult(records=found, cursor=after, has_more=bool(found))
+
+    def fetch_materializations(self, records_filter, limit: int, cursor=None, ascending: bool = False):
+        return self._fetch("materialization", records_filter, limit, cursor, ascending)
+
+    def fetch_observations(self, records_filter, limit: int, cursor=None, ascending: bool = False):
+        return self._fetch("observation", records_filter, limit, cursor, ascending)
+
+    def get_latest_data_version_record(self, key, is_source=None, partition_key=None, before_cursor=None, after_cursor=None):
+        """What ``DagsterInstance.get_latest_data_version_record`` answers, through the snapshot."""
+        records_filter = dg.AssetRecordsFilter(
+            asset_key=key,
+            asset_partitions=[partition_key] if partition_key else None,
+            before_storage_id=before_cursor,
+            after_storage_id=after_cursor,
+        )
+        if is_source is not True:
+            found = next(iter(self.fetch_materializations(records_filter, limit=1).records), None)
+            if found is not None or is_source is False:
+                return found
+        return next(iter(self.fetch_observations(records_filter, limit=1).records), None)
+
+
+def stale_or_missing(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[Key], prefetch: bool = True) -> dict[Key, str]:
     """Dagster's own status of each asset partition ('MISSING', 'STALE' or 'FRESH'): the
     resolver behind the UI's Unsynced / Missing marks (Dagster has no public entry point to
-    it; this is the one place we reach into ``dagster._core``)."""
+    it; this is the one place we reach into ``dagster._core``). With ``prefetch`` the resolver
+    reads the latest records of every partition from :class:`LatestRecords` (a few queries
+    per asset) instead of one query per asset partition; it decides the same."""
     from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._time import get_current_datetime
+    from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
 
     graph = defs.resolve_asset_graph()
     view = AssetGraphView(
         temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None), instance=instance, asset_graph=graph
     )
-    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
+    if prefetch:
+        asked = {k for k, _ in keys}
+        source = LatestRecords(instance, graph, asked | {p for k in asked for p in graph.get(k).parent_keys})
+        queryer = CachingInstanceQueryer(source, graph, view)
+        resolver = CachingStaleStatusResolver(instance=source, asset_graph=graph, loading_context=view, instance_queryer=queryer)
+    else:
+        resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
     return {(k, p): resolver.get_status(k, p).value for k, p in keys}
 
 
