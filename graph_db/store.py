@@ -242,6 +242,35 @@ def _edge_frame(edges: Any, names: set[str], report: BuildReport) -> pl.DataFram
 
 
 @contextlib.contextmanager
+def reader_lock(path: str | os.PathLike, wait_s: float) -> Iterator[None]:
+    """A shared hold on the writer lock (``<path>.lock``): while it is held no writer that
+    takes :func:`writer_lock` is inside the database (Kuzu refuses a read-only open while a
+    writer has it, and a reader that opens while a writer checkpoints cannot replay its
+    shadow pages). Readers share it; waits up to ``wait_s`` for a writer to finish."""
+    lock = Path(f"{Path(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        deadline = time.monotonic() + wait_s
+        pause = 0.01
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise GraphLocked(
+                        f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
+                        f"waited {wait_s:g}s. Try again when it is done."
+                    ) from None
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def writer_lock(path: str | os.PathLike) -> Iterator[None]:
     """The single-writer lock of a graph (``<path>.lock``), held for the duration."""
     lock = Path(f"{Path(path)}.lock")
@@ -386,7 +415,9 @@ def _open_database(path: Path, read_only: bool, lock_wait_s: float) -> kuzu.Data
         try:
             return kuzu.Database(str(path), read_only=read_only)
         except RuntimeError as exc:
-            if "lock" not in str(exc).lower():
+            text = str(exc).lower()
+            # a writer holds the file, or (read-only) it is checkpointing: its shadow pages are not replayed yet
+            if "lock" not in text and not (read_only and "shadow pages" in text):
                 raise
             if time.monotonic() >= deadline:
                 raise GraphLocked(
@@ -585,8 +616,10 @@ class CategoryView:
 
 
 def read_category(path: str | os.PathLike, category: str, lock_wait_s: float = 5.0) -> CategoryView:
-    """One category's part of the graph, read in one open (see :class:`CategoryView`)."""
-    with open_graph(path, lock_wait_s=lock_wait_s) as graph:
+    """One category's part of the graph, read in one open (see :class:`CategoryView`), under
+    :func:`reader_lock`: a category run reading while another category's run writes waits for
+    the write to end instead of meeting Kuzu's lock."""
+    with reader_lock(path, lock_wait_s), open_graph(path, lock_wait_s=lock_wait_s) as graph:
         return CategoryView(
             adjacency=_adjacency(graph, category),
             functions=_functions(graph, category),

@@ -35,6 +35,8 @@ from magnet_lib.tables import from_frame, to_frame
 
 #: the Dagster concurrency pool of every write to graph.kuzu (limit 1 on the CLI's instance)
 KUZU_POOL = "kuzu"
+#: how long a reader step waits for another category's write to end (a write takes a second or two)
+READ_WAIT_S = 60.0
 
 
 @dg.asset(
@@ -114,7 +116,7 @@ dependency_graph = dependency_graph_asset()
 
 def stored_version(path, category: str) -> dg.DataVersion:
     """A hash of the category's nodes and edges as the graph store returns them."""
-    view = graph_db.read_category(path, category)
+    view = graph_db.read_category(path, category, lock_wait_s=READ_WAIT_S)
     return json_version([view.functions, view.edges])
 
 
@@ -153,7 +155,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
     settings = magnet.settings
     g = settings.graph
     category = context.partition_key
-    view = graph_db.read_category(settings.graph_path, category)
+    view = graph_db.read_category(settings.graph_path, category, lock_wait_s=READ_WAIT_S)
     adjacency = view.adjacency
     if not adjacency:
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
@@ -212,7 +214,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
 def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fsps: pl.DataFrame):
     settings = magnet.settings
     category = context.partition_key
-    view = graph_db.read_category(settings.graph_path, category)
+    view = graph_db.read_category(settings.graph_path, category, lock_wait_s=READ_WAIT_S)
     adjacency = view.adjacency
     augmented = augment_category(
         from_frame(fsps, FSP), adjacency, view.functions, settings.graph, settings.seed, required_states(view.edges)
