@@ -31,7 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from magnet_assets import sqlite_sync
-from magnet_assets.definitions import build_definitions, cores
+from magnet_assets.definitions import build_definitions, cores, magnet_job
 from magnet_assets.resources import resource_values
 from magnet_lib.pool.function_pool import discover_categories
 from magnet_lib.settings import LLMSettings, MagnetSettings
@@ -437,6 +437,21 @@ def _execute_in_worker(settings_json: str, dagster_home: str, assets: set[dg.Ass
     return _execute(_reconstructable(settings_json, "in_process"), _worker_instance(dagster_home), assets, part, log_level, checks)
 
 
+def _warm_worker(settings_json: str, dagster_home: str) -> None:
+    """Build what a worker's runs share (the job, the instance) before the first run comes:
+    a worker then starts its first category at once."""
+    magnet_job(settings_json=settings_json, executor="in_process")  # the keywords the reconstructable job calls it with
+    _worker_instance(dagster_home)
+
+
+def _warm_pool(workers: int, settings_json: str, dagster_home: str) -> ProcessPoolExecutor:
+    """The worker pool, each worker building the job before its first run."""
+    pool = _worker_pool(workers)
+    for _ in range(workers):
+        pool.submit(_warm_worker, settings_json, dagster_home)
+    return pool
+
+
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes forked from a server that has the project imported (fast to start).
     Dagster's run execution is not thread-safe (its log set-up reconfigures ``logging``), so
@@ -580,6 +595,18 @@ def run_pipeline(
     started = time.perf_counter()
     instance = open_instance(settings)
     mark_dead_runs(instance)
+    sources = discover_categories(settings)
+    versions = {cat: sources[cat].version() for cat in sorted(sources)}
+    changed = observe_sources(instance, versions)
+    settings_json = json.dumps(resource_values(settings), default=str)
+    limit = settings.run.max_concurrent or cores()
+    fan_out = settings.run.executor == "multiprocess" and limit > 1
+    home = str(settings.dagster_home.resolve())
+    pool = None
+    if fan_out and len([c for c in changed if not categories or c in categories]) > 1:
+        # new or changed sources in several categories (a fresh home): category runs to come;
+        # the workers start (and build the job) while this process plans
+        pool = _warm_pool(limit, settings_json, home)
     defs = build_definitions(settings=settings)
     graph = defs.resolve_asset_graph()
     all_keys = {k for k in graph.get_all_asset_keys() if k != SOURCE_KEY and graph.get(k).is_materializable}
@@ -591,15 +618,11 @@ def run_pipeline(
             raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
         wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
         wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
-    sources = discover_categories(settings)
-    versions = {cat: sources[cat].version() for cat in sorted(sources)}
-    observe_sources(instance, versions)
     run_categories = [c for c in versions if not categories or c in categories]
     order = [k for k in graph.toposorted_asset_keys if k in wanted]
     targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
     lineage = Lineage(instance, defs, set(targets_))
     siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
-    settings_json = json.dumps(resource_values(settings), default=str)
     recon = _reconstructable(settings_json)
     in_process = _reconstructable(settings_json, "in_process")
 
@@ -614,10 +637,6 @@ def run_pipeline(
     # category runs side by side in worker processes, each run's steps in its worker; the
     # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
     # or dask (steps on the cluster) every run is made here.
-    limit = settings.run.max_concurrent or cores()
-    fan_out = settings.run.executor == "multiprocess" and limit > 1
-    pool = None
-    home = str(settings.dagster_home.resolve())
     summary = RunSummary()
     settled: set[Key] = set()  # built, failed or blocked in this call
 
@@ -670,6 +689,8 @@ def run_pipeline(
             report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
 
     status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
+    if pool is None and fan_out and len({p for _, p in status if p is not None}) > 1:
+        pool = _warm_pool(limit, settings_json, home)  # category runs to come (e.g. after a code change)
     retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
     retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
     if status or retry:
