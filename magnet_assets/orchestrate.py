@@ -542,7 +542,7 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
     first_error = (
         next(iter(failures.values()), None)
         or (f"blocking check(s) failed: {', '.join(failed_checks)}" if failed_checks else None)
-        or _run_failure(instance, run_id)
+        or (_run_failure(instance, run_id) if set(assets) - set(done) else None)  # read the log only when something did not run
     )
     by_step: dict[str, list[str]] = {}
     for asset, (step_key, _) in sorted(done.items(), key=lambda kv: str(kv[0])):
