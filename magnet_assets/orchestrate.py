@@ -607,131 +607,136 @@ def run_pipeline(
         # new or changed sources in several categories (a fresh home): category runs to come;
         # the workers start (and build the job) while this process plans
         pool = _warm_pool(limit, settings_json, home)
-    defs = build_definitions(settings=settings)
-    graph = defs.resolve_asset_graph()
-    all_keys = {k for k in graph.get_all_asset_keys() if k != SOURCE_KEY and graph.get(k).is_materializable}
-    wanted = set(all_keys)
-    if assets:
-        targets = {dg.AssetKey(a) for a in assets}
-        unknown = targets - all_keys
-        if unknown:
-            raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
-        wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
-        wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
-    run_categories = [c for c in versions if not categories or c in categories]
-    order = [k for k in graph.toposorted_asset_keys if k in wanted]
-    targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
-    lineage = Lineage(instance, defs, set(targets_))
-    siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
-    recon = _reconstructable(settings_json)
-    in_process = _reconstructable(settings_json, "in_process")
+    try:
+        defs = build_definitions(settings=settings)
+        graph = defs.resolve_asset_graph()
+        all_keys = {k for k in graph.get_all_asset_keys() if k != SOURCE_KEY and graph.get(k).is_materializable}
+        wanted = set(all_keys)
+        if assets:
+            targets = {dg.AssetKey(a) for a in assets}
+            unknown = targets - all_keys
+            if unknown:
+                raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
+            wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
+            wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
+        run_categories = [c for c in versions if not categories or c in categories]
+        order = [k for k in graph.toposorted_asset_keys if k in wanted]
+        targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
+        lineage = Lineage(instance, defs, set(targets_))
+        siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
+        recon = _reconstructable(settings_json)
+        in_process = _reconstructable(settings_json, "in_process")
 
-    def recon_for(keys: set[dg.AssetKey], part: str | None):
-        """A category's run is a chain (each step needs the one before): its steps run in one
-        process, the categories side by side. An unpartitioned run of more than two steps
-        (training, evaluation: independent steps, each with its own heavy libraries) on the
-        configured executor."""
-        steps = {frozenset(siblings.get(k, {k})) for k in keys}
-        return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
+        def recon_for(keys: set[dg.AssetKey], part: str | None):
+            """A category's run is a chain (each step needs the one before): its steps run in one
+            process, the categories side by side. An unpartitioned run of more than two steps
+            (training, evaluation: independent steps, each with its own heavy libraries) on the
+            configured executor."""
+            steps = {frozenset(siblings.get(k, {k})) for k in keys}
+            return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
 
-    # category runs side by side in worker processes, each run's steps in its worker; the
-    # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
-    # or dask (steps on the cluster) every run is made here.
-    summary = RunSummary()
-    settled: set[Key] = set()  # built, failed or blocked in this call
+        # category runs side by side in worker processes, each run's steps in its worker; the
+        # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
+        # or dask (steps on the cluster) every run is made here.
+        summary = RunSummary()
+        settled: set[Key] = set()  # built, failed or blocked in this call
 
-    def report(step: Step) -> None:
-        summary.steps.append(step)
-        if on_step:
-            on_step(step)
+        def report(step: Step) -> None:
+            summary.steps.append(step)
+            if on_step:
+                on_step(step)
 
-    def run_wave(runs: dict[str | None, set[dg.AssetKey]], checks: dict[str | None, set] | None = None) -> set[Key]:
-        """The wave's runs; returns the asset partitions that did not materialize."""
-        nonlocal pool
-        checks = checks or {}
-        failed: set[Key] = set()
+        def run_wave(runs: dict[str | None, set[dg.AssetKey]], checks: dict[str | None, set] | None = None) -> set[Key]:
+            """The wave's runs; returns the asset partitions that did not materialize."""
+            nonlocal pool
+            checks = checks or {}
+            failed: set[Key] = set()
 
-        def take(run_id: str, steps: list[Step]) -> None:
-            if run_id:
-                summary.run_ids.append(run_id)
-            for step in steps:
-                key = (dg.AssetKey(step.asset), step.partition) if ":" not in step.asset else None
-                if key is not None:
-                    settled.add(key)
-                    if step.status != "materialized":
-                        failed.add(key)
-                report(step)
+            def take(run_id: str, steps: list[Step]) -> None:
+                if run_id:
+                    summary.run_ids.append(run_id)
+                for step in steps:
+                    key = (dg.AssetKey(step.asset), step.partition) if ":" not in step.asset else None
+                    if key is not None:
+                        settled.add(key)
+                        if step.status != "materialized":
+                            failed.add(key)
+                    report(step)
 
-        def with_checks(part, keys):
-            extra = checks.get(part)
-            return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
+            def with_checks(part, keys):
+                extra = checks.get(part)
+                return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
 
-        partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
-        if fan_out and len(partitioned) > 1:
-            pool = pool or _worker_pool(limit)
-            futures = [
-                pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
-                for part, keys in partitioned
-            ]
-            for future in as_completed(futures):  # each run reported when it ends (live progress)
-                take(*future.result())
-        else:
-            for part, keys in partitioned:
-                take(*_execute(recon_for(keys, part), instance, keys, part, log_level, with_checks(part, keys)))
-        if None in runs:
-            keys = runs[None]
-            take(*_execute(recon_for(keys, None), instance, keys, None, log_level, with_checks(None, keys)))
-        return failed
+            partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
+            if fan_out and len(partitioned) > 1:
+                pool = pool or _worker_pool(limit)
+                futures = [
+                    pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
+                    for part, keys in partitioned
+                ]
+                for future in as_completed(futures):  # each run reported when it ends (live progress)
+                    take(*future.result())
+            else:
+                for part, keys in partitioned:
+                    take(*_execute(recon_for(keys, part), instance, keys, part, log_level, with_checks(part, keys)))
+            if None in runs:
+                keys = runs[None]
+                take(*_execute(recon_for(keys, None), instance, keys, None, log_level, with_checks(None, keys)))
+            return failed
 
-    def block(keys: set[Key], why: str) -> None:
-        for key in lineage.sort(keys - settled):
-            settled.add(key)
-            report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
+        def block(keys: set[Key], why: str) -> None:
+            for key in lineage.sort(keys - settled):
+                settled.add(key)
+                report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
 
-    status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
-    if pool is None and fan_out and len({p for _, p in status if p is not None}) > 1:
-        pool = _warm_pool(limit, settings_json, home)  # category runs to come (e.g. after a code change)
-    retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
-    retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
-    if status or retry:
-        probe_endpoint(settings.llm)
-    # 1. the stale roots on their own (and the failed lints): their new data decides what is below
-    roots = {k for k, s in status.items() if s == "STALE" and not any(p in status for p in _parents(lineage, k, status))}
-    if roots or retry:
-        probe: dict[str | None, set[dg.AssetKey]] = {}
-        for asset, part in roots:
-            probe.setdefault(part, set()).update(siblings[asset])
-        for part, check_keys in retry.items():
-            probe.setdefault(part, set())
-        failed = run_wave(probe, retry)
-        for part, check_keys in retry.items():  # a lint that fails again blocks what is below its asset
-            still = [
-                c
-                for c in check_keys
-                if any(s.asset == f"{c.asset_key.to_user_string()}:{c.name}" and s.status == "failed" for s in summary.steps)
-            ]
-            below = {child for c in still for child in lineage.children((c.asset_key, part))}
-            block(lineage.downstream(below), f"blocking check(s) failed: {', '.join(c.name for c in still)}")
-        block(lineage.downstream(failed) - failed, "an upstream asset failed")
-        status = _todo(instance, defs, [k for k in targets_ if k not in settled])
-    # 2. what Dagster calls stale or missing now, and everything below it, in waves
-    todo = lineage.downstream(set(status)) - settled
-    plan = _waves(lineage, todo, siblings)
-    runs = next(plan, None)
-    while runs is not None:
-        failed = run_wave(runs)
-        block(lineage.downstream(failed) - failed, "an upstream asset failed")
-        try:
-            runs = plan.send(failed)
-        except StopIteration:
-            runs = None
-    if pool is not None:
-        pool.shutdown()
-    for key in targets_:
-        if key not in settled:
-            report(Step(key[0].to_user_string(), key[1], "skipped"))
-    summary.seconds = time.perf_counter() - started
-    return summary
+        status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
+        if pool is None and fan_out and len({p for _, p in status if p is not None}) > 1:
+            pool = _warm_pool(limit, settings_json, home)  # category runs to come (e.g. after a code change)
+        retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
+        retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
+        if status or retry:
+            probe_endpoint(settings.llm)
+        # 1. the stale roots on their own (and the failed lints): their new data decides what is below
+        roots = {k for k, s in status.items() if s == "STALE" and not any(p in status for p in _parents(lineage, k, status))}
+        if roots or retry:
+            probe: dict[str | None, set[dg.AssetKey]] = {}
+            for asset, part in roots:
+                probe.setdefault(part, set()).update(siblings[asset])
+            for part, check_keys in retry.items():
+                probe.setdefault(part, set())
+            failed = run_wave(probe, retry)
+            for part, check_keys in retry.items():  # a lint that fails again blocks what is below its asset
+                still = [
+                    c
+                    for c in check_keys
+                    if any(s.asset == f"{c.asset_key.to_user_string()}:{c.name}" and s.status == "failed" for s in summary.steps)
+                ]
+                below = {child for c in still for child in lineage.children((c.asset_key, part))}
+                block(lineage.downstream(below), f"blocking check(s) failed: {', '.join(c.name for c in still)}")
+            block(lineage.downstream(failed) - failed, "an upstream asset failed")
+            status = _todo(instance, defs, [k for k in targets_ if k not in settled])
+        # 2. what Dagster calls stale or missing now, and everything below it, in waves
+        todo = lineage.downstream(set(status)) - settled
+        plan = _waves(lineage, todo, siblings)
+        runs = next(plan, None)
+        while runs is not None:
+            failed = run_wave(runs)
+            block(lineage.downstream(failed) - failed, "an upstream asset failed")
+            try:
+                runs = plan.send(failed)
+            except StopIteration:
+                runs = None
+        if pool is not None:
+            pool.shutdown()
+        for key in targets_:
+            if key not in settled:
+                report(Step(key[0].to_user_string(), key[1], "skipped"))
+        summary.seconds = time.perf_counter() - started
+        return summary
+    except BaseException:  # an unknown asset, an unreachable endpoint, Ctrl-C: no worker left warming up
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _todo(instance, defs, keys: list[Key]) -> dict[Key, str]:
