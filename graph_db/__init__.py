@@ -1,11 +1,12 @@
 """The Kuzu store of the dependency graph (the only package that imports ``kuzu``).
 
 Functions: :func:`build_graph`, :func:`open_graph`, :func:`query`, :func:`adjacency`,
-:func:`functions`, :func:`edges_by_kind`, :func:`stats`. See :mod:`graph_db.store`.
+:func:`functions`, :func:`edges_by_kind`, :func:`read_category` (all of one category in one open), :func:`stats`. See :mod:`graph_db.store`.
 """
 
 from graph_db.store import (
     BuildReport,
+    CategoryView,
     GraphConnection,
     GraphLocked,
     GraphNotBuilt,
@@ -21,6 +22,8 @@ from graph_db.store import (
     open_graph,
     query,
     query_parameters,
+    read_category,
+    reader_lock,
     replace_category,
     stats,
     tokenize,
@@ -30,6 +33,7 @@ from graph_db.store import (
 
 __all__ = [
     "BuildReport",
+    "CategoryView",
     "GraphConnection",
     "GraphLocked",
     "GraphNotBuilt",
@@ -45,6 +49,8 @@ __all__ = [
     "open_graph",
     "query",
     "query_parameters",
+    "read_category",
+    "reader_lock",
     "replace_category",
     "stats",
     "tokenize",

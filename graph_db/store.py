@@ -242,6 +242,35 @@ def _edge_frame(edges: Any, names: set[str], report: BuildReport) -> pl.DataFram
 
 
 @contextlib.contextmanager
+def reader_lock(path: str | os.PathLike, wait_s: float) -> Iterator[None]:
+    """A shared hold on the writer lock (``<path>.lock``): while it is held no writer that
+    takes :func:`writer_lock` is inside the database (Kuzu refuses a read-only open while a
+    writer has it, and a reader that opens while a writer checkpoints cannot replay its
+    shadow pages). Readers share it; waits up to ``wait_s`` for a writer to finish."""
+    lock = Path(f"{Path(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        deadline = time.monotonic() + wait_s
+        pause = 0.01
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise GraphLocked(
+                        f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
+                        f"waited {wait_s:g}s. Try again when it is done."
+                    ) from None
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def writer_lock(path: str | os.PathLike) -> Iterator[None]:
     """The single-writer lock of a graph (``<path>.lock``), held for the duration."""
     lock = Path(f"{Path(path)}.lock")
@@ -386,7 +415,9 @@ def _open_database(path: Path, read_only: bool, lock_wait_s: float) -> kuzu.Data
         try:
             return kuzu.Database(str(path), read_only=read_only)
         except RuntimeError as exc:
-            if "lock" not in str(exc).lower():
+            text = str(exc).lower()
+            # a writer holds the file, or (read-only) it is checkpointing: its shadow pages are not replayed yet
+            if "lock" not in text and not (read_only and "shadow pages" in text):
                 raise
             if time.monotonic() >= deadline:
                 raise GraphLocked(
@@ -512,27 +543,29 @@ def query(
         return graph.execute(cypher, params)
 
 
-def adjacency(path: str | os.PathLike, category: str) -> dict[str, list[tuple[str, bool]]]:
-    """Out-edges of every function of a category, for the walks: ``{src: [(dst, nested), ...]}``
-    sorted by dst; functions without out-edges map to an empty list."""
-    with open_graph(path) as graph:
-        nodes = graph.execute("MATCH (f:Function) WHERE f.category = $category RETURN f.name AS name", {"category": category})
-        out: dict[str, list[tuple[str, bool]]] = {row["name"]: [] for row in nodes}
-        rows = graph.execute(
-            "MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) WHERE a.category = $category "
-            "RETURN a.name AS src, b.name AS dst, r.nested AS nested ORDER BY src, dst",
-            {"category": category},
-        )
+def _adjacency(graph: GraphConnection, category: str) -> dict[str, list[tuple[str, bool]]]:
+    nodes = graph.execute("MATCH (f:Function) WHERE f.category = $category RETURN f.name AS name", {"category": category})
+    out: dict[str, list[tuple[str, bool]]] = {row["name"]: [] for row in nodes}
+    rows = graph.execute(
+        "MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) WHERE a.category = $category "
+        "RETURN a.name AS src, b.name AS dst, r.nested AS nested ORDER BY src, dst",
+        {"category": category},
+    )
     for row in rows:
         out.setdefault(row["src"], []).append((row["dst"], bool(row["nested"])))
     return out
 
 
-def functions(path: str | os.PathLike, category: str | None = None) -> list[dict[str, Any]]:
-    """The Function nodes (of a category), parameters and response decoded from JSON."""
-    cypher = "MATCH (f:Function) " + ("WHERE f.category = $category " if category else "") + "RETURN f ORDER BY f.name"
+def adjacency(path: str | os.PathLike, category: str) -> dict[str, list[tuple[str, bool]]]:
+    """Out-edges of every function of a category, for the walks: ``{src: [(dst, nested), ...]}``
+    sorted by dst; functions without out-edges map to an empty list."""
     with open_graph(path) as graph:
-        rows = graph.execute(cypher, {"category": category} if category else None)
+        return _adjacency(graph, category)
+
+
+def _functions(graph: GraphConnection, category: str | None) -> list[dict[str, Any]]:
+    cypher = "MATCH (f:Function) " + ("WHERE f.category = $category " if category else "") + "RETURN f ORDER BY f.name"
+    rows = graph.execute(cypher, {"category": category} if category else None)
     out = []
     for row in rows:
         node = {k: v for k, v in row["f"].items() if not k.startswith("_")}
@@ -542,20 +575,58 @@ def functions(path: str | os.PathLike, category: str | None = None) -> list[dict
     return out
 
 
-def edges_by_kind(path: str | os.PathLike, category: str | None = None) -> dict[str, int]:
-    """Edge counts per kind (of a category), plus ``nested``."""
-    where = "WHERE a.category = $category " if category else ""
+def functions(path: str | os.PathLike, category: str | None = None) -> list[dict[str, Any]]:
+    """The Function nodes (of a category), parameters and response decoded from JSON."""
     with open_graph(path) as graph:
-        rows = graph.execute(
-            f"MATCH (a:Function)-[r:DEPENDS_ON]->(:Function) {where}RETURN r.kind AS kind, r.nested AS nested, count(*) AS n",
-            {"category": category} if category else None,
-        )
+        return _functions(graph, category)
+
+
+def _edges_by_kind(graph: GraphConnection, category: str | None) -> dict[str, int]:
+    where = "WHERE a.category = $category " if category else ""
+    rows = graph.execute(
+        f"MATCH (a:Function)-[r:DEPENDS_ON]->(:Function) {where}RETURN r.kind AS kind, r.nested AS nested, count(*) AS n",
+        {"category": category} if category else None,
+    )
     counts: Counter = Counter()
     for row in rows:
         counts[row["kind"]] += row["n"]
         if row["nested"]:
             counts["nested"] += row["n"]
     return dict(counts)
+
+
+def edges_by_kind(path: str | os.PathLike, category: str | None = None) -> dict[str, int]:
+    """Edge counts per kind (of a category), plus ``nested``."""
+    with open_graph(path) as graph:
+        return _edges_by_kind(graph, category)
+
+
+@dataclass
+class CategoryView:
+    """What the walks and the augmentation read of one category, in one read-only open of the
+    database (each open costs milliseconds and may wait for a writer): the same values as
+    :func:`adjacency`, :func:`functions`, :func:`iter_edges` and :func:`edges_by_kind` of the
+    category, and the number of functions stored over every category."""
+
+    adjacency: dict[str, list[tuple[str, bool]]]
+    functions: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    edges_by_kind: dict[str, int]
+    all_functions: int
+
+
+def read_category(path: str | os.PathLike, category: str, lock_wait_s: float = 5.0) -> CategoryView:
+    """One category's part of the graph, read in one open (see :class:`CategoryView`), under
+    :func:`reader_lock`: a category run reading while another category's run writes waits for
+    the write to end instead of meeting Kuzu's lock."""
+    with reader_lock(path, lock_wait_s), open_graph(path, lock_wait_s=lock_wait_s) as graph:
+        return CategoryView(
+            adjacency=_adjacency(graph, category),
+            functions=_functions(graph, category),
+            edges=graph.execute(_EDGES.format(where="WHERE a.category = $category "), {"category": category}),
+            edges_by_kind=_edges_by_kind(graph, category),
+            all_functions=graph.execute("MATCH (f:Function) RETURN count(*) AS n")[0]["n"],
+        )
 
 
 def stats(path: str | os.PathLike) -> dict[str, Any]:
@@ -569,10 +640,11 @@ def stats(path: str | os.PathLike) -> dict[str, Any]:
 def iter_edges(path: str | os.PathLike, category: str | None = None) -> Iterable[dict[str, Any]]:
     """Every stored edge (of a category) as a dict with src, dst and the edge's properties."""
     where = "WHERE a.category = $category " if category else ""
-    return query(
-        path,
-        f"MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) {where}"
-        "RETURN a.name AS src, b.name AS dst, r.kind AS kind, r.nested AS nested, r.evidence AS evidence, "
-        "r.judge AS judge, r.score AS score ORDER BY src, dst",
-        {"category": category} if category else None,
-    )
+    return query(path, _EDGES.format(where=where), {"category": category} if category else None)
+
+
+_EDGES = (
+    "MATCH (a:Function)-[r:DEPENDS_ON]->(b:Function) {where}"
+    "RETURN a.name AS src, b.name AS dst, r.kind AS kind, r.nested AS nested, r.evidence AS evidence, "
+    "r.judge AS judge, r.score AS score ORDER BY src, dst"
+)

@@ -14,6 +14,7 @@ import os
 
 import dagster as dg
 
+from magnet_assets import sqlite_sync  # noqa: F401  (every process that runs steps: the instance's SQLite sync level)
 from magnet_assets.io_manager import PolarsParquetIOManager
 from magnet_assets.resources import MagnetResource
 from magnet_assets.versions import with_code_versions

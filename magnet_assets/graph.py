@@ -3,11 +3,13 @@ part of the one Kuzu graph, the initial random-walk FSPs and the augmented (Merg
 Split) FSPs, with blocking checks on the walks and the turn limit.
 
 Every asset here is partitioned by category, so Dagster's lineage runs category by category:
-a change in one category makes only that category's partitions stale. Every step that opens
-the Kuzu file (the writer ``dependency_graph``, the readers ``fsps`` and ``augmented_fsps``)
-is in the ``kuzu`` concurrency pool (limit 1, set up by the CLI's instance): category runs go
-side by side, and one category's walks never meet another's write lock (Kuzu locks the
-whole file); a reader outside Dagster that meets one retries briefly (:mod:`graph_db.store`)."""
+a change in one category makes only that category's partitions stale. The writer
+``dependency_graph`` is in the ``kuzu`` concurrency pool (limit 1, set up by the CLI's
+instance), so category runs go side by side and their writes one at a time. The readers
+``fsps`` and ``augmented_fsps`` read their category in one read-only open
+(:func:`graph_db.read_category`); one that meets another category's write lock (Kuzu locks
+the whole file) retries briefly (:mod:`graph_db.store`) instead of queueing in the pool,
+whose blocked steps wait a second or more between claims."""
 
 from collections import Counter
 
@@ -33,6 +35,8 @@ from magnet_lib.tables import from_frame, to_frame
 
 #: the Dagster concurrency pool of every write to graph.kuzu (limit 1 on the CLI's instance)
 KUZU_POOL = "kuzu"
+#: how long a reader step waits for another category's write to end (a write takes a second or two)
+READ_WAIT_S = 60.0
 
 
 @dg.asset(
@@ -112,7 +116,8 @@ dependency_graph = dependency_graph_asset()
 
 def stored_version(path, category: str) -> dg.DataVersion:
     """A hash of the category's nodes and edges as the graph store returns them."""
-    return json_version([graph_db.functions(path, category), list(graph_db.iter_edges(path, category))])
+    view = graph_db.read_category(path, category, lock_wait_s=READ_WAIT_S)
+    return json_version([view.functions, view.edges])
 
 
 def _histogram(values) -> dict[str, int]:
@@ -138,7 +143,6 @@ def blocking_outcome(results: list[dg.AssetCheckResult], output: dg.Output):
     partitions_def=category_partitions,
     group_name="graph",
     deps=["dependency_graph"],
-    pool=KUZU_POOL,  # reads graph.kuzu: never while another category's run writes it (Kuzu's file lock)
     description="Initial function signature paths: seeded random walks of walk_length steps from every node of "
     "the category, read from the graph store.",
     check_specs=[
@@ -151,11 +155,12 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
     settings = magnet.settings
     g = settings.graph
     category = context.partition_key
-    adjacency = graph_db.adjacency(settings.graph_path, category)
+    view = graph_db.read_category(settings.graph_path, category, lock_wait_s=READ_WAIT_S)
+    adjacency = view.adjacency
     if not adjacency:
         context.log.warning(f"category '{category}' has no function in the graph; re-materialize dependency_graph")
     # with target_items the walks per node follow from the whole pool's size (every category's functions in the graph)
-    per_node = settings.walks_for(len(graph_db.functions(settings.graph_path))) if settings.target_items else g.walks_per_node
+    per_node = settings.walks_for(view.all_functions) if settings.target_items else g.walks_per_node
     drawn: Counter = Counter()
     walks = initial_fsps(
         category,
@@ -164,7 +169,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
         walks_per_node=per_node,
         min_turns=g.min_turns,
         seed=settings.seed,
-        requires=required_states(graph_db.iter_edges(settings.graph_path, category)),
+        requires=required_states(view.edges),
         tries=g.walk_tries,
         counts=drawn,
     )
@@ -180,7 +185,7 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
         metadata={
             **table_metadata(frame, ["fsp_id", "start", "path"]),
             **counts_metadata("length_histogram", _histogram(len(w.path) for w in walks)),
-            **counts_metadata("edges_by_kind", graph_db.edges_by_kind(settings.graph_path, category)),
+            **counts_metadata("edges_by_kind", view.edges_by_kind),
             "nodes": len(adjacency),
             "start_nodes_with_a_walk": len({w.start for w in walks}),
             "walks_per_node": per_node,
@@ -195,7 +200,6 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
 @dg.asset(
     partitions_def=category_partitions,
     group_name="graph",
-    pool=KUZU_POOL,
     description="FSPs after Merge -> Insert (variant no_split) and after Split (variant miss_func / miss_params); "
     "every turn records the operation that made it.",
     check_specs=[
@@ -216,10 +220,11 @@ def fsps(context: dg.AssetExecutionContext, magnet: MagnetResource):
 def augmented_fsps(context: dg.AssetExecutionContext, magnet: MagnetResource, fsps: pl.DataFrame):
     settings = magnet.settings
     category = context.partition_key
-    adjacency = graph_db.adjacency(settings.graph_path, category)
-    functions = graph_db.functions(settings.graph_path, category)
-    requires = required_states(graph_db.iter_edges(settings.graph_path, category))
-    augmented = augment_category(from_frame(fsps, FSP), adjacency, functions, settings.graph, settings.seed, requires)
+    view = graph_db.read_category(settings.graph_path, category, lock_wait_s=READ_WAIT_S)
+    adjacency = view.adjacency
+    augmented = augment_category(
+        from_frame(fsps, FSP), adjacency, view.functions, settings.graph, settings.seed, required_states(view.edges)
+    )
     frame = to_frame(augmented, AugmentedFSP)
     limit = settings.graph.max_calls_per_turn
     over = turn_limit_violations(augmented, limit)

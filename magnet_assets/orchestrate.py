@@ -30,7 +30,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from magnet_assets.definitions import build_definitions, cores
+from magnet_assets import sqlite_sync
+from magnet_assets.definitions import build_definitions, cores, magnet_job
 from magnet_assets.resources import resource_values
 from magnet_lib.pool.function_pool import discover_categories
 from magnet_lib.settings import LLMSettings, MagnetSettings
@@ -115,6 +116,7 @@ def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
         if not config.exists():
             config.write_text(DAGSTER_YAML.format(runs=settings.run.max_concurrent or max(2, cores())))
         os.environ.setdefault("DAGSTER_HOME", str(home))
+        sqlite_sync.register(home, settings.run.sqlite_sync)
         instance = dg.DagsterInstance.from_config(str(home))
         instance.get_runs(limit=1)  # touches (and migrates) the run storage while the lock is held
     return instance
@@ -164,19 +166,120 @@ def observe_sources(instance: dg.DagsterInstance, versions: dict[str, str]) -> l
 # --------------------------------------------------------------------------- Dagster's stale status
 
 
-def stale_or_missing(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[Key]) -> dict[Key, str]:
+class LatestRecords:
+    """The instance as Dagster's stale resolver sees it, with the latest materialization (and,
+    for observable sources, observation) of every partition of the given assets read up front:
+    two queries per asset (the latest storage id of each partition, then those records)
+    instead of one or two per asset partition. Every other call goes to the instance.
+
+    The resolver's questions about one partition's latest record ("the latest", "the latest
+    after storage id N", "the latest before N") are answered from the snapshot when it holds
+    the answer, which is the answer the storage would give; anything else (a query over
+    several partitions, a paged one, one before an older record) is asked of the instance."""
+
+    def __init__(self, instance: dg.DagsterInstance, graph, assets):
+        from dagster._core.events import DagsterEventType
+
+        self._instance = instance
+        self._latest: dict[tuple[str, dg.AssetKey], dict[str, object]] = {}
+        self.queries = 0  # the snapshot's own queries
+        kinds = {"materialization": DagsterEventType.ASSET_MATERIALIZATION, "observation": DagsterEventType.ASSET_OBSERVATION}
+        for asset in assets:
+            node = graph.get(asset)
+            if node.partitions_def is None:
+                continue  # Dagster reads those from the asset records, in one batch already
+            wanted = ["materialization"] + (["observation"] if node.is_observable or node.is_external else [])
+            for kind in wanted:
+                ids = instance.get_latest_storage_id_by_partition(asset, event_type=kinds[kind])
+                fetch = instance.fetch_materializations if kind == "materialization" else instance.fetch_observations
+                records = (
+                    fetch(dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(ids.values())), limit=len(ids)).records if ids else []
+                )
+                by_id = {r.storage_id: r for r in records}
+                self._latest[(kind, asset)] = {part: by_id[sid] for part, sid in ids.items() if sid in by_id}
+                self.queries += 2 if ids else 1
+                if len(by_id) != len(ids):  # a record gone between the two queries: ask the instance for this asset
+                    del self._latest[(kind, asset)]
+
+    def __getattr__(self, name):
+        return getattr(self._instance, name)
+
+    _MISS = object()
+
+    def _answer(self, kind: str, records_filter, limit: int, cursor, ascending: bool):
+        if cursor is not None or ascending or limit != 1 or not isinstance(records_filter, dg.AssetRecordsFilter):
+            return self._MISS
+        f = records_filter
+        if f.storage_ids is not None or f.after_timestamp is not None or f.before_timestamp is not None:
+            return self._MISS
+        if not f.asset_partitions or len(f.asset_partitions) != 1 or (kind, f.asset_key) not in self._latest:
+            return self._MISS
+        latest = self._latest[(kind, f.asset_key)].get(f.asset_partitions[0])
+        after, before = f.after_storage_id or None, f.before_storage_id or None  # Dagster reads 0 as no bound
+        if after is not None and before is not None:
+            return self._MISS
+        if latest is None:
+            return []
+        if after is not None:
+            return [latest] if latest.storage_id > after else []
+        if before is not None:
+            return [latest] if latest.storage_id < before else self._MISS  # an older record: only the storage knows
+        return [latest]
+
+    def _fetch(self, kind: str, records_filter, limit: int, cursor=None, ascending: bool = False):
+        from dagster._core.event_api import EventRecordsResult
+        from dagster._core.storage.event_log.base import EventLogCursor
+
+        found = self._answer(kind, records_filter, limit, cursor, ascending)
+        if found is self._MISS:
+            fetch = self._instance.fetch_materializations if kind == "materialization" else self._instance.fetch_observations
+            return fetch(records_filter, limit, cursor, ascending)
+        after = EventLogCursor.from_storage_id(found[-1].storage_id).to_string() if found else ""
+        return EventRecordsResult(records=found, cursor=after, has_more=bool(found))
+
+    def fetch_materializations(self, records_filter, limit: int, cursor=None, ascending: bool = False):
+        return self._fetch("materialization", records_filter, limit, cursor, ascending)
+
+    def fetch_observations(self, records_filter, limit: int, cursor=None, ascending: bool = False):
+        return self._fetch("observation", records_filter, limit, cursor, ascending)
+
+    def get_latest_data_version_record(self, key, is_source=None, partition_key=None, before_cursor=None, after_cursor=None):
+        """What ``DagsterInstance.get_latest_data_version_record`` answers, through the snapshot."""
+        records_filter = dg.AssetRecordsFilter(
+            asset_key=key,
+            asset_partitions=[partition_key] if partition_key else None,
+            before_storage_id=before_cursor,
+            after_storage_id=after_cursor,
+        )
+        if is_source is not True:
+            found = next(iter(self.fetch_materializations(records_filter, limit=1).records), None)
+            if found is not None or is_source is False:
+                return found
+        return next(iter(self.fetch_observations(records_filter, limit=1).records), None)
+
+
+def stale_or_missing(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[Key], prefetch: bool = True) -> dict[Key, str]:
     """Dagster's own status of each asset partition ('MISSING', 'STALE' or 'FRESH'): the
     resolver behind the UI's Unsynced / Missing marks (Dagster has no public entry point to
-    it; this is the one place we reach into ``dagster._core``)."""
+    it; this is the one place we reach into ``dagster._core``). With ``prefetch`` the resolver
+    reads the latest records of every partition from :class:`LatestRecords` (a few queries
+    per asset) instead of one query per asset partition; it decides the same."""
     from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._time import get_current_datetime
+    from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
 
     graph = defs.resolve_asset_graph()
     view = AssetGraphView(
         temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None), instance=instance, asset_graph=graph
     )
-    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
+    if prefetch:
+        asked = {k for k, _ in keys}
+        source = LatestRecords(instance, graph, asked | {p for k in asked for p in graph.get(k).parent_keys})
+        queryer = CachingInstanceQueryer(source, graph, view)
+        resolver = CachingStaleStatusResolver(instance=source, asset_graph=graph, loading_context=view, instance_queryer=queryer)
+    else:
+        resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
     return {(k, p): resolver.get_status(k, p).value for k, p in keys}
 
 
@@ -324,6 +427,7 @@ def _reconstructable(settings_json: str, executor: str | None = None):
 
 @functools.cache
 def _worker_instance(dagster_home: str) -> dg.DagsterInstance:
+    sqlite_sync.register(dagster_home, os.environ.get(sqlite_sync.ENV, "off"))
     return dg.DagsterInstance.from_config(dagster_home)
 
 
@@ -331,6 +435,21 @@ def _execute_in_worker(settings_json: str, dagster_home: str, assets: set[dg.Ass
     """One partition's run in a worker process (the run's steps in that process; the instance
     and the job built once per worker)."""
     return _execute(_reconstructable(settings_json, "in_process"), _worker_instance(dagster_home), assets, part, log_level, checks)
+
+
+def _warm_worker(settings_json: str, dagster_home: str) -> None:
+    """Build what a worker's runs share (the job, the instance) before the first run comes:
+    a worker then starts its first category at once."""
+    magnet_job(settings_json=settings_json, executor="in_process")  # the keywords the reconstructable job calls it with
+    _worker_instance(dagster_home)
+
+
+def _warm_pool(workers: int, settings_json: str, dagster_home: str) -> ProcessPoolExecutor:
+    """The worker pool, each worker building the job before its first run."""
+    pool = _worker_pool(workers)
+    for _ in range(workers):
+        pool.submit(_warm_worker, settings_json, dagster_home)
+    return pool
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
@@ -423,7 +542,7 @@ def _execute(recon, instance, assets: set[dg.AssetKey], part: str | None, log_le
     first_error = (
         next(iter(failures.values()), None)
         or (f"blocking check(s) failed: {', '.join(failed_checks)}" if failed_checks else None)
-        or _run_failure(instance, run_id)
+        or (_run_failure(instance, run_id) if set(assets) - set(done) else None)  # read the log only when something did not run
     )
     by_step: dict[str, list[str]] = {}
     for asset, (step_key, _) in sorted(done.items(), key=lambda kv: str(kv[0])):
@@ -476,137 +595,148 @@ def run_pipeline(
     started = time.perf_counter()
     instance = open_instance(settings)
     mark_dead_runs(instance)
-    defs = build_definitions(settings=settings)
-    graph = defs.resolve_asset_graph()
-    all_keys = {k for k in graph.get_all_asset_keys() if k != SOURCE_KEY and graph.get(k).is_materializable}
-    wanted = set(all_keys)
-    if assets:
-        targets = {dg.AssetKey(a) for a in assets}
-        unknown = targets - all_keys
-        if unknown:
-            raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
-        wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
-        wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
     sources = discover_categories(settings)
     versions = {cat: sources[cat].version() for cat in sorted(sources)}
-    observe_sources(instance, versions)
-    run_categories = [c for c in versions if not categories or c in categories]
-    order = [k for k in graph.toposorted_asset_keys if k in wanted]
-    targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
-    lineage = Lineage(instance, defs, set(targets_))
-    siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
+    changed = observe_sources(instance, versions)
     settings_json = json.dumps(resource_values(settings), default=str)
-    recon = _reconstructable(settings_json)
-    in_process = _reconstructable(settings_json, "in_process")
-
-    def recon_for(keys: set[dg.AssetKey], part: str | None):
-        """A category's run is a chain (each step needs the one before): its steps run in one
-        process, the categories side by side. An unpartitioned run of more than two steps
-        (training, evaluation: independent steps, each with its own heavy libraries) on the
-        configured executor."""
-        steps = {frozenset(siblings.get(k, {k})) for k in keys}
-        return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
-
-    # category runs side by side in worker processes, each run's steps in its worker; the
-    # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
-    # or dask (steps on the cluster) every run is made here.
     limit = settings.run.max_concurrent or cores()
     fan_out = settings.run.executor == "multiprocess" and limit > 1
-    pool = None
     home = str(settings.dagster_home.resolve())
-    summary = RunSummary()
-    settled: set[Key] = set()  # built, failed or blocked in this call
+    pool = None
+    if fan_out and len([c for c in changed if not categories or c in categories]) > 1:
+        # new or changed sources in several categories (a fresh home): category runs to come;
+        # the workers start (and build the job) while this process plans
+        pool = _warm_pool(limit, settings_json, home)
+    try:
+        defs = build_definitions(settings=settings)
+        graph = defs.resolve_asset_graph()
+        all_keys = {k for k in graph.get_all_asset_keys() if k != SOURCE_KEY and graph.get(k).is_materializable}
+        wanted = set(all_keys)
+        if assets:
+            targets = {dg.AssetKey(a) for a in assets}
+            unknown = targets - all_keys
+            if unknown:
+                raise KeyError(f"unknown asset(s): {', '.join(sorted(k.to_user_string() for k in unknown))}")
+            wanted = dg.AssetSelection.assets(*targets).upstream().resolve(graph) & all_keys
+            wanted |= {s for k in wanted for s in graph.get(k).execution_set_asset_keys}  # a multi-asset runs whole
+        run_categories = [c for c in versions if not categories or c in categories]
+        order = [k for k in graph.toposorted_asset_keys if k in wanted]
+        targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
+        lineage = Lineage(instance, defs, set(targets_))
+        siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
+        recon = _reconstructable(settings_json)
+        in_process = _reconstructable(settings_json, "in_process")
 
-    def report(step: Step) -> None:
-        summary.steps.append(step)
-        if on_step:
-            on_step(step)
+        def recon_for(keys: set[dg.AssetKey], part: str | None):
+            """A category's run is a chain (each step needs the one before): its steps run in one
+            process, the categories side by side. An unpartitioned run of more than two steps
+            (training, evaluation: independent steps, each with its own heavy libraries) on the
+            configured executor."""
+            steps = {frozenset(siblings.get(k, {k})) for k in keys}
+            return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
 
-    def run_wave(runs: dict[str | None, set[dg.AssetKey]], checks: dict[str | None, set] | None = None) -> set[Key]:
-        """The wave's runs; returns the asset partitions that did not materialize."""
-        nonlocal pool
-        checks = checks or {}
-        failed: set[Key] = set()
+        # category runs side by side in worker processes, each run's steps in its worker; the
+        # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
+        # or dask (steps on the cluster) every run is made here.
+        summary = RunSummary()
+        settled: set[Key] = set()  # built, failed or blocked in this call
 
-        def take(run_id: str, steps: list[Step]) -> None:
-            if run_id:
-                summary.run_ids.append(run_id)
-            for step in steps:
-                key = (dg.AssetKey(step.asset), step.partition) if ":" not in step.asset else None
-                if key is not None:
-                    settled.add(key)
-                    if step.status != "materialized":
-                        failed.add(key)
-                report(step)
+        def report(step: Step) -> None:
+            summary.steps.append(step)
+            if on_step:
+                on_step(step)
 
-        def with_checks(part, keys):
-            extra = checks.get(part)
-            return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
+        def run_wave(runs: dict[str | None, set[dg.AssetKey]], checks: dict[str | None, set] | None = None) -> set[Key]:
+            """The wave's runs; returns the asset partitions that did not materialize."""
+            nonlocal pool
+            checks = checks or {}
+            failed: set[Key] = set()
 
-        partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
-        if fan_out and len(partitioned) > 1:
-            pool = pool or _worker_pool(limit)
-            futures = [
-                pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
-                for part, keys in partitioned
-            ]
-            for future in as_completed(futures):  # each run reported when it ends (live progress)
-                take(*future.result())
-        else:
-            for part, keys in partitioned:
-                take(*_execute(recon_for(keys, part), instance, keys, part, log_level, with_checks(part, keys)))
-        if None in runs:
-            keys = runs[None]
-            take(*_execute(recon_for(keys, None), instance, keys, None, log_level, with_checks(None, keys)))
-        return failed
+            def take(run_id: str, steps: list[Step]) -> None:
+                if run_id:
+                    summary.run_ids.append(run_id)
+                for step in steps:
+                    key = (dg.AssetKey(step.asset), step.partition) if ":" not in step.asset else None
+                    if key is not None:
+                        settled.add(key)
+                        if step.status != "materialized":
+                            failed.add(key)
+                    report(step)
 
-    def block(keys: set[Key], why: str) -> None:
-        for key in lineage.sort(keys - settled):
-            settled.add(key)
-            report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
+            def with_checks(part, keys):
+                extra = checks.get(part)
+                return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
 
-    status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
-    retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
-    retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
-    if status or retry:
-        probe_endpoint(settings.llm)
-    # 1. the stale roots on their own (and the failed lints): their new data decides what is below
-    roots = {k for k, s in status.items() if s == "STALE" and not any(p in status for p in _parents(lineage, k, status))}
-    if roots or retry:
-        probe: dict[str | None, set[dg.AssetKey]] = {}
-        for asset, part in roots:
-            probe.setdefault(part, set()).update(siblings[asset])
-        for part, check_keys in retry.items():
-            probe.setdefault(part, set())
-        failed = run_wave(probe, retry)
-        for part, check_keys in retry.items():  # a lint that fails again blocks what is below its asset
-            still = [
-                c
-                for c in check_keys
-                if any(s.asset == f"{c.asset_key.to_user_string()}:{c.name}" and s.status == "failed" for s in summary.steps)
-            ]
-            below = {child for c in still for child in lineage.children((c.asset_key, part))}
-            block(lineage.downstream(below), f"blocking check(s) failed: {', '.join(c.name for c in still)}")
-        block(lineage.downstream(failed) - failed, "an upstream asset failed")
-        status = _todo(instance, defs, [k for k in targets_ if k not in settled])
-    # 2. what Dagster calls stale or missing now, and everything below it, in waves
-    todo = lineage.downstream(set(status)) - settled
-    plan = _waves(lineage, todo, siblings)
-    runs = next(plan, None)
-    while runs is not None:
-        failed = run_wave(runs)
-        block(lineage.downstream(failed) - failed, "an upstream asset failed")
-        try:
-            runs = plan.send(failed)
-        except StopIteration:
-            runs = None
-    if pool is not None:
-        pool.shutdown()
-    for key in targets_:
-        if key not in settled:
-            report(Step(key[0].to_user_string(), key[1], "skipped"))
-    summary.seconds = time.perf_counter() - started
-    return summary
+            partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
+            if fan_out and len(partitioned) > 1:
+                pool = pool or _worker_pool(limit)
+                futures = [
+                    pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
+                    for part, keys in partitioned
+                ]
+                for future in as_completed(futures):  # each run reported when it ends (live progress)
+                    take(*future.result())
+            else:
+                for part, keys in partitioned:
+                    take(*_execute(recon_for(keys, part), instance, keys, part, log_level, with_checks(part, keys)))
+            if None in runs:
+                keys = runs[None]
+                take(*_execute(recon_for(keys, None), instance, keys, None, log_level, with_checks(None, keys)))
+            return failed
+
+        def block(keys: set[Key], why: str) -> None:
+            for key in lineage.sort(keys - settled):
+                settled.add(key)
+                report(Step(key[0].to_user_string(), key[1], "blocked", error=why))
+
+        status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
+        if pool is None and fan_out and len({p for _, p in status if p is not None}) > 1:
+            pool = _warm_pool(limit, settings_json, home)  # category runs to come (e.g. after a code change)
+        retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
+        retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
+        if status or retry:
+            probe_endpoint(settings.llm)
+        # 1. the stale roots on their own (and the failed lints): their new data decides what is below
+        roots = {k for k, s in status.items() if s == "STALE" and not any(p in status for p in _parents(lineage, k, status))}
+        if roots or retry:
+            probe: dict[str | None, set[dg.AssetKey]] = {}
+            for asset, part in roots:
+                probe.setdefault(part, set()).update(siblings[asset])
+            for part, check_keys in retry.items():
+                probe.setdefault(part, set())
+            failed = run_wave(probe, retry)
+            for part, check_keys in retry.items():  # a lint that fails again blocks what is below its asset
+                still = [
+                    c
+                    for c in check_keys
+                    if any(s.asset == f"{c.asset_key.to_user_string()}:{c.name}" and s.status == "failed" for s in summary.steps)
+                ]
+                below = {child for c in still for child in lineage.children((c.asset_key, part))}
+                block(lineage.downstream(below), f"blocking check(s) failed: {', '.join(c.name for c in still)}")
+            block(lineage.downstream(failed) - failed, "an upstream asset failed")
+            status = _todo(instance, defs, [k for k in targets_ if k not in settled])
+        # 2. what Dagster calls stale or missing now, and everything below it, in waves
+        todo = lineage.downstream(set(status)) - settled
+        plan = _waves(lineage, todo, siblings)
+        runs = next(plan, None)
+        while runs is not None:
+            failed = run_wave(runs)
+            block(lineage.downstream(failed) - failed, "an upstream asset failed")
+            try:
+                runs = plan.send(failed)
+            except StopIteration:
+                runs = None
+        if pool is not None:
+            pool.shutdown()
+        for key in targets_:
+            if key not in settled:
+                report(Step(key[0].to_user_string(), key[1], "skipped"))
+        summary.seconds = time.perf_counter() - started
+        return summary
+    except BaseException:  # an unknown asset, an unreachable endpoint, Ctrl-C: no worker left warming up
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _todo(instance, defs, keys: list[Key]) -> dict[Key, str]:

@@ -175,12 +175,14 @@ def sft_set(
     single_turn_and_irrelevance: pl.DataFrame,
     query_call_pairs: pl.DataFrame,
 ):
-    from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated  # loads torch (BFCL's backend): here, not at load
-
     settings = magnet.settings
     trajectories = from_frame(sft_trajectories, Trajectory) + from_frame(single_turn_and_irrelevance, Trajectory)
     rows, mix = build_sft_set(trajectories, settings.distill, settings.seed)
-    rows, contaminated = drop_contaminated(rows, settings.bfcl.drop_contaminated, aliases=bfcl_aliases(settings))  # default: none
+    contaminated: list[str] = []
+    if settings.bfcl.drop_contaminated != "none":  # the default keeps every item: no need for BFCL's backend (torch, seconds to import)
+        from magnet_lib.evaluation.contamination import bfcl_aliases, drop_contaminated
+
+        rows, contaminated = drop_contaminated(rows, settings.bfcl.drop_contaminated, aliases=bfcl_aliases(settings))
     episodes = from_frame(query_call_pairs, Episode)
     frame = to_frame(rows, SFTExample)
     report = quality_report(rows, episodes, mix, lint_tables(sft_set=frame, thresholds=settings.lint))

@@ -416,6 +416,12 @@ class RunSettings(_Group):
         False, description="Declarative automation: with `magnet ui`'s daemon, changed categories are rebuilt by themselves."
     )
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster; None = a local cluster per run.")
+    sqlite_sync: str = Field(
+        "off",
+        pattern="^(off|normal|full)$",
+        description="SQLite synchronous level of the Dagster instance's files (magnet_assets/sqlite_sync.py): off = no fsync wait "
+        "(safe when a process is killed; an OS crash may damage the run history), normal / full = SQLite's own levels.",
+    )
     verbose: bool = Field(
         False,
         description="The training libraries' progress bars, warnings and per-step logs on the terminal (`magnet run -v`); "

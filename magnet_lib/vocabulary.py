@@ -322,6 +322,7 @@ def is_identifier_tokens(tokens: tuple[str, ...], description: str = "") -> bool
     return bool(tokens) and (tokens[-1] in IDENTIFIER_TOKENS or description.lower().startswith(("identifier", "id of", "unique id")))
 
 
+@lru_cache(maxsize=65536)  # a pure function of strings, called millions of times a run
 def is_identifier(name: str, description: str = "") -> bool:
     """``order_id``, ``orderId``, ``session_token``, ``confirmation_code``, ``account_number``:
     values an earlier output or the user's world provides, never invented prose."""
@@ -345,6 +346,7 @@ def snake_name(name: str) -> str:
     return "_".join(name_tokens(name))
 
 
+@lru_cache(maxsize=65536)  # a pure function of strings, called millions of times a run
 def singular_name(name: str) -> str:
     """The singular of a field name's last word: 'items' -> 'item', 'orderIds' -> 'order_id'."""
     toks = name_tokens(name)
@@ -389,6 +391,7 @@ QUANTITIES: dict[str, frozenset[str]] = {
 }
 
 
+@lru_cache(maxsize=65536)  # a pure function of strings, called millions of times a run
 def quantity(name: str, description: str = "") -> str | None:
     """The quantity a field's name (else its description's first words) speaks of, or None."""
     for tokens in (name_tokens(name), tuple(WORD_PATTERN.findall(description.lower()))[:8]):

@@ -126,6 +126,26 @@ def test_graph_stage_materializes_and_answers_cypher(materialized):
     assert checks and all(c.passed for c in checks)
 
 
+def test_one_read_of_a_category_is_the_separate_reads(materialized):
+    """What fsps and augmented_fsps read in one open is what the one-query readers return;
+    only the writer queues in the kuzu pool (the readers retry on a held lock instead)."""
+    import dagster as dg
+
+    from magnet_assets.graph import KUZU_POOL
+
+    h, _ = materialized
+    path = h.home / "graph.kuzu"
+    for category in ("navigation", "marine"):
+        view = graph_db.read_category(path, category)
+        assert view.adjacency == graph_db.adjacency(path, category)
+        assert view.functions == graph_db.functions(path, category)
+        assert view.edges == list(graph_db.iter_edges(path, category))
+        assert view.edges_by_kind == graph_db.edges_by_kind(path, category)
+        assert view.all_functions == len(graph_db.functions(path)) == 15
+    pools = {k.to_user_string(): h.defs.get_assets_def(k).op.pool for k in map(dg.AssetKey, ("dependency_graph", "fsps", "augmented_fsps"))}
+    assert pools == {"dependency_graph": KUZU_POOL, "fsps": None, "augmented_fsps": None}
+
+
 def test_write_queries_are_refused(materialized):
     h, _ = materialized
     path = h.home / "graph.kuzu"

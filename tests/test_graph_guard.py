@@ -191,6 +191,26 @@ def test_a_reader_waits_for_a_held_lock(tmp_path):
     assert result["rows"] == [{"n": len(NavigationEnv.tools())}]
 
 
+def test_a_category_read_waits_for_a_writer_to_finish(tmp_path):
+    """read_category shares the writer lock: it waits while a writer holds it (never meeting
+    Kuzu's file lock or a half-done checkpoint), gives up with GraphLocked after its wait,
+    and readers do not wait for each other."""
+    path = tmp_path / "graph.kuzu"
+    graph_db.build_graph(path, NavigationEnv.tools(), [])
+    with graph_db.writer_lock(path):
+        with pytest.raises(graph_db.GraphLocked, match="held by another process"):
+            graph_db.read_category(path, "navigation", lock_wait_s=0.2)
+        result: dict = {}
+        reader = threading.Thread(target=lambda: result.update(view=graph_db.read_category(path, "navigation", lock_wait_s=60)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive()  # waiting for the writer
+    reader.join(60)
+    assert len(result["view"].functions) == len(NavigationEnv.tools())
+    with graph_db.reader_lock(path, 0.1):  # another reader holds it: a read goes ahead
+        assert graph_db.read_category(path, "navigation", lock_wait_s=0.2).all_functions == len(NavigationEnv.tools())
+
+
 def test_leftovers_of_killed_builds_are_removed(tmp_path):
     path = tmp_path / "graph.kuzu"
     graph_db.build_graph(path, NavigationEnv.tools(), [])

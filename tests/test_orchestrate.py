@@ -170,6 +170,57 @@ def test_a_materialization_made_outside_magnet_run_counts(magnet_home, two_categ
     assert not after.materialized()
 
 
+def test_prefetched_records_give_dagsters_own_statuses(magnet_home, two_categories):
+    """The resolver reading the batched latest records decides exactly what it decides alone,
+    on a home with a changed category (a new source version: STALE; a new upstream data
+    version after a rebuild: STALE below it; never built: MISSING), in far fewer queries."""
+    tools_dir = two_categories
+    settings = load_settings(home=magnet_home, tools_dir=tools_dir)
+    assert not run_pipeline(settings, assets=["dependency_edges"]).failed
+    instance = open_instance(settings)
+    defs = build_definitions(settings=settings)
+    graph = defs.resolve_asset_graph()
+    keys = [
+        (k, c)
+        for k in graph.toposorted_asset_keys
+        if graph.get(k).is_materializable
+        for c in (("marine", "orchard") if graph.get(k).partitions_def is not None else (None,))
+    ]
+    calls = {"n": 0}
+    real = instance.fetch_materializations
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    instance.fetch_materializations = counted
+
+    def both():
+        calls["n"] = 0
+        plain = stale_or_missing(instance, defs, keys, prefetch=False)
+        plain_calls, calls["n"] = calls["n"], 0
+        prefetched = stale_or_missing(instance, defs, keys, prefetch=True)
+        assert prefetched == plain
+        return plain, plain_calls, calls["n"]
+
+    fresh, _, _ = both()
+    assert fresh[(dg.AssetKey("dependency_edges"), "marine")] == "FRESH" and fresh[(dg.AssetKey("fsps"), "marine")] == "MISSING"
+    (tools_dir / "marine" / "specs.json").write_text(_spec("get_marine_status", "Status of the harbour, changed."))
+    orchestrate.observe_sources(instance, {"marine": orchestrate.discover_categories(settings)["marine"].version()})
+    changed, _, _ = both()
+    assert changed[(dg.AssetKey("function_pool"), "marine")] == "STALE"
+    assert changed[(dg.AssetKey("function_pool"), "orchard")] == "FRESH"
+    # the pool rebuilt with new data: its own partition fresh, the edges below it stale (a record after their cursor)
+    job = defs.resolve_implicit_global_asset_job_def()
+    pool_keys = [dg.AssetKey("function_pool"), dg.AssetKey("tool_rejects")]
+    assert job.execute_in_process(instance=instance, partition_key="marine", asset_selection=pool_keys).success
+    rebuilt, plain_calls, prefetched_calls = both()
+    assert rebuilt[(dg.AssetKey("function_pool"), "marine")] == "FRESH"
+    assert rebuilt[(dg.AssetKey("dependency_edges"), "marine")] == "STALE"
+    assert rebuilt[(dg.AssetKey("dependency_edges"), "orchard")] == "FRESH"
+    assert prefetched_calls < plain_calls / 2, (prefetched_calls, plain_calls)
+
+
 def test_code_versions_cover_what_an_asset_uses_and_nothing_else(magnet_home):
     settings = load_settings(home=magnet_home)
     for asset, (modules, _) in USES.items():

@@ -126,9 +126,11 @@ class EpisodeRuntime:
                 raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
         self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
         self._initial_state = self.state()
+        self._user_values: dict[str, list[Any]] | None = None  # until the next call changes the state
 
     def execute(self, call: Call) -> dict[str, Any]:
         """Run a call; an unknown or not-offered function is an error output."""
+        self._user_values = None  # the call may change the state they come from
         tool = self.tools.get(call.name)
         if tool is None:
             return error_output("unknown_function", f"function '{call.name}' is not available")
@@ -164,7 +166,8 @@ class EpisodeRuntime:
         plan without spending model calls."""
         simulate, self.simulate = self.simulate, None
         try:
-            return copy.deepcopy(self)
+            # the tools (read-only specs) are shared, not copied: a third of the copy's time
+            return copy.deepcopy(self, {id(t): t for t in self.tools.values()})
         finally:
             self.simulate = simulate
 
@@ -180,7 +183,13 @@ class EpisodeRuntime:
 
     def user_values(self) -> dict[str, list[Any]]:
         """Values a user could state for parameters: from the environments' state, and from
-        the schemas of spec-only tools."""
+        the schemas of spec-only tools. Computed once per state (a plan asks for them for
+        every parameter); each call gets its own lists."""
+        if self._user_values is None:
+            self._user_values = self._compute_user_values()
+        return {name: list(options) for name, options in self._user_values.items()}
+
+    def _compute_user_values(self) -> dict[str, list[Any]]:
         values: dict[str, list[Any]] = {}
         for t in self.simulator.tools.values():
             for name, options in schema_user_values(t).items():
