@@ -164,15 +164,22 @@ class EpisodeRuntime:
 
     def offline_copy(self) -> EpisodeRuntime:
         """A copy whose spec-only tools use the schema simulator alone: for probing a plan
-        without spending model calls (a planner makes thousands a run).
+        without spending model calls (a planner makes thousands a run)."""
+        return self._copy(None)
 
-        What a call can change is copied: the environments (a built-in one by a pickle round
+    def snapshot(self) -> EpisodeRuntime:
+        """A copy to go back to (a turn retried from the state before it); spec-only tools
+        keep their model simulator (shared, as its runner and cache are)."""
+        return self._copy(self.simulate)
+
+    def _copy(self, simulate: OutputSimulator | None) -> EpisodeRuntime:
+        """What a call can change is copied: the environments (a built-in one by a pickle round
         trip, several times faster than ``deepcopy`` for their nested models; a user's source
         by ``deepcopy``, which its class may define), the simulator and the call records.
         What no call changes is shared: the tool specs, the initial state and the user values
         cached for the current state (replaced, never changed in place, by the next call)."""
         clone = copy.copy(self)
-        clone.simulate = None
+        clone.simulate = simulate
         clone.simulated = list(self.simulated)
         clone.notes = list(self.notes)
         clone.environments = {key: _copy_environment(env) for key, env in self.environments.items()}

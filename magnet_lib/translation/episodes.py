@@ -30,7 +30,6 @@ so a model sees a batch of independent requests, never one at a time.
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from collections import Counter
@@ -187,7 +186,7 @@ class EpisodeTranslator:
         for split, call_turn in units:
             unit = _Unit(failure="not translated")
             for attempt in range(self.settings.distill.turn_retries + 1):
-                snapshot = copy.deepcopy(runtime)
+                snapshot = runtime.snapshot()
                 work = _TurnWork(
                     runtime, call_turn, split, index, history, queries, offered, withheld, attempt, unit.failure if attempt else None
                 )
