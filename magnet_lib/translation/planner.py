@@ -210,7 +210,7 @@ def plan_turn(
     another choice (a caller may try another plan)."""
     recent = list(reversed(history))
     previous = [h.call for h in recent if h.turn == recent[0].turn] if recent else []
-    trial = runtime.offline_copy()
+    trial = runtime  # the world so far: read and copied from, never run on (each try runs on a copy of its own)
     outputs: dict[int, Any] = {}
     plan: list[PlannedCall] = []
     for j in range(len(functions)):
