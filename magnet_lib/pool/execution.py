@@ -35,7 +35,7 @@ from magnet_lib.pool.sources import UnavailableEnvironment
 from magnet_lib.pool.sources.config import is_source_ref, read_source
 from magnet_lib.pool.sources.mcp_server import McpEnvironment
 from magnet_lib.pool.sources.python_class import PythonEnvironment, load_class
-from magnet_lib.vocabulary import is_identifier
+from magnet_lib.vocabulary import is_identifier, leaves
 
 #: Asks a model for a spec-only tool's output: ``(tool, arguments, earlier simulated calls,
 #: seed) -> (output, None)``, or ``(None, why)`` when no usable output came back. Earlier
@@ -128,10 +128,11 @@ class EpisodeRuntime:
         self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
         self._initial_state = self.state()
         self._user_values: dict[str, list[Any]] | None = None  # until the next call changes the state
+        self._state_leaves: list[tuple[str | None, Any]] | None = None  # likewise
 
     def execute(self, call: Call) -> dict[str, Any]:
         """Run a call; an unknown or not-offered function is an error output."""
-        self._user_values = None  # the call may change the state they come from
+        self._user_values = self._state_leaves = None  # the call may change the state they come from
         tool = self.tools.get(call.name)
         if tool is None:
             return error_output("unknown_function", f"function '{call.name}' is not available")
@@ -195,6 +196,14 @@ class EpisodeRuntime:
     @property
     def initial_state(self) -> dict[str, Any]:
         return self._initial_state
+
+    def state_leaves(self) -> list[tuple[str | None, Any]]:
+        """(field name, value) of every scalar of the state and every list of scalars as a
+        whole, in document order (:func:`~magnet_lib.vocabulary.leaves`): computed once per
+        state, as a plan looks through it for many parameters."""
+        if self._state_leaves is None:
+            self._state_leaves = list(leaves(self.state(), whole_lists=True))
+        return self._state_leaves
 
     def user_values(self) -> dict[str, list[Any]]:
         """Values a user could state for parameters: from the environments' state, and from

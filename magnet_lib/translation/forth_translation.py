@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -281,10 +281,11 @@ def find_in_schemas(
     return (best[1], best[2]) if best else None
 
 
-def state_values(state: Any, param: str, schema: dict[str, Any]) -> list[Any]:
-    """Values for ``param`` found in an environment state (fields of the same name)."""
+def state_values(state_leaves: Iterable[tuple[str | None, Any]], param: str, schema: dict[str, Any]) -> list[Any]:
+    """Values for ``param`` found in an environment state (fields of the same name), from the
+    state's leaves (:meth:`EpisodeRuntime.state_leaves`)."""
     seen: list[Any] = []
-    for key, value in output_leaves(state):
+    for key, value in state_leaves:
         if match_score(param, key) >= 2.0 and fits(value, schema) and value != "" and value not in seen:
             seen.append(value)
     return seen

@@ -119,7 +119,7 @@ def user_value(
         return ValueSource(kind="query", value=schema["default"], origin="default")
     if strict:
         return None
-    value = _pick(state_values(runtime.state(), param, schema), schema, taken, rng, refused)
+    value = _pick(state_values(runtime.state_leaves(), param, schema), schema, taken, rng, refused)
     if value is not None:
         return ValueSource(kind="query", value=value, origin="state")
     if tool.executable and refers_to_world(param):  # an id, path or url of a real world must exist there
