@@ -280,3 +280,23 @@ def test_an_id_the_user_states_in_the_turn_is_the_one_its_later_calls_mean():
         plan = plan_turn(names, tools, history, runtime, random.Random(seed), optional_p=0.0, same_turn=False)
         followed = plan[0].arguments["user_id"].value
         assert followed != me and all(p.arguments["user_id"].value == followed for p in plan[1:])
+
+
+def test_a_conversion_asked_for_each_value_of_a_list_never_says_another_unit():
+    """Read in the merged default run: 'What is that time zone in another unit (time zone
+    "Asia/Tokyo") once for each of the first three start time values...' and 'what is that
+    currency amount in another unit ... once for each of the first two amount values'."""
+    from magnet_lib.translation.back_translation import ParallelValues
+
+    zone = FunctionRequest(
+        function="convert_time_zone", description="", values={"time_zone": "Asia/Tokyo"},
+        parallel=ParallelValues(param="start_time", values=["2025-07-10T11:30", "2025-07-11T09:00"], source="previous"),
+    )  # fmt: skip
+    money = FunctionRequest(
+        function="convert_currency_amount", description="", values={"from_currency": "USD"}, from_outputs={"to_currency": "previous"},
+        parallel=ParallelValues(param="amount", values=[43.95, 33.37], source="previous"),
+    )  # fmt: skip
+    for seed in range(8):
+        for request in (zone, money):
+            text = _clause(request, None, random.Random(seed))
+            assert "another unit" not in text and "convert" in text, text

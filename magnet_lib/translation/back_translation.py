@@ -238,7 +238,7 @@ _VERB_PHRASES: dict[str, list[str]] = {
     "search": ["search for {o}", "find {o}", "look for {o}", "I'm looking for {o}"],
     "find": ["find the {o}", "look for the {o}", "which is the {o}"],
     "check": ["check the {o}", "can you check the {o}", "I want to know the {o}"],
-    "convert": ["convert the {o}", "what is that {o} in another unit"],
+    "convert": ["convert the {o}", "convert that {o}"],  # the target (unit, currency, zone) follows as a value
     "calculate": ["work out the {o}", "calculate the {o}", "figure out the {o}"],
     "estimate": ["estimate the {o}", "roughly what's the {o}"],
     "cancel": ["cancel the {o}", "please cancel the {o}", "I no longer need the {o}, cancel it"],
