@@ -276,8 +276,11 @@ def test_a_failed_blocking_check_fails_the_run_and_runs_again(magnet_home, two_c
     settings = load_settings(home=magnet_home, tools_dir=two_categories)
     monkeypatch.setattr(graph_assets, "walk_violations", lambda walks, adjacency: ["a step that is not an edge"])
     failed = run_pipeline(settings, assets=["fsps"])
-    assert {(s.asset, s.partition) for s in failed.failed} == {("fsps", "marine"), ("fsps", "orchard")}
-    assert "fsp_steps_are_graph_edges" in failed.failed[0].error
+    # the asset and its blocking check are both reported failed, per category
+    assert {(s.asset, s.partition) for s in failed.failed} == {
+        (name, part) for name in ("fsps", "fsps:fsp_steps_are_graph_edges") for part in ("marine", "orchard")
+    }
+    assert all("fsp_steps_are_graph_edges" in s.error for s in failed.failed)
     assert not (magnet_home / "storage" / "fsps" / "marine.parquet").exists()
     monkeypatch.undo()
     monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
