@@ -95,6 +95,10 @@ def test_changing_one_tool_rebuilds_one_category_and_only_the_items_it_feeds(mag
     (tools_dir / "marine" / "marine.json").write_text(json.dumps(marine()))
     (tools_dir / "orchard" / "orchard.json").write_text(json.dumps(ORCHARD))
     monkeypatch.setenv("MAGNET_BUILTIN_TOOLS", "false")
+    # the test model answers from the prompts rendered in this process (its registry): the runs' steps stay here
+    monkeypatch.setenv("MAGNET_RUN_EXECUTOR", "in_process")
+    # no distractor tools: an episode offers only its walk's functions, so some never offer the changed one
+    monkeypatch.setenv("MAGNET_DISTILL_DISTRACTORS", "0")
     with TestServer() as server:
         monkeypatch.setenv("MAGNET_LLM_MODEL", "openai/test")
         monkeypatch.setenv("MAGNET_LLM_API_BASE", server.url)
