@@ -51,7 +51,7 @@ def test_hints_and_pairs_assets_on_an_untrained_checkpoint(dagster_harness, monk
 @pytest.mark.slow
 def test_training_tail_materializes(dagster_harness, monkeypatch):
     monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "3")
-    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "1024")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "4096")
     monkeypatch.setenv("MAGNET_TRAIN_STUDENT_MAX_NEW_TOKENS", "8")
     h = dagster_harness
     pairs = [navigation_episode(seed=7 + i, episode_id=f"ep-{i}") for i in range(2)]
