@@ -431,15 +431,38 @@ def _worker_instance(dagster_home: str) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(dagster_home)
 
 
-def _execute_in_worker(settings_json: str, dagster_home: str, assets: set[dg.AssetKey], part: str | None, log_level: str, checks=None):
+#: the environment a worker takes from the process that submits its runs
+_ENV_PREFIXES = ("MAGNET_", "DAGSTER_", "HF_", "LITELLM_", "TOKENIZERS_", "OPENAI_", "ANTHROPIC_")
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)}
+
+
+def _adopt(environment: dict[str, str]) -> None:
+    """The submitting process's variables in this worker. The forkserver the workers fork from
+    is started once per process, with the environment of that moment; a later ``run_pipeline``
+    in the same process (a notebook, the tests) may run under other variables."""
+    for key in [k for k in os.environ if k.startswith(_ENV_PREFIXES) and k not in environment]:
+        del os.environ[key]
+    os.environ.update(environment)
+
+
+def _execute_in_worker(
+    settings_json: str, dagster_home: str, assets: set[dg.AssetKey], part: str | None, log_level: str, checks=None, environment=None
+):
     """One partition's run in a worker process (the run's steps in that process; the instance
     and the job built once per worker)."""
+    if environment is not None:
+        _adopt(environment)
     return _execute(_reconstructable(settings_json, "in_process"), _worker_instance(dagster_home), assets, part, log_level, checks)
 
 
-def _warm_worker(settings_json: str, dagster_home: str) -> None:
+def _warm_worker(settings_json: str, dagster_home: str, environment: dict[str, str] | None = None) -> None:
     """Build what a worker's runs share (the job, the instance) before the first run comes:
     a worker then starts its first category at once."""
+    if environment is not None:
+        _adopt(environment)
     magnet_job(settings_json=settings_json, executor="in_process")  # the keywords the reconstructable job calls it with
     _worker_instance(dagster_home)
 
@@ -448,7 +471,7 @@ def _warm_pool(workers: int, settings_json: str, dagster_home: str) -> ProcessPo
     """The worker pool, each worker building the job before its first run."""
     pool = _worker_pool(workers)
     for _ in range(workers):
-        pool.submit(_warm_worker, settings_json, dagster_home)
+        pool.submit(_warm_worker, settings_json, dagster_home, _environment())
     return pool
 
 
@@ -671,7 +694,7 @@ def run_pipeline(
             if fan_out and len(partitioned) > 1:
                 pool = pool or _worker_pool(limit)
                 futures = [
-                    pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys))
+                    pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys), _environment())
                     for part, keys in partitioned
                 ]
                 for future in as_completed(futures):  # each run reported when it ends (live progress)

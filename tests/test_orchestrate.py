@@ -491,3 +491,32 @@ def test_a_home_named_on_the_command_line_reads_its_own_settings_file(magnet_hom
     explicit.write_text("[graph]\nwalk_length = 4\n")
     monkeypatch.setenv("MAGNET_CONFIG", str(explicit))
     assert load_settings(home=other).graph.walk_length == 4
+
+
+def _variable_in_worker(name: str, environment: dict[str, str] | None) -> str | None:
+    from magnet_assets.orchestrate import _adopt
+
+    if environment is not None:
+        _adopt(environment)
+    return os.environ.get(name)
+
+
+def test_category_workers_run_under_the_environment_of_the_call_that_submits(monkeypatch):
+    """The forkserver is started once per process, with the variables of that moment; a later
+    run_pipeline in the same process (a notebook, a test suite) sends its own with each run."""
+    from magnet_assets.orchestrate import _environment, _worker_pool
+
+    monkeypatch.setenv("MAGNET_PROBE_VARIABLE", "first")
+    first = _worker_pool(1)  # starts the forkserver unless an earlier call did (then without the variable)
+    assert first.submit(_variable_in_worker, "MAGNET_PROBE_VARIABLE", None).result(60) in ("first", None)
+    first.shutdown()
+    monkeypatch.setenv("MAGNET_PROBE_VARIABLE", "second")
+    monkeypatch.setenv("MAGNET_OTHER_PROBE", "set")
+    second = _worker_pool(1)
+    try:
+        assert second.submit(_variable_in_worker, "MAGNET_PROBE_VARIABLE", None).result(60) != "second"  # the fork's stale copy
+        assert second.submit(_variable_in_worker, "MAGNET_PROBE_VARIABLE", _environment()).result(60) == "second"
+        monkeypatch.delenv("MAGNET_OTHER_PROBE")
+        assert second.submit(_variable_in_worker, "MAGNET_OTHER_PROBE", _environment()).result(60) is None
+    finally:
+        second.shutdown()
