@@ -257,13 +257,7 @@ def reader_lock(path: str | os.PathLike, wait_s: float) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise GraphLocked(
-                        f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
-                        f"waited {wait_s:g}s. Try again when it is done."
-                    ) from None
-                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-                pause = min(pause * 2, 0.2)
+                pause = _wait_or_give_up(path, wait_s, deadline, pause, 0.2)
         try:
             yield
         finally:
@@ -419,13 +413,18 @@ def _open_database(path: Path, read_only: bool, lock_wait_s: float) -> kuzu.Data
             # a writer holds the file, or (read-only) it is checkpointing: its shadow pages are not replayed yet
             if "lock" not in text and not (read_only and "shadow pages" in text):
                 raise
-            if time.monotonic() >= deadline:
-                raise GraphLocked(
-                    f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
-                    f"waited {lock_wait_s:g}s. Try again when it is done."
-                ) from None
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.5)
+            pause = _wait_or_give_up(path, lock_wait_s, deadline, pause, 0.5)
+
+
+def _wait_or_give_up(path: Any, wait_s: float, deadline: float, pause: float, longest: float) -> float:
+    """One more wait for the graph's lock (the next, doubled pause), or GraphLocked past ``deadline``."""
+    if time.monotonic() >= deadline:
+        raise GraphLocked(
+            f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
+            f"waited {wait_s:g}s. Try again when it is done."
+        ) from None
+    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+    return min(pause * 2, longest)
 
 
 class GraphConnection:
