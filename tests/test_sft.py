@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from magnet_lib.settings import load_settings
@@ -117,3 +118,12 @@ def test_a_real_base_model_path_gets_a_training_template(magnet_home, tmp_path, 
     out = saved.apply_chat_template(template_messages(traj.messages), tools=traj.tools, return_dict=True, return_assistant_tokens_mask=True)
     trained = saved.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m])
     assert '"name": "get_distance"' in trained and traj.messages[1]["content"] not in trained
+
+
+def test_a_max_length_that_truncates_away_every_answer_is_a_clear_error(magnet_home, monkeypatch):
+    """TRL drops a conversation whose assistant tokens truncation removes entirely; with all of
+    them gone the trainer failed deep inside torch ('num_samples=0')."""
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_STEPS", "1")
+    monkeypatch.setenv("MAGNET_TRAIN_MAX_LENGTH", "64")  # the system turn alone is longer
+    with pytest.raises(ValueError, match=r"lost every assistant token to truncation at train.max_length=64"):
+        train_sft(load_settings(), sft_rows(1, 0))

@@ -83,7 +83,7 @@ def test_sft_under_accelerate_launch_on_cpu(magnet_home, tmp_path):
     storage = magnet_home / "storage"
     storage.mkdir(parents=True)
     to_frame(sft_rows(1, 1), Trajectory).with_columns(split=pl.lit("train")).write_parquet(storage / "sft_set.parquet")
-    env = {**__import__("os").environ, "MAGNET_TRAIN_MAX_STEPS": "2", "MAGNET_TRAIN_MAX_LENGTH": "512"}
+    env = {**__import__("os").environ, "MAGNET_TRAIN_MAX_STEPS": "2", "MAGNET_TRAIN_MAX_LENGTH": "4096"}
     cmd = [
         sys.executable,
         "-m",

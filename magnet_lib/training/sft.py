@@ -289,6 +289,11 @@ def train_sft(settings: MagnetSettings, rows: pl.DataFrame | Iterable[Any], outp
         dataset_num_proc=None,
     )
     trainer = logged(SFTTrainer(model=model, args=args, train_dataset=chat_dataset(convs), processing_class=tokenizer))
+    if len(trainer.train_dataset) == 0:  # TRL drops a conversation whose assistant tokens truncation removed entirely
+        raise ValueError(
+            f"sft: all {len(convs)} conversations lost every assistant token to truncation at train.max_length={train.max_length} "
+            "(the system prompt with its tools and the first user turn fill it); raise train.max_length"
+        )
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
