@@ -115,3 +115,29 @@ def test_ops_are_seeded_per_fsp():
     nested = {"a": ["z"], "b": ["z"], "c": ["z"]}
     runs = {tuple(tuple(t.functions) for t in augment_fsp(fsp, nested, seed=s)[1].turns) for s in range(20)}
     assert len(runs) > 1
+
+
+def test_an_action_and_its_undoing_never_share_a_turn():
+    """Read in the default run: 'make calendar event ... and remove the calendar event', 'book the
+    flight ... and then cancel it' (44 of 1376 turns). Merge keeps them apart; Insert appends
+    another neighbour, or none; a later turn (long insert, the walk itself) may still undo."""
+    from magnet_lib.graph.node_operations import undoes
+
+    assert undoes("create_calendar_event", "delete_calendar_event") and undoes("book_flight", "cancel_flight_booking")
+    assert undoes("block_contact", "unblock_contact") and not undoes("get_flight_details", "cancel_flight_booking")
+    path = ["create_calendar_event", "delete_calendar_event", "get_event_details", "book_flight", "cancel_flight_booking"]
+    merged = merge_turns(initial_turns(path), random.Random(0), 1.0, 3)
+    assert [t.functions for t in merged] == [
+        ["create_calendar_event"],
+        ["delete_calendar_event", "get_event_details", "book_flight"],
+        ["cancel_flight_booking"],
+    ]
+    turns = initial_turns(["create_calendar_event", "list_events"])
+    only_undo = {"create_calendar_event": ["delete_calendar_event"]}
+    assert insert_nested_calls(turns, only_undo, random.Random(0), short_p=1.0, long_p=0.0)[0].functions == ["create_calendar_event"]
+    both = {"create_calendar_event": ["delete_calendar_event", "set_event_reminder"]}
+    for seed in range(6):
+        first = insert_nested_calls(turns, both, random.Random(seed), short_p=1.0, long_p=0.0)[0]
+        assert first.functions == ["create_calendar_event", "set_event_reminder"]
+    late = insert_nested_calls(turns, only_undo, random.Random(0), short_p=0.0, long_p=1.0)
+    assert [t.functions for t in late if t.op == "insert_long"] == [["delete_calendar_event"]]

@@ -27,7 +27,7 @@ import random
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from magnet_lib.graph.dependency import LOOKS
+from magnet_lib.graph.dependency import LOOKS, MAKES, UNDOES
 from magnet_lib.models import FSP, AugmentedFSP, FSPTurn, stable_hash
 from magnet_lib.settings import GraphSettings
 from magnet_lib.translation.forth_translation import schema_leaves
@@ -43,12 +43,23 @@ def initial_turns(path: Sequence[str]) -> list[FSPTurn]:
     return [FSPTurn(functions=[name], op="walk") for name in path]
 
 
+def undoes(first: str, then: str) -> bool:
+    """Whether ``then`` undoes what ``first`` did (create -> delete, book -> cancel, block ->
+    unblock): asked for in the same breath, the pair means nothing; a later turn may ask it."""
+    a, b = name_tokens(first)[:1], name_tokens(then)[:1]
+    if not a or not b:
+        return False
+    return b[0] in UNDOES.get(a[0], ()) or (a[0] in MAKES and b[0] in ("cancel", "delete", "remove"))
+
+
 def merge_turns(turns: Sequence[FSPTurn], rng: random.Random, p: float = 0.3, max_calls: int = 3) -> list[FSPTurn]:
-    """Merge: each consecutive pair merged with probability ``p`` (never above ``max_calls``)."""
+    """Merge: each consecutive pair merged with probability ``p`` (never above ``max_calls``,
+    never a turn that undoes what the one before did)."""
     out: list[FSPTurn] = []
     for turn in turns:
         draw = rng.random()  # always drawn, so a full turn does not shift later decisions
-        if out and draw < p and len(out[-1].functions) + len(turn.functions) <= max_calls:
+        undoing = out and any(undoes(f, g) for f in out[-1].functions for g in turn.functions)
+        if out and draw < p and not undoing and len(out[-1].functions) + len(turn.functions) <= max_calls:
             out[-1] = FSPTurn(functions=out[-1].functions + turn.functions, op="merge")
         else:
             out.append(turn.model_copy())
@@ -91,7 +102,9 @@ def insert_nested_calls(
         looks = [f for f in options if name_tokens(f)[:1] and name_tokens(f)[0] in LOOKS]
         draw, choice = rng.random(), rng.choice(looks or options)
         if draw < short_p:
-            if len(turn.functions) < max_calls:
+            if undoes(last, choice):  # not in the same turn: another neighbour, else none
+                choice = next((f for f in looks or options if not undoes(last, f)), None)
+            if choice is not None and len(turn.functions) < max_calls:
                 body[i] = FSPTurn(functions=turn.functions + [choice], op="insert_short")
         elif draw < short_p + long_p:
             later = list(range(i + 1, len(body)))
