@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,6 +31,7 @@ from typing import Any
 
 import kuzu
 import polars as pl
+import tenacity
 
 SCHEMA = (
     "CREATE NODE TABLE Function(name STRING PRIMARY KEY, category STRING, tool_class STRING, description STRING, "
@@ -250,14 +250,9 @@ def reader_lock(path: str | os.PathLike, wait_s: float) -> Iterator[None]:
     lock = Path(f"{Path(path)}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as handle:
-        deadline = time.monotonic() + wait_s
-        pause = 0.01
-        while True:
-            try:
+        for attempt in _lock_waits(path, wait_s, first=0.01, longest=0.2, held=lambda e: isinstance(e, BlockingIOError)):
+            with attempt:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                pause = _wait_or_give_up(path, wait_s, deadline, pause, 0.2)
         try:
             yield
         finally:
@@ -403,28 +398,34 @@ LOCK_WAIT_S = 10.0
 def _open_database(path: Path, read_only: bool, lock_wait_s: float) -> kuzu.Database:
     """Open the database, retrying for up to ``lock_wait_s`` while another process holds its
     lock (a write query or a build that is still open)."""
-    deadline = time.monotonic() + lock_wait_s
-    pause = 0.05
-    while True:
-        try:
+
+    def held(exc: BaseException) -> bool:
+        # a writer holds the file, or (read-only) it is checkpointing: its shadow pages are not replayed yet
+        text = str(exc).lower()
+        return isinstance(exc, RuntimeError) and ("lock" in text or (read_only and "shadow pages" in text))
+
+    for attempt in _lock_waits(path, lock_wait_s, first=0.05, longest=0.5, held=held):
+        with attempt:
             return kuzu.Database(str(path), read_only=read_only)
-        except RuntimeError as exc:
-            text = str(exc).lower()
-            # a writer holds the file, or (read-only) it is checkpointing: its shadow pages are not replayed yet
-            if "lock" not in text and not (read_only and "shadow pages" in text):
-                raise
-            pause = _wait_or_give_up(path, lock_wait_s, deadline, pause, 0.5)
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
 
-def _wait_or_give_up(path: Any, wait_s: float, deadline: float, pause: float, longest: float) -> float:
-    """One more wait for the graph's lock (the next, doubled pause), or GraphLocked past ``deadline``."""
-    if time.monotonic() >= deadline:
+def _lock_waits(path: Any, wait_s: float, *, first: float, longest: float, held) -> tenacity.Retrying:
+    """Attempts while another process holds the graph (``held(exception)``), with doubling
+    pauses from ``first`` to ``longest``, for up to ``wait_s``; then GraphLocked."""
+
+    def give_up(state: tenacity.RetryCallState):
         raise GraphLocked(
             f"the graph at {path} is held by another process (a write query or a 'dependency_graph' run); "
             f"waited {wait_s:g}s. Try again when it is done."
         ) from None
-    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-    return min(pause * 2, longest)
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(held),
+        wait=tenacity.wait_exponential(multiplier=first, max=longest),
+        stop=tenacity.stop_after_delay(wait_s),
+        retry_error_callback=give_up,
+    )
 
 
 class GraphConnection:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tenacity
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -83,6 +85,10 @@ class CachedAnswer:
     cost_usd: float
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
 class ResponseCache:
     """Answers by key, in ``<cache_dir>/llm_responses.sqlite``."""
 
@@ -128,24 +134,26 @@ class ResponseCache:
         lock and asks to write). Each such answer is retried after a short pause
         until ``SETUP_WAIT_S``; any other error is raised as it is.
         """
-        deadline = time.monotonic() + self.SETUP_WAIT_S
-        pause = 0.01
-        while True:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-            try:
-                conn.execute("PRAGMA busy_timeout=30000")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-                return conn
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() > deadline:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_locked),
+            wait=tenacity.wait_exponential(multiplier=0.01, max=0.5),
+            stop=tenacity.stop_after_delay(self.SETUP_WAIT_S),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+                try:
+                    conn.execute("PRAGMA busy_timeout=30000")
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.executescript(_SCHEMA)
+                except sqlite3.OperationalError:
+                    conn.close()
                     raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
+                return conn
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def get(self, key: str) -> CachedAnswer | None:
         if self._pending:
