@@ -17,7 +17,10 @@ does not follow the response schema.
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 import pickle
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,36 +115,63 @@ class EpisodeRuntime:
         registry = builtin_environments()
         #: one environment per source: a built-in's key is its category, a user source's
         #: (``source.toml``'s Python class or MCP server) is ``category#python`` / ``category#mcp``
-        self.environments: dict[str, ToolEnvironment] = {}
+        self._envs: dict[str, ToolEnvironment] = {}
         for t in tools:
             key = environment_key(t)
-            if not t.executable or key in self.environments:
+            if not t.executable or key in self._envs:
                 continue
             if t.category not in registry and t.category.startswith("bfcl_"):  # the opt-in BFCL tool source
                 registry = {**registry, **bfcl_environments()}
             if is_source_ref(t.source):
-                self.environments[key] = open_environment(t, seed, self.notes)
+                self._envs[key] = open_environment(t, seed, self.notes)
             elif t.category in registry:
-                self.environments[key] = registry[t.category](seed=seed)
+                self._envs[key] = registry[t.category](seed=seed)
             else:
                 raise KeyError(f"tool '{t.name}' is marked executable but category '{t.category}' has no environment")
         self.simulator = SimulatedExecutor([t for t in tools if not t.executable], seed)
+        #: built-in environments not unpickled yet (a copy's, until something reads them)
+        self._frozen: dict[str, bytes] = {}
+        #: which state the environments are in: equal tokens, equal states (a copy keeps its
+        #: original's until either runs a call; a remembered trial gives its result's token)
+        self._token = next(_STATE_TOKENS)
+        self._blobs: dict[str, bytes] | None = None  # the built-in environments pickled, for the token
         self._initial_state = self.state()
         self._user_values: dict[str, list[Any]] | None = None  # until the next call changes the state
         self._state_leaves: list[tuple[str | None, Any]] | None = None  # likewise
 
+    @property
+    def environments(self) -> dict[str, ToolEnvironment]:
+        """The live environments by key. Whoever takes them may change them, so the state
+        is taken as new (no copy or remembered trial stands for it any more)."""
+        self._changed()
+        return self._live()
+
+    def _live(self) -> dict[str, ToolEnvironment]:
+        if self._frozen:
+            for key, blob in self._frozen.items():
+                self._envs[key] = pickle.loads(blob)
+            self._frozen = {}
+        return self._envs
+
+    def _changed(self) -> None:
+        self._token = next(_STATE_TOKENS)
+        self._blobs = None
+        self._user_values = self._state_leaves = None
+
     def execute(self, call: Call) -> dict[str, Any]:
         """Run a call; an unknown or not-offered function is an error output."""
-        self._user_values = self._state_leaves = None  # the call may change the state they come from
         tool = self.tools.get(call.name)
         if tool is None:
             return error_output("unknown_function", f"function '{call.name}' is not available")
         if tool.executable:
             if is_source_ref(tool.source):  # user code: the schema is checked here, before it runs
+                self._changed()
                 problems = validate_arguments(tool, call.arguments)
                 if problems:
                     return error_output("invalid_arguments", "; ".join(problems))
-            return self.environments[environment_key(tool)].call(call.name, call.arguments)
+                return self._live()[environment_key(tool)].call(call.name, call.arguments)
+            return self._run_builtin(call, environment_key(tool))
+        self._changed()  # the simulator remembers what it was given
         if self.simulate is None or validate_arguments(tool, call.arguments):
             return self.simulator.call(call.name, call.arguments)  # offline, or a call that cannot run
         arguments = dict(call.arguments)
@@ -159,7 +189,7 @@ class EpisodeRuntime:
         ``param`` now (its :meth:`~magnet_lib.pool.envs.base.ToolEnvironment.accepts`);
         True for spec-only tools and environments that do not say."""
         tool = self.tools.get(name)
-        env = self.environments.get(environment_key(tool)) if tool is not None and tool.executable else None
+        env = self._live().get(environment_key(tool)) if tool is not None and tool.executable else None
         accepts = getattr(env, "accepts", None)
         return True if accepts is None else bool(accepts(name, param, value, chosen))
 
@@ -179,16 +209,56 @@ class EpisodeRuntime:
         by ``deepcopy``, which its class may define), the simulator and the call records.
         What no call changes is shared: the tool specs, the initial state and the user values
         cached for the current state (replaced, never changed in place, by the next call)."""
+        blobs = self._pickled()
         clone = copy.copy(self)
         clone.simulate = simulate
         clone.simulated = list(self.simulated)
         clone.notes = list(self.notes)
-        clone.environments = {key: _copy_environment(env) for key, env in self.environments.items()}
-        clone.simulator = copy.deepcopy(self.simulator, {id(t): t for t in self.tools.values()})
+        clone._frozen = dict(blobs)  # unpickled when first read; a remembered trial never needs to
+        clone._envs = {key: copy.deepcopy(env) for key, env in self._envs.items() if key not in blobs}
+        if self.simulator.tools:  # without spec-only tools nothing ever changes it
+            clone.simulator = copy.deepcopy(self.simulator, {id(t): t for t in self.tools.values()})
         return clone
 
+    def _pickled(self) -> dict[str, bytes]:
+        """The built-in environments (plain data) pickled, once per state; user sources are
+        left out (copied by ``deepcopy``, which their class may define)."""
+        if self._blobs is None:
+            blobs = dict(self._frozen)
+            for key, env in self._envs.items():
+                if key not in blobs and type(env).__module__.startswith(_BUILTIN_MODULES):
+                    blobs[key] = pickle.dumps(env, pickle.HIGHEST_PROTOCOL)
+            self._blobs = blobs
+        return self._blobs
+
+    def _run_builtin(self, call: Call, key: str) -> dict[str, Any]:
+        """A built-in environment's call. The same call on the same state does the same thing
+        (the environments are plain seeded data), so once the state is pickled (it has been
+        copied: a planner tries most calls many times over, each on a copy of one world)
+        the call is looked up first, and what it did is remembered."""
+        before = self._blobs
+        if before is None or key not in before:
+            self._changed()
+            return self._live()[key].call(call.name, call.arguments)
+        memo_key = (self._token, call.name, _canonical(call.arguments))
+        remembered = _TRIALS.get(memo_key)
+        if remembered is None:
+            output = self._live()[key].call(call.name, call.arguments)
+            blob = pickle.dumps(self._envs[key], pickle.HIGHEST_PROTOCOL)
+            self._changed()
+            _TRIALS.put(memo_key, (pickle.dumps(output, pickle.HIGHEST_PROTOCOL), blob, self._token))
+        else:
+            packed, blob, token = remembered
+            output = pickle.loads(packed)
+            self._frozen[key] = blob  # the environment as the call left it, unpickled when read
+            self._envs.pop(key, None)
+            self._changed()
+            self._token = token
+        self._blobs = {**before, key: blob}  # the call changed its own environment only
+        return output
+
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {cat: env.state() for cat, env in sorted(self.environments.items())}
+        state: dict[str, Any] = {cat: env.state() for cat, env in sorted(self._live().items())}
         if self.simulator.tools:
             state["_simulated"] = {"memory": {k: list(v) for k, v in self.simulator.memory.items()}}
         return state
@@ -218,7 +288,7 @@ class EpisodeRuntime:
         for t in self.simulator.tools.values():
             for name, options in schema_user_values(t).items():
                 values.setdefault(name, options)
-        for env in self.environments.values():
+        for env in self._live().values():
             for name, options in env.user_values().items():
                 values[name] = list(options)
             # a user may know the ids of what already exists in their world (their account,
@@ -229,11 +299,40 @@ class EpisodeRuntime:
         return values
 
 
-def _copy_environment(env: ToolEnvironment) -> ToolEnvironment:
-    """An independent copy of one environment's state and behaviour."""
-    if type(env).__module__.startswith("magnet_lib.pool.envs."):  # built-in: plain data, picklable
-        return pickle.loads(pickle.dumps(env, pickle.HIGHEST_PROTOCOL))
-    return copy.deepcopy(env)
+#: the modules of the built-in environments: plain data, picklable, deterministic for a state
+_BUILTIN_MODULES = "magnet_lib.pool.envs."
+_STATE_TOKENS = itertools.count()
+
+
+def _canonical(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, sort_keys=True, default=repr)
+
+
+class _TrialMemo:
+    """What calls did to states of built-in environments: (state token, name, arguments) ->
+    (the output pickled, the environment after the call pickled, the token of that state).
+    Least recently used entries go once the pickles pass ``budget`` bytes."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.size = 0
+        self.entries: OrderedDict[tuple[int, str, str], tuple[bytes, bytes, int]] = OrderedDict()
+
+    def get(self, key: tuple[int, str, str]) -> tuple[bytes, bytes, int] | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[int, str, str], value: tuple[bytes, bytes, int]) -> None:
+        self.entries[key] = value
+        self.size += len(value[0]) + len(value[1])
+        while self.size > self.budget and len(self.entries) > 1:
+            _, (output, blob, _) = self.entries.popitem(last=False)
+            self.size -= len(output) + len(blob)
+
+
+_TRIALS = _TrialMemo(budget=64 << 20)
 
 
 def make_runtime(tools: Sequence[Tool], seed: int, runner: Any = None) -> EpisodeRuntime:
