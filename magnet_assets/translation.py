@@ -3,7 +3,9 @@ category, positive trajectories by hint-guided distillation, single-turn and irr
 items, and the SFT set with its data quality report; blocking checks on the trajectories and
 the mix."""
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -17,12 +19,12 @@ from magnet_assets.metadata import (
 )
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_assets.versions import versioned
+from magnet_assets.versions import frame_version, versioned
 from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.distillation.quality import executability, quality_report, reason_class
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
 from magnet_lib.distillation.teacher import call_problems, distill
-from magnet_lib.lint.report import lint_tables
+from magnet_lib.lint.report import LintReport, lint_tables, rejudged
 from magnet_lib.models import AugmentedFSP, Episode, Tool, Trajectory
 from magnet_lib.tables import from_frame, to_frame
 from magnet_lib.training.chat_format import render_markdown
@@ -185,7 +187,8 @@ def sft_set(
         rows, contaminated = drop_contaminated(rows, settings.bfcl.drop_contaminated, aliases=bfcl_aliases(settings))
     episodes = from_frame(query_call_pairs, Episode)
     frame = to_frame(rows, SFTExample)
-    report = quality_report(rows, episodes, mix, lint_tables(sft_set=frame, thresholds=settings.lint))
+    lint = lint_tables(sft_set=frame, thresholds=settings.lint)
+    report = quality_report(rows, episodes, mix, lint)
     reports = settings.home / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "sft_set_quality.md").write_text(report.to_markdown(), encoding="utf-8")
@@ -202,6 +205,7 @@ def sft_set(
             "dropped_as_contaminated": len(contaminated),
         },
     )
+    _save_lint(settings.home, output.data_version, lint)
     shares = mix_shares(rows)
     total = sum(mix.targets.values()) or 1.0
     train = sum(1 for r in rows if r.split == "train")
@@ -230,8 +234,10 @@ def sft_set(
     "beyond lint.max/min; ERROR (blocking) only for the figures in lint.blocking.",
 )
 def sft_set_lint(magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
-    report = lint_tables(sft_set=sft_set, thresholds=magnet.settings.lint)
-    reports = magnet.settings.home / "reports"
+    settings = magnet.settings
+    saved = _saved_lint(settings.home, frame_version(sft_set))
+    report = rejudged(saved, settings.lint) if saved is not None else lint_tables(sft_set=sft_set, thresholds=settings.lint)
+    reports = settings.home / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "sft_set_lint.md").write_text(report.to_markdown(), encoding="utf-8")
     return dg.AssetCheckResult(
@@ -239,3 +245,24 @@ def sft_set_lint(magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.AssetCheck
         severity=dg.AssetCheckSeverity.ERROR if report.blocking_failed else dg.AssetCheckSeverity.WARN,
         metadata={**report.metadata(), "failed": json_metadata(report.failed), "lint": dg.MetadataValue.md(report.to_markdown())},
     )
+
+
+def _lint_file(home: Path) -> Path:
+    return home / "reports" / "sft_set_lint.json"
+
+
+def _save_lint(home: Path, version: dg.DataVersion | None, report: LintReport) -> None:
+    """The lint ``sft_set`` measured, with the data version of the table it measured: the
+    check after it judges these figures instead of counting again (over a second a run)."""
+    if version is not None:
+        payload = {"data_version": version.value, "report": report.model_dump(mode="json")}
+        _lint_file(home).write_text(json.dumps(payload), encoding="utf-8")
+
+
+def _saved_lint(home: Path, version: dg.DataVersion) -> LintReport | None:
+    """The saved lint when it measured this very table (else None: count again)."""
+    try:
+        payload = json.loads(_lint_file(home).read_text(encoding="utf-8"))
+        return LintReport.model_validate(payload["report"]) if payload.get("data_version") == version.value else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

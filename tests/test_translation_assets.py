@@ -58,6 +58,9 @@ def test_translation_stage_materializes_with_passing_checks(translated):
     assert "| heldout_pairs" not in report  # a pairs figure: the mdpo_pairs check reports it
     meta = result.asset_materializations_for_node("sft_set")[0].metadata
     assert meta["lint/duplicated_tool_json"].value == 0.0 and "lint/pasted_description" in meta and "lint_failed" in meta
+    # the check judged the figures the asset counted (saved beside the reports), the same ones
+    assert json.loads((h.home / "reports" / "sft_set_lint.json").read_text())["data_version"]
+    assert {k: lint.metadata[k].value for k in meta if k.startswith("lint/")} == {k: v.value for k, v in meta.items() if k.startswith("lint/")}
     # the trajectory checks run with every partition's materialization
     result = h.materialize("sft_trajectories", partition="navigation")
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}

@@ -72,6 +72,17 @@ def lint(data: Dataset, thresholds: LintThresholds | None = None, rules: list[st
     for name, rule in RULES.items():
         if rules is None or name in rules:
             figures.extend(rule(data))
+    return _judged(figures, thresholds)
+
+
+def rejudged(report: LintReport, thresholds: LintThresholds) -> LintReport:
+    """A report's figures judged by other thresholds: the figures depend on the data alone,
+    so a check whose table has not changed need not count again."""
+    figures = [Figure(n, f["count"], f["total"], f["description"], report.examples.get(n, [])) for n, f in report.figures.items()]
+    return _judged(figures, thresholds)
+
+
+def _judged(figures: list[Figure], thresholds: LintThresholds) -> LintReport:
     failed, blocking = _evaluate(figures, thresholds)
     limits = {n: f"<= {v}" for n, v in thresholds.max.items()}
     limits |= {n: f">= {v}" for n, v in thresholds.min.items()} | {n: f"mean >= {v}" for n, v in thresholds.min_mean.items()}
