@@ -19,7 +19,7 @@ from magnet_assets.metadata import (
 )
 from magnet_assets.partitions import category_partitions
 from magnet_assets.resources import MagnetResource
-from magnet_assets.versions import frame_version, versioned
+from magnet_assets.versions import DATA_VERSION_TAG, versioned
 from magnet_lib.distillation.mixing import SFTExample, build_sft_set, mix_shares
 from magnet_lib.distillation.quality import executability, quality_report, reason_class
 from magnet_lib.distillation.single_turn import item_counts, make_single_turn
@@ -233,9 +233,9 @@ def sft_set(
     "named nested calls, summaries, pool coverage per kind, duplicates, conversation length. Fails (WARN) on a figure "
     "beyond lint.max/min; ERROR (blocking) only for the figures in lint.blocking.",
 )
-def sft_set_lint(magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
+def sft_set_lint(context: dg.AssetCheckExecutionContext, magnet: MagnetResource, sft_set: pl.DataFrame) -> dg.AssetCheckResult:
     settings = magnet.settings
-    saved = _saved_lint(settings.home, frame_version(sft_set))
+    saved = _saved_lint(settings.home, _stored_version(context.instance, dg.AssetKey("sft_set")))
     report = rejudged(saved, settings.lint) if saved is not None else lint_tables(sft_set=sft_set, thresholds=settings.lint)
     reports = settings.home / "reports"
     reports.mkdir(parents=True, exist_ok=True)
@@ -259,10 +259,19 @@ def _save_lint(home: Path, version: dg.DataVersion | None, report: LintReport) -
         _lint_file(home).write_text(json.dumps(payload), encoding="utf-8")
 
 
-def _saved_lint(home: Path, version: dg.DataVersion) -> LintReport | None:
+def _stored_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """The data version of the stored table: what its latest materialization recorded."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event is not None else None
+    return materialization.tags.get(DATA_VERSION_TAG) if materialization is not None and materialization.tags else None
+
+
+def _saved_lint(home: Path, version: str | None) -> LintReport | None:
     """The saved lint when it measured this very table (else None: count again)."""
+    if version is None:
+        return None
     try:
         payload = json.loads(_lint_file(home).read_text(encoding="utf-8"))
-        return LintReport.model_validate(payload["report"]) if payload.get("data_version") == version.value else None
+        return LintReport.model_validate(payload["report"]) if payload.get("data_version") == version else None
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -31,6 +31,9 @@ import polars as pl
 
 from magnet_lib.settings import MagnetSettings
 
+#: the tag under which a materialization records its data version (Dagster's own name)
+DATA_VERSION_TAG = "dagster/data_version"
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "magnet_lib" / "prompts"
 #: project packages whose modules count as code an asset uses

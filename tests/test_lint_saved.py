@@ -14,7 +14,9 @@ from tests.test_lint import TOOLS, _weather_item
 
 def _frame(wind: float) -> pl.DataFrame:
     item = _weather_item(wind)
-    return pl.DataFrame([{"traj_id": "a", "kind": "multi_turn", "split": "train", "messages": json.dumps(item.messages), "tools": json.dumps(TOOLS)}])
+    return pl.DataFrame(
+        [{"traj_id": "a", "kind": "multi_turn", "split": "train", "messages": json.dumps(item.messages), "tools": json.dumps(TOOLS)}]
+    )
 
 
 def test_saved_figures_judged_by_new_thresholds_equal_a_new_count():
@@ -31,9 +33,11 @@ def test_saved_figures_judged_by_new_thresholds_equal_a_new_count():
 def test_saved_lint_is_used_only_for_the_table_it_measured(tmp_path):
     (tmp_path / "reports").mkdir()
     measured = _frame(21.5)
-    _save_lint(tmp_path, frame_version(measured), lint_tables(measured))
-    saved = _saved_lint(tmp_path, frame_version(measured))
+    version = frame_version(measured)
+    _save_lint(tmp_path, version, lint_tables(measured))
+    saved = _saved_lint(tmp_path, version.value)
     assert saved is not None and saved.figures["other_quantity"]["count"] == 1
-    assert _saved_lint(tmp_path, frame_version(_frame(14.2))) is None  # another table: count again
+    assert _saved_lint(tmp_path, frame_version(_frame(14.2)).value) is None  # another table: count again
+    assert _saved_lint(tmp_path, None) is None  # nothing stored: count
     (tmp_path / "reports" / "sft_set_lint.json").write_text("{not json")
-    assert _saved_lint(tmp_path, frame_version(measured)) is None  # unreadable: count again
+    assert _saved_lint(tmp_path, version.value) is None  # unreadable: count again

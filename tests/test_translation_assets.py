@@ -59,8 +59,27 @@ def test_translation_stage_materializes_with_passing_checks(translated):
     meta = result.asset_materializations_for_node("sft_set")[0].metadata
     assert meta["lint/duplicated_tool_json"].value == 0.0 and "lint/pasted_description" in meta and "lint_failed" in meta
     # the check judged the figures the asset counted (saved beside the reports), the same ones
-    assert json.loads((h.home / "reports" / "sft_set_lint.json").read_text())["data_version"]
-    assert {k: lint.metadata[k].value for k in meta if k.startswith("lint/")} == {k: v.value for k, v in meta.items() if k.startswith("lint/")}
+    assert {k: lint.metadata[k].value for k in meta if k.startswith("lint/")} == {
+        k: v.value for k, v in meta.items() if k.startswith("lint/")
+    }
+    saved_file = h.home / "reports" / "sft_set_lint.json"
+    saved = json.loads(saved_file.read_text())
+    assert saved["data_version"] == result.asset_materializations_for_node("sft_set")[0].tags["dagster/data_version"]
+    # proof that it reads them: a planted figure shows in the check run alone; another version is counted again
+    figure = saved["report"]["figures"]["pasted_description"]
+    figure["count"] = figure["total"] = 7
+    saved_file.write_text(json.dumps(saved))
+    check = dg.AssetCheckKey(dg.AssetKey("sft_set"), "sft_set_lint")
+
+    def check_alone():
+        job = h.defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection={check})
+        run = job.execute_in_process(instance=h.instance)
+        return run.get_asset_check_evaluations()[0].metadata["lint/pasted_description"].value
+
+    assert check_alone() == 1.0
+    saved["data_version"] = "another"
+    saved_file.write_text(json.dumps(saved))
+    assert check_alone() == meta["lint/pasted_description"].value
     # the trajectory checks run with every partition's materialization
     result = h.materialize("sft_trajectories", partition="navigation")
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
