@@ -253,6 +253,25 @@ def test_every_asset_has_a_code_version_of_what_it_uses(magnet_home):
     assert code_version("contamination_report", settings) == code_version("contamination_report", longer)
 
 
+def test_imports_found_by_pattern_are_those_a_full_parse_finds():
+    """The code version reads only a module's import statements; over every project module
+    they name what walking the whole syntax tree names (a module may name itself in a
+    docstring's example, which changes nothing)."""
+    import ast
+
+    from magnet_assets import versions
+
+    checked = 0
+    for path in sorted(p for pkg in versions.PROJECT_PACKAGES for p in (versions.ROOT / pkg).rglob("*.py")):
+        parts = list(path.relative_to(versions.ROOT).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        expected = versions.imported_modules(ast.walk(ast.parse(path.read_text(encoding="utf-8"))), package)
+        assert versions._imports(name, path) - {name} == expected - {name}, name
+        checked += 1
+    assert checked > 50
+
+
 def orchestrate_source(asset: str) -> str:
     import inspect
 
