@@ -21,6 +21,7 @@ import functools
 import json
 import multiprocessing
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -93,6 +94,20 @@ run_monitoring:
   poll_interval_seconds: 30
 """
 
+#: Dagster's SQLite storage with its connections kept open (magnet_assets.dagster_storage), in
+#: Dagster's default places under the Dagster home (history/runs.db, history/runs/, schedules/);
+#: written into a settings file that names no storage, with this home's path
+STORAGE_YAML = """# Dagster's SQLite storage (history/, schedules/), connections kept open: magnet_assets/dagster_storage.py
+storage:
+  custom:
+    module: magnet_assets.dagster_storage
+    class: PooledSqliteStorage
+    config:
+      base_dir: {base_dir}
+"""
+_STORAGE_KEYS = re.compile(r"^(storage|run_storage|event_log_storage|schedule_storage)\s*:", re.MULTILINE)
+_POOLED_BASE = re.compile(r"^(\s+class: PooledSqliteStorage\n\s+config:\n\s+base_dir: )(.*)$", re.MULTILINE)
+
 
 @contextlib.contextmanager
 def _file_lock(path: Path):
@@ -105,6 +120,18 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _with_pooled_storage(config: Path, home: Path) -> None:
+    """Select the pooled SQLite storage in a settings file that names no storage of its own
+    (one made by an earlier version, too: the files stay where they are), and keep its path
+    this home's when the home was moved or copied."""
+    text = config.read_text(encoding="utf-8")
+    found = _POOLED_BASE.search(text)
+    if found is None and not _STORAGE_KEYS.search(text):
+        config.write_text(text.rstrip("\n") + "\n" + STORAGE_YAML.format(base_dir=json.dumps(str(home))), encoding="utf-8")
+    elif found is not None and found.group(2).strip() != json.dumps(str(home)):
+        config.write_text(text[: found.start(2)] + json.dumps(str(home)) + text[found.end(2) :], encoding="utf-8")
+
+
 def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
     """The persistent instance under ``$MAGNET_HOME/dagster``. Creation (the settings file and
     the storage's schema) happens under a file lock, so two processes starting on a fresh
@@ -115,6 +142,7 @@ def open_instance(settings: MagnetSettings) -> dg.DagsterInstance:
         config = home / "dagster.yaml"
         if not config.exists():
             config.write_text(DAGSTER_YAML.format(runs=settings.run.max_concurrent or max(2, cores())))
+        _with_pooled_storage(config, home)
         os.environ.setdefault("DAGSTER_HOME", str(home))
         sqlite_sync.register(home, settings.run.sqlite_sync)
         instance = dg.DagsterInstance.from_config(str(home))
