@@ -205,7 +205,9 @@ def plan_turn(
     refused: the planner picks what the state allows, as a user who knows their world would.
     A call whose output a function in ``upcoming`` (the later turns') would take but the
     world then refuses is planned again too, stating its options (a limit order stays open
-    for the cancellation the next turn asks for), and so is a call the previous turn made with
+    for the cancellation the next turn asks for), as is one whose output a later call of the
+    same turn would take and the world refuse (the availability of a doctor the patient has
+    no appointment with, before a reschedule), and so is a call the previous turn made with
     the same arguments (nothing new to ask). ``misfits`` collects the calls left so for want of
     another choice (a caller may try another plan)."""
     recent = list(reversed(history))
@@ -232,7 +234,9 @@ def plan_turn(
             repeated = repeats(planned, outputs, tools, previous)
             world = trial.offline_copy()
             output, refusal = try_call(planned, outputs, tools, world)
-            later = later_refusal(planned, output, upcoming, tools, world) if refusal is None and output is not None else None
+            # what the turn's later calls and the next turn's take from this output must be allowed by the world
+            onward = [*functions[j + 1 :], *upcoming]
+            later = later_refusal(planned, output, onward, tools, world) if refusal is None and output is not None else None
             later = later or (repeated if refusal is None else None)
             rank = 0 if refusal else 1 if later else 2
             if best is None or rank > best[0]:
