@@ -241,7 +241,11 @@ class HealthcareEnv(ToolEnvironment):
         if tool == "book_doctor_appointment":
             return True
         appointment = self.appointments.get((chosen or {}).get("appointment_id"))
-        doctors = [appointment.doctor_id] if appointment is not None else [a.doctor_id for a in self.appointments.values() if a.status == "scheduled"]
+        doctors = (
+            [appointment.doctor_id]
+            if appointment is not None
+            else [a.doctor_id for a in self.appointments.values() if a.status == "scheduled"]
+        )
         return any(d in self.doctors and value in self.doctors[d].slots for d in doctors)
 
     # ------------------------------------------------------------------ helpers
