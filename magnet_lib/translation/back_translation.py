@@ -184,6 +184,9 @@ _OPENERS = [
     "One more thing. {task}",
     "Alright, {task_lc}",
 ]
+#: openers that continue a conversation: never the first message ('Next: ...' opens nothing)
+_CONTINUING = ("Next:", "One more thing.")
+_FIRST_OPENERS = [o for o in _OPENERS if not o.startswith(_CONTINUING)]
 _THEN = ["Then", "After that", "Once that's done", "Next", "And then", "Also", "When you have that"]
 _EARLIER = {
     "previous": ["the {w} you just found", "the {w} we just got back", "that {w}", "the {w} from that result"],
@@ -364,7 +367,7 @@ def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str
     else:
         text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
     if each is None and "first" in request.ordinals.values():
-        text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
+        text += choose_text([" (for the first one)", " for the first of them", " (the first result)"], rng)
     if stated:
         text += " " + _values_text([render_value(v) for v in stated], rng)
     return text
@@ -528,7 +531,8 @@ def offline_query(item: BackTranslateInput) -> BackTranslation:
                     clauses.append(clause if i == 0 else f"{choose_text(_THEN, rng)}, {clause}")
             task = ". ".join(c[0].upper() + c[1:] for c in clauses)
             task = task if task.endswith("?") else task + ("?" if re.match(r"(what|which|can|how)\b", task.lower()) else ".")
-            query = choose_text(_OPENERS, rng).format(task=task, task_lc=task[0].lower() + task[1:])
+            openers = _OPENERS if item.previous_queries else _FIRST_OPENERS
+            query = choose_text(openers, rng).format(task=task, task_lc=task[0].lower() + task[1:])
         if variant >= len(_OPENERS):
             query = f"{query} (this is a new request)" if variant == len(_OPENERS) else f"{query} Once more, please ({variant})."
         query = _sanitize(query, item.avoid_names)
