@@ -165,7 +165,11 @@ class GraphSettings(_Group):
     candidates: int = Field(30, description="Candidates sampled per function from the same category and class.")
     judge_batch: int = Field(30, description="Candidates judged per LLM call (one target against a batch).")
     prefilter: bool = Field(True, description="Drop schema-hopeless candidates before asking the model.")
-    walk_length: int = Field(7, description="Steps S of a random walk.")
+    walk_length: int = Field(
+        8,
+        description="Steps S of a random walk (the paper: 7; 8 here, for conversations as long as the paper's after the dead ends, "
+        "ping-pongs and one-breath rules end some walks early: 10.2 calls per multi-turn item on the default run).",
+    )
     walks_per_node: int = Field(
         1, description="Walks started from every node (not stated in the paper); computed from target_items when that is set."
     )
@@ -184,7 +188,10 @@ class GraphSettings(_Group):
     )
     min_turns: int = Field(2, description="Walks shorter than this are dropped (not stated in the paper).")
     merge_p: float = Field(0.3, description="Probability that two consecutive turns are merged.")
-    insert_short_p: float = Field(0.5, description="Probability of appending a nested neighbour to its turn (not stated).")
+    insert_short_p: float = Field(
+        0.8,
+        description="Probability of appending a nested neighbour to its turn, an implicit call (not stated; with insert_long_p at most 1).",
+    )
     insert_long_p: float = Field(0.2, description="Probability of inserting a nested neighbour as a later turn (not stated).")
     split_miss_func_p: float = Field(0.5, description="Share of split FSPs labelled miss_func vs miss_params (not stated).")
     max_calls_per_turn: int = Field(3, description="At most this many functions in one turn.")
@@ -218,7 +225,7 @@ class DistillSettings(_Group):
         0.2, ge=0.0, le=1.0, description="Probability that the user states an optional parameter they could know (not stated in the paper)."
     )
     parallel_p: float = Field(
-        0.6,
+        0.9,
         ge=0.0,
         le=1.0,
         description="Probability that a turn calls one of its functions 2-3 times in parallel, once per value, when several values of one "

@@ -38,18 +38,22 @@ def test_closed_exchange_gates_market_orders_and_limit_orders_reserve_cash():
     r.err("place_stock_order", "market_closed", symbol="KSTA", side="buy", quantity=1)
     r.err("place_stock_order", "missing_limit_price", symbol="KSTA", side="buy", quantity=1, order_type="limit")
     limit = round(quote["price"] * 0.95, 2)
+    # the world starts with one limit buy still waiting (an order the user placed before)
+    waiting = [o["order_id"] for o in r.ok("list_stock_orders", status="open")["orders"]]
+    assert len(waiting) == 1
+    before = r.ok("get_trading_balance")
     order = r.ok("place_stock_order", symbol="KSTA", side="buy", quantity=10, order_type="limit", limit_price=limit)
     assert order["status"] == "open"
     balance = r.ok("get_trading_balance")
-    assert abs(balance["cash_balance"] - balance["available_cash"] - 10 * limit) < 0.01
+    assert abs(before["available_cash"] - balance["available_cash"] - 10 * limit) < 0.01
     open_ids = [o["order_id"] for o in r.ok("list_stock_orders", status="open")["orders"]]
-    assert open_ids == [order["order_id"]]
+    assert sorted(open_ids) == sorted([order["order_id"], *waiting])
     cancelled = r.ok("cancel_stock_order", order_id=order["order_id"])
     assert abs(cancelled["released_cash"] - 10 * limit) < 0.01
-    assert r.ok("list_stock_orders", status="open")["orders"] == []
+    assert [o["order_id"] for o in r.ok("list_stock_orders", status="open")["orders"]] == waiting
     assert order["order_id"] in [o["order_id"] for o in r.ok("list_stock_orders")["orders"]]
     balance = r.ok("get_trading_balance")
-    assert balance["cash_balance"] == balance["available_cash"]
+    assert balance["available_cash"] == before["available_cash"]  # only the waiting order reserves cash again
     r.err("cancel_stock_order", "order_not_open", order_id=order["order_id"])
     r.err("get_stock_order_status", "unknown_order", order_id="ORD-1")
     r.err("get_stock_quote", "unknown_symbol", symbol="ZZZZ")

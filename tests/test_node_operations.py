@@ -141,3 +141,27 @@ def test_an_action_and_its_undoing_never_share_a_turn():
         assert first.functions == ["create_calendar_event", "set_event_reminder"]
     late = insert_nested_calls(turns, only_undo, random.Random(0), short_p=0.0, long_p=1.0)
     assert [t.functions for t in late if t.op == "insert_long"] == [["delete_calendar_event"]]
+
+
+def test_a_redo_or_a_change_of_what_was_just_made_never_shares_a_turn():
+    """Read in the default run: 'remove the stock from the watchlist ... and put in stock to
+    watchlist' (the same symbol: undone and done again in one breath), and Insert's 'book a
+    flight ... and change the booking'. A later turn may still do either."""
+    from magnet_lib.graph.node_operations import pointless_together
+
+    assert pointless_together("remove_stock_from_watchlist", "add_stock_to_watchlist")
+    assert pointless_together("book_flight", "change_flight_booking")
+    assert pointless_together("send_event_invitation", "revoke_event_invitation")
+    assert not pointless_together("delete_calendar_event", "book_flight")  # another thing: fine together
+    assert not pointless_together("unblock_contact", "get_contact_details")
+    path = ["add_stock_to_watchlist", "remove_stock_from_watchlist", "add_stock_to_watchlist", "get_stock_quote"]
+    merged = merge_turns(initial_turns(path), random.Random(0), 1.0, 3)
+    assert all(
+        not any(pointless_together(f, g) for f in t.functions for g in t.functions[i + 1 :])
+        for t in merged
+        for i in range(len(t.functions))
+    )
+    inserted = insert_nested_calls(
+        initial_turns(["search_flights", "book_flight"]), {"book_flight": ["change_flight_booking"]}, random.Random(0), 1.0, 0.0
+    )
+    assert inserted[-1].functions == ["book_flight"]  # no other neighbour: nothing inserted

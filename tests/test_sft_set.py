@@ -145,3 +145,34 @@ def test_stored_rows_hold_the_functions_once_and_every_reader_writes_them_once(p
     assert native[0]["content"] == cf.SYSTEM_INSTRUCTIONS  # the server's template renders the tools it is sent
     exported = hf_record(row)
     assert exported["messages"][0]["content"] == cf.SYSTEM_INSTRUCTIONS and json.loads(exported["tools"]) == row.tools
+
+
+def test_the_same_requests_and_calls_are_one_item_whatever_the_replies_and_distractors(pool):
+    """Read in the default run: 'What's the trending hashtags?' twice, each with other
+    distractor tools and another summary (the lint's exact duplicates: 19 of 1093), and
+    'convert 25 km' beside 'convert 30 km' with the same calls by name (near duplicates)."""
+    from magnet_lib.distillation.mixing import request_key
+
+    _, items = pool
+    original = next(t for t in items if t.kind == "single")
+    other_tools = original.model_copy(
+        update={
+            "traj_id": "zz-other-tools",
+            "tools": original.tools[:1],
+            "messages": [*original.messages[:-1], cf.assistant_text("Here you go: " + str(original.messages[-1]["content"]))],
+        }
+    )
+    assert request_key(other_tools) == request_key(original)
+    user = next(i for i, m in enumerate(original.messages) if m["role"] == "user")
+    renumbered = original.messages[user]["content"] + " 42"
+    numbered = [{**m, "content": renumbered} if i == user else m for i, m in enumerate(original.messages)]
+    other_number = original.model_copy(update={"traj_id": "zz-number-a", "messages": numbered})
+    again = original.model_copy(
+        update={
+            "traj_id": "zz-number-b",
+            "messages": [{**m, "content": renumbered.replace("42", "7")} if i == user else m for i, m in enumerate(original.messages)],
+        }
+    )
+    assert request_key(other_number) != request_key(again) and request_key(other_number, loose=True) == request_key(again, loose=True)
+    kept, exact_n, near_n = deduplicate([original, other_tools, other_number, again], 1.0)
+    assert {t.traj_id for t in kept} == {original.traj_id, "zz-number-a"} and (exact_n, near_n) == (1, 1)

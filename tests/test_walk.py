@@ -51,3 +51,18 @@ def test_walk_from_every_node_and_dead_ends():
     fsps = initial_fsps("cat", adjacency, walk_length=7, min_turns=2, seed=0)
     assert sorted(f.path for f in fsps) == [["a", "b", "c"], ["b", "c"], ["d", "a", "b", "c"]]
     assert walk_violations(fsps, {"a": [("b", False)]})  # the check notices a step that is not an edge
+
+
+def test_a_walk_does_not_go_back_and_forth_between_doing_and_undoing():
+    """Read in the default run: add_stock_to_watchlist, remove, add, remove, ... (the only
+    neighbours of each other): the walk ends instead of going straight back to an undone step."""
+    import random
+
+    from magnet_lib.graph.walk import random_walk
+
+    adjacency = {"add_stock_to_watchlist": ["remove_stock_from_watchlist"], "remove_stock_from_watchlist": ["add_stock_to_watchlist"]}
+    for seed in range(5):
+        path = random_walk(adjacency, "add_stock_to_watchlist", 7, random.Random(seed))
+        assert path == ["add_stock_to_watchlist", "remove_stock_from_watchlist"]
+    looks = {"get_order": ["list_orders"], "list_orders": ["get_order"]}  # looking again is no undoing: the walk goes on
+    assert len(random_walk(looks, "get_order", 5, random.Random(0))) == 5

@@ -88,6 +88,23 @@ def conversation_key(trajectory: Trajectory) -> str:
     return stable_hash([trajectory.messages[1:], sorted(t["function"]["name"] for t in trajectory.tools)], 24)
 
 
+def request_key(trajectory: Trajectory, loose: bool = False) -> str:
+    """What the item asks and does: its kind, each user message (lower-cased, punctuation
+    aside) with the calls that answer it. Two items alike here teach the same thing however
+    their replies are worded and whatever distractors they offer. ``loose``: numbers and word
+    endings aside, and the calls by name only (the lint's near duplicates)."""
+    parts: list[str] = []
+    for m in trajectory.messages[1:]:
+        if m.get("role") == "user":
+            text = re.sub(r"[^a-z0-9]+", " ", str(m.get("content") or "").lower()).strip()
+            if loose:
+                text = re.sub(r"\d+", "#", re.sub(r"\b(\w+)\b", lambda w: w.group(1)[:6], text))
+            parts.append(text + "|")
+        elif parts:
+            parts[-1] += ",".join(c.name if loose else f"{c.name}{json.dumps(c.arguments, sort_keys=True)}" for c in message_calls(m))
+    return stable_hash([trajectory.kind, parts], 24)
+
+
 def _text(trajectory: Trajectory) -> str:
     parts = []
     for m in trajectory.messages[1:]:
@@ -107,23 +124,31 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 def deduplicate(items: Sequence[Trajectory], near_duplicate: float) -> tuple[list[Trajectory], int, int]:
     """Items without exact and near duplicates (the first of each group is kept, in
-    ``traj_id`` order; near: at least ``near_duplicate`` of their word 3-grams shared); also
-    the numbers of exact and near duplicates removed."""
+    ``traj_id`` order; exact: the same conversation and tools, or the same requests and calls,
+    :func:`request_key`; near: the same requests up to numbers and word endings and the same
+    functions, or at least ``near_duplicate`` of their word 3-grams shared); also the numbers
+    of exact and near duplicates removed."""
     seen: set[str] = set()
     unique: list[Trajectory] = []
     exact = 0
     for t in sorted(items, key=lambda t: t.traj_id):
-        key = conversation_key(t)
-        if key in seen:
+        keys = (conversation_key(t), request_key(t))  # the same conversation, or the same requests and calls
+        if any(k in seen for k in keys):
             exact += 1
             continue
-        seen.add(key)
+        seen.update(keys)
         unique.append(t)
     groups: dict[tuple, list[Trajectory]] = {}
+    loose: set[str] = set()
+    near = 0
     for t in unique:
+        key = request_key(t, loose=True)  # the same requests up to numbers and word endings, the same functions
+        if key in loose:
+            near += 1
+            continue
+        loose.add(key)
         groups.setdefault((t.kind, tuple(t.functions)), []).append(t)
     kept: list[Trajectory] = []
-    near = 0
     for group in groups.values():
         accepted: list[tuple[Trajectory, set[str]]] = []
         for t in group:

@@ -47,6 +47,7 @@ from magnet_lib.translation.forth_translation import PlannedCall, resolve_same_t
 from magnet_lib.translation.planner import (
     HistoryCall,
     PlanError,
+    TrialWorlds,
     choose_offered,
     function_requests,
     plan_turn,
@@ -162,20 +163,24 @@ class ItemMaker:
     def _plan(self, functions: list[str], runtime: EpisodeRuntime, rng: random.Random) -> list[PlannedCall] | None:
         """Independent calls (no call feeds another) that all execute."""
         optional_p = self.settings.distill.optional_p
+        memo = TrialWorlds()  # every probe starts from the same world: a call tried before is not run again
         for probe in range(self.settings.distill.plan_probes):
             prng = random.Random(f"{self.key}:{probe}:{rng.random()}")
             try:
                 if self.kind == "parallel":
                     copies = prng.choice([2, 3])
-                    plan = [plan_turn(functions, self.tools, [], runtime, prng, probe, optional_p=optional_p)[0] for _ in range(copies)]
+                    plan = [
+                        plan_turn(functions, self.tools, [], runtime, prng, probe, optional_p=optional_p, memo=memo)[0]
+                        for _ in range(copies)
+                    ]
                     stated = [tuple(sorted((k, repr(v)) for k, v in p.stated().items())) for p in plan]
                     if not stated[0] or len(set(stated)) < len(stated):
                         continue  # parallel calls need different user-given values
                 else:
-                    plan = [plan_turn([f], self.tools, [], runtime, prng, probe, optional_p=optional_p)[0] for f in functions]
+                    plan = [plan_turn([f], self.tools, [], runtime, prng, probe, optional_p=optional_p, memo=memo)[0] for f in functions]
             except PlanError:
                 return None
-            if probe_plan(plan, self.tools, runtime) is None:
+            if probe_plan(plan, self.tools, runtime, memo) is None:
                 return plan
         return None
 

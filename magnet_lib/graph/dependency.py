@@ -543,6 +543,8 @@ UNDOES = {
     "log": ("logout",),
     "connect": ("disconnect",),
     "mount": ("unmount",),
+    "send": ("revoke", "recall", "unsend"),
+    "share": ("unshare", "revoke"),
 }
 #: undoing, then doing again (unblock -> block, remove from the watchlist -> add): allowed, not required
 REDOES = {undo: frozenset(d for d, undos in UNDOES.items() if undo in undos) for undo in {u for us in UNDOES.values() for u in us}}

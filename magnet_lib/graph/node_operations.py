@@ -52,13 +52,35 @@ def undoes(first: str, then: str) -> bool:
     return b[0] in UNDOES.get(a[0], ()) or (a[0] in MAKES and b[0] in ("cancel", "delete", "remove"))
 
 
+#: verbs that change what was just made: asked for with the making, the pair means nothing
+#: (book a flight and change it, create an event and update it)
+MODIFIES = frozenset({"change", "reschedule", "update", "modify", "edit", "rename"})
+
+
+def pointless_together(first: str, then: str) -> bool:
+    """Whether ``then`` in the same breath as ``first`` makes the pair mean nothing: it undoes
+    it (create -> delete), redoes what it undid (remove from the watchlist -> add again), or
+    changes what it just made (book -> change the booking)."""
+    if undoes(first, then):
+        return True
+    a, b = name_tokens(first)[:1], name_tokens(then)[:1]
+    if not a or not b:
+        return False
+    redo = a[0] in UNDOES.get(b[0], ()) and bool(_objects(first) & _objects(then))  # the same thing, done again
+    return redo or (a[0] in MAKES and b[0] in MODIFIES)
+
+
+def _objects(name: str) -> set[str]:
+    return {singular(t) for t in name_tokens(name)[1:] if t not in ("to", "from", "in", "on", "of", "by", "for", "a", "the")}
+
+
 def merge_turns(turns: Sequence[FSPTurn], rng: random.Random, p: float = 0.3, max_calls: int = 3) -> list[FSPTurn]:
     """Merge: each consecutive pair merged with probability ``p`` (never above ``max_calls``,
-    never a turn that undoes what the one before did)."""
+    never a turn that undoes, redoes or changes what the one before did)."""
     out: list[FSPTurn] = []
     for turn in turns:
         draw = rng.random()  # always drawn, so a full turn does not shift later decisions
-        undoing = out and any(undoes(f, g) for f in out[-1].functions for g in turn.functions)
+        undoing = out and any(pointless_together(f, g) for f in out[-1].functions for g in turn.functions)
         if out and draw < p and not undoing and len(out[-1].functions) + len(turn.functions) <= max_calls:
             out[-1] = FSPTurn(functions=out[-1].functions + turn.functions, op="merge")
         else:
@@ -102,8 +124,8 @@ def insert_nested_calls(
         looks = [f for f in options if name_tokens(f)[:1] and name_tokens(f)[0] in LOOKS]
         draw, choice = rng.random(), rng.choice(looks or options)
         if draw < short_p:
-            if undoes(last, choice):  # not in the same turn: another neighbour, else none
-                choice = next((f for f in looks or options if not undoes(last, f)), None)
+            if any(pointless_together(f, choice) for f in turn.functions):  # not in the same turn: another neighbour, else none
+                choice = next((f for f in looks or options if not any(pointless_together(g, f) for g in turn.functions)), None)
             if choice is not None and len(turn.functions) < max_calls:
                 body[i] = FSPTurn(functions=turn.functions + [choice], op="insert_short")
         elif draw < short_p + long_p:

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from magnet_lib.graph.dependency import LOOKS, REQUIRED_STATE
+from magnet_lib.graph.dependency import LOOKS, REQUIRED_STATE, UNDOES
 from magnet_lib.models import FSP, stable_hash
 from magnet_lib.vocabulary import name_tokens
 
@@ -91,8 +91,16 @@ def random_walk(
         if not options:
             break  # dead end
         onward = [n for n in options if len(path) < 2 or n != path[-2]]  # not straight back (block, unblock, block) when it can go on
+        if not onward and _undoing_pair(path[-2], path[-1]):
+            break  # back and forth between doing and undoing (add, remove, add, remove): a dead end, not a conversation
         path.append(rng.choice(onward or options))
     return path
+
+
+def _undoing_pair(a: str, b: str) -> bool:
+    """Whether one of two functions undoes the other (add / remove, block / unblock)."""
+    ta, tb = name_tokens(a)[:1], name_tokens(b)[:1]
+    return bool(ta and tb) and (tb[0] in UNDOES.get(ta[0], ()) or ta[0] in UNDOES.get(tb[0], ()))
 
 
 def nested_sources(adjacency: Adjacency) -> dict[str, list[str]]:

@@ -184,6 +184,9 @@ _OPENERS = [
     "One more thing. {task}",
     "Alright, {task_lc}",
 ]
+#: openers that continue a conversation: never the first message ('Next: ...' opens nothing)
+_CONTINUING = ("Next:", "One more thing.")
+_FIRST_OPENERS = [o for o in _OPENERS if not o.startswith(_CONTINUING)]
 _THEN = ["Then", "After that", "Once that's done", "Next", "And then", "Also", "When you have that"]
 _EARLIER = {
     "previous": ["the {w} you just found", "the {w} we just got back", "that {w}", "the {w} from that result"],
@@ -346,7 +349,17 @@ def _values_text(parts: list[str], rng: random.Random) -> str:
     return choose_text(["for {v}", "with {v}", "({v})", "- {v}"], rng).format(v=joined)
 
 
-def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+def _fresh(options: list[str], used: set[str] | None, rng: random.Random) -> str:
+    """One of ``options`` not yet ``used`` in this message (two goals never share a phrase:
+    'and I'd also like the X that goes with it and I'd also like the Y that goes with it')."""
+    left = [o for o in options if used is None or o not in used] or options
+    chosen = choose_text(left, rng)
+    if used is not None:
+        used.add(chosen)
+    return chosen
+
+
+def _goal(request: FunctionRequest, skip: str | None, rng: random.Random, used: set[str] | None = None) -> str:
     """A nested call (Insert) as the goal the user states, never the step itself: 'and how much
     is that in fahrenheit?', 'and give me the route details for it'."""
     stated = [v for p, v in request.values.items() if p != skip]
@@ -360,11 +373,11 @@ def _goal(request: FunctionRequest, skip: str | None, rng: random.Random) -> str
         if each is not None:
             text += choose_text([" for the first {n} of them", " for each of the first {n}"], rng).format(n=count)
     elif each is not None:  # one look-up per element of the list just returned
-        text = choose_text(_EACH_GOAL_PHRASES, rng).format(o=obj, n=count)
+        text = _fresh(_EACH_GOAL_PHRASES, used, rng).format(o=obj, n=count)
     else:
-        text = choose_text(_GOAL_PHRASES, rng).format(o=obj)
+        text = _fresh(_GOAL_PHRASES, used, rng).format(o=obj)
     if each is None and "first" in request.ordinals.values():
-        text += choose_text([" (for the first one)", " - the first one will do", " (the first result)"], rng)
+        text += choose_text([" (for the first one)", " for the first of them", " (the first result)"], rng)
     if stated:
         text += " " + _values_text([render_value(v) for v in stated], rng)
     return text
@@ -454,14 +467,14 @@ def _time_zone_conversion(request: FunctionRequest, skip: str | None, rng: rando
     return text.format(m=moment, z=_in_zone(request.values[target]), zt=_in_zone(request.values[target])[3:])
 
 
-def _clause(request: FunctionRequest, skip: str | None, rng: random.Random) -> str:
+def _clause(request: FunctionRequest, skip: str | None, rng: random.Random, used: set[str] | None = None) -> str:
     zoned_call = any(_zone_param(p) for p in [*request.values, *request.from_outputs])
     if request.parallel is None and zoned_call and _verb_and_object(request.function)[0] == "convert":
         zoned = _time_zone_conversion(request, skip, rng)
         if zoned is not None:
             return zoned if not request.nested else choose_text(["and", "and then"], rng) + " " + zoned
     if request.nested and (request.parallel is None or request.parallel.source == "same_turn"):
-        return _goal(request, skip, rng)
+        return _goal(request, skip, rng, used)
     if request.parallel is None and _verb_and_object(request.function)[0] == "convert":
         converted = _conversion(request, skip, rng)
         if converted is not None:
@@ -520,18 +533,21 @@ def offline_query(item: BackTranslateInput) -> BackTranslation:
         else:
             skip = item.missing.param if item.mode == "split_miss_params" and item.missing else None
             clauses = []
+            used: set[str] = set()
             for i, request in enumerate(item.requests):
-                clause = _clause(request, skip if item.missing and request.function == item.missing.function else None, rng)
+                clause = _clause(request, skip if item.missing and request.function == item.missing.function else None, rng, used)
                 if i and request.nested:
                     clauses[-1] = clauses[-1] + " " + clause  # the goal belongs to the request before it
                 else:
                     clauses.append(clause if i == 0 else f"{choose_text(_THEN, rng)}, {clause}")
             task = ". ".join(c[0].upper() + c[1:] for c in clauses)
             task = task if task.endswith("?") else task + ("?" if re.match(r"(what|which|can|how)\b", task.lower()) else ".")
-            query = choose_text(_OPENERS, rng).format(task=task, task_lc=task[0].lower() + task[1:])
+            openers = _OPENERS if item.previous_queries else _FIRST_OPENERS
+            query = choose_text(openers, rng).format(task=task, task_lc=task[0].lower() + task[1:])
         if variant >= len(_OPENERS):
             query = f"{query} (this is a new request)" if variant == len(_OPENERS) else f"{query} Once more, please ({variant})."
         query = _sanitize(query, item.avoid_names)
+        query = re.sub(r"\b([Tt])he my\b", lambda m: m.group(1).replace("t", "m").replace("T", "M") + "y", query)  # 'the my appointments'
         if normalize(query) not in seen:
             return BackTranslation(query=query)
     raise ValueError("could not write a query that differs from the earlier ones")

@@ -69,6 +69,7 @@ from magnet_lib.translation.forth_translation import (
 from magnet_lib.translation.planner import (
     HistoryCall,
     PlanError,
+    TrialWorlds,
     choose_offered,
     for_each_plan,
     function_requests,
@@ -301,6 +302,7 @@ class EpisodeTranslator:
         target = frozenset({split.target}) if split is not None and split.label == "miss_params" and split.target else frozenset()
         nested_failed = False
         fallback: list[PlannedCall] | None = None
+        memo = TrialWorlds()  # the probes start from the same world: a call they repeat is run once
         for probe_index in range(self.settings.distill.plan_probes):
             misfits: list[str] = []
             plan_rng = random.Random(f"plan:{fsp.fsp_id}:{fsp.seed}:{work.index}:{work.attempt}:{probe_index}")
@@ -309,16 +311,17 @@ class EpisodeTranslator:
                     work.call_turn.functions, self.tools, work.history, work.runtime, plan_rng, work.attempt + probe_index,
                     optional_p=probe_optional_p(self.settings.distill.optional_p, probe_index), prefer_stated=target,
                     same_turn=not (probe_index % 2 and nested_failed), upcoming=self._upcoming(work.call_turn), misfits=misfits,
+                    memo=memo,
                 )  # fmt: skip
             except PlanError as exc:  # another probe may plan otherwise (with the same-turn outputs again, other values)
                 failure = f"plan: {exc}"
                 continue
             wide = self._parallel(candidate, work.history, work.runtime, work.split, f"{work.index}:{work.attempt}:{probe_index}")
-            if wide is not None and probe_plan(wide, self.tools, work.runtime) is None:
+            if wide is not None and probe_plan(wide, self.tools, work.runtime, memo) is None:
                 if not misfits:
                     return wide
                 fallback = fallback or wide
-            failure = probe_plan(candidate, self.tools, work.runtime)
+            failure = probe_plan(candidate, self.tools, work.runtime, memo)
             if failure is None:
                 if not misfits:
                     return candidate

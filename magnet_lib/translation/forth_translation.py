@@ -106,6 +106,7 @@ def plan_rounds(plan: Sequence[PlannedCall]) -> list[int]:
 # --------------------------------------------------------------------------- matching values to parameters
 
 
+@lru_cache(maxsize=1 << 16)  # a pure function of two names, asked millions of times a run
 def match_score(param: str, key: str) -> float:
     """How well an output field name fits a parameter name: 3 exact, 2.5 plural/singular,
     2 one extends the other ('place_id' -> 'origin_place_id'), 1 the same for generic
@@ -167,10 +168,26 @@ def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_json))
 
 
+#: schema keys that constrain nothing a value is checked for (what the fast path of fits may ignore)
+_ANNOTATIONS = frozenset({"type", "description", "default", "title", "examples"})
+_SCALAR_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    # JSON Schema counts 3.0 as an integer too
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
+
+
 def fits(value: Any, schema: dict[str, Any]) -> bool:
-    """Does ``value`` satisfy the parameter's schema (type, enum, bounds)?"""
+    """Does ``value`` satisfy the parameter's schema (type, enum, bounds)? A schema that only
+    names a scalar type is checked directly (the planner asks hundreds of thousands of times
+    a run); any other goes to the JSON Schema validator."""
     if value is None:
         return False
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _SCALAR_TYPES and schema.keys() <= _ANNOTATIONS:
+        return _SCALAR_TYPES[kind](value)
     return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
 
 

@@ -177,6 +177,34 @@ class _CallPlanning:
         return lambda value: value in refused or (trial is not None and not trial.accepts(name, param, value, chosen))
 
 
+class TrialWorlds:
+    """The worlds trial calls made, remembered by (the world they ran on, the call): the
+    probes of one turn plan its first calls again and again with the same values, and a
+    plan's probe runs calls the planner already ran. A world here is never run on again (a
+    call runs on a copy of it), and a copy of the same world gives the same output (its
+    random generator is copied too), so a remembered world is the one the call would make.
+    One instance serves one turn's planning from one runtime; it keeps the worlds alive."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, str, str], tuple[EpisodeRuntime, Any, EpisodeRuntime]] = {}
+
+    def run(self, world: EpisodeRuntime, call: Call) -> tuple[Any, EpisodeRuntime]:
+        """(the output, the world after) of ``call`` run on a copy of ``world``."""
+        key = (id(world), call.name, json.dumps(call.arguments, sort_keys=True, default=str))
+        made = self._made.get(key)
+        if made is None:
+            after = world.offline_copy()
+            made = self._made[key] = (world, after.execute(call), after)  # the world before, kept so its id stays its own
+        return made[1], made[2]
+
+
+def _run_on_copy(world: EpisodeRuntime, call: Call, memo: TrialWorlds | None) -> tuple[Any, EpisodeRuntime]:
+    if memo is not None:
+        return memo.run(world, call)
+    after = world.offline_copy()
+    return after.execute(call), after
+
+
 def plan_turn(
     functions: Sequence[str],
     tools: dict[str, Tool],
@@ -191,6 +219,7 @@ def plan_turn(
     call_tries: int = 4,
     upcoming: Sequence[str] = (),
     misfits: list[str] | None = None,
+    memo: TrialWorlds | None = None,
 ) -> list[PlannedCall]:
     """Sources for every required argument of the turn's calls (and, each with probability
     ``optional_p``, optional ones the user could know). Functions in ``prefer_stated`` take
@@ -205,9 +234,12 @@ def plan_turn(
     refused: the planner picks what the state allows, as a user who knows their world would.
     A call whose output a function in ``upcoming`` (the later turns') would take but the
     world then refuses is planned again too, stating its options (a limit order stays open
-    for the cancellation the next turn asks for), and so is a call the previous turn made with
+    for the cancellation the next turn asks for), as is one whose output a later call of the
+    same turn would take and the world refuse (the availability of a doctor the patient has
+    no appointment with, before a reschedule), and so is a call the previous turn made with
     the same arguments (nothing new to ask). ``misfits`` collects the calls left so for want of
-    another choice (a caller may try another plan)."""
+    another choice (a caller may try another plan). ``memo``: trial worlds shared with the
+    turn's other probes (:class:`TrialWorlds`)."""
     recent = list(reversed(history))
     previous = [h.call for h in recent if h.turn == recent[0].turn] if recent else []
     trial = runtime  # the world so far: read and copied from, never run on (each try runs on a copy of its own)
@@ -230,9 +262,10 @@ def plan_turn(
                     raise
                 break  # nothing else to try: the best plan so far stands (its probe says why it fails)
             repeated = repeats(planned, outputs, tools, previous)
-            world = trial.offline_copy()
-            output, refusal = try_call(planned, outputs, tools, world)
-            later = later_refusal(planned, output, upcoming, tools, world) if refusal is None and output is not None else None
+            output, refusal, world = try_call(planned, outputs, tools, trial, memo)
+            # what the turn's later calls and the next turn's take from this output must be allowed by the world
+            onward = [*functions[j + 1 :], *upcoming]
+            later = later_refusal(planned, output, onward, tools, world) if refusal is None and output is not None else None
             later = later or (repeated if refusal is None else None)
             rank = 0 if refusal else 1 if later else 2
             if best is None or rank > best[0]:
@@ -255,25 +288,26 @@ def plan_turn(
 
 
 def try_call(
-    planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], world: EpisodeRuntime
-) -> tuple[Any, dict[str, Any] | None]:
-    """Run a planned call on a trial world: (its output, None) when it executes, (None, None)
-    when it waits for a same-turn output that never came (nothing to choose otherwise), else
-    (None, the refused values by parameter): those the error names, or every value the
-    planner chose (stated or from an earlier turn) when it names none."""
+    planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], trial: EpisodeRuntime, memo: TrialWorlds | None = None
+) -> tuple[Any, dict[str, Any] | None, EpisodeRuntime]:
+    """Run a planned call on a copy of the trial world, and return the copy too: (its output,
+    None, world) when it executes, (None, None, ``trial`` itself, not run on) when it waits for
+    a same-turn output that never came or does not validate (nothing to choose otherwise; no
+    copy is made), else (None, the refused values by parameter, world): those the error
+    names, or every value the planner chose (stated or from an earlier turn) when it names none."""
     try:
         call = resolve_same_turn(planned, outputs, tools[planned.name].properties)
     except ValueError:
-        return None, None
+        return None, None, trial
     if call is None or validate_arguments(tools[call.name], call.arguments):
-        return None, None
-    output = world.execute(call)
+        return None, None, trial
+    output, world = _run_on_copy(trial, call, memo)
     if not is_error(output):
-        return output, None
+        return output, None, world
     message = str(output["error"].get("message", ""))
     values = {p: call.arguments[p] for p in planned.arguments if p in call.arguments}
     named = {p: v for p, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in message}
-    return None, named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values
+    return None, named or {p: v for p, v in values.items() if planned.arguments[p].kind != "same_turn"} or values, world
 
 
 def repeats(planned: PlannedCall, outputs: dict[int, Any], tools: dict[str, Tool], previous: Sequence[Call]) -> dict[str, Any] | None:
@@ -684,11 +718,15 @@ def for_each_plan(
     return _with_copies(plan, k, copies)
 
 
-def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime) -> str | None:
+def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: EpisodeRuntime, memo: TrialWorlds | None = None) -> str | None:
     """Run a plan on a copy of the runtime, round by round as forth-translation would: why
     it fails, or None when every call executes. Picking a plan that works before asking for
-    a query spends no model call on a turn that cannot execute."""
-    trial = runtime.offline_copy()
+    a query spends no model call on a turn that cannot execute. With ``memo``, calls the
+    planner already ran from the same world are not run again."""
+    if memo is None:
+        trial, memo = runtime.offline_copy(), None
+    else:
+        trial = runtime
     outputs: dict[int, Any] = {}
     rounds = plan_rounds(plan)
     for r in sorted(set(rounds)):
@@ -708,7 +746,10 @@ def probe_plan(plan: Sequence[PlannedCall], tools: dict[str, Tool], runtime: Epi
             spec = conversion_params(tools[call.name])
             if spec and spec[2] and call.arguments.get(spec[1]) == call.arguments.get(spec[2]) is not None:
                 return f"{call.name} would convert {call.arguments.get(spec[1])} into itself"
-            output = trial.execute(call)
+            if memo is None:
+                output = trial.execute(call)
+            else:
+                output, trial = memo.run(trial, call)
             if is_error(output):
                 return f"{call.name} returned an error: {output['error'].get('code')}: {output['error'].get('message')}"
             outputs[k] = output

@@ -12,7 +12,7 @@ The calendar is kept in the user's zone (America/New_York); the world is the wee
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -227,6 +227,13 @@ class CalendarEnv(ToolEnvironment):
         }
 
     # ------------------------------------------------------------------ helpers
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A move to another time: never to the start or end the event already has."""
+        if tool == "reschedule_calendar_event" and param in ("start_time", "end_time") and chosen and chosen.get("event_id") in self.events:
+            e = self.events[chosen["event_id"]]
+            return value != (e.start if param == "start_time" else e.end).strftime(_FMT)
+        return True
+
     def _event(self, event_id: str) -> _Event:
         return self.lookup(self.events, event_id, "unknown_event", f"no event with id '{event_id}'")
 

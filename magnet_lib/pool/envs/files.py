@@ -10,7 +10,7 @@ copy_file / move_file -> file_path -> delete_file.
 from __future__ import annotations
 
 import fnmatch
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,6 +81,10 @@ _CATALOGUE = [
         "Minutes of the June board meeting: budget approved.",
     ),
 ]
+
+
+#: kinds of file whose content is not text a user types (write_file into them makes no sense)
+_BINARY_SUFFIXES = frozenset({"jpg", "jpeg", "png", "gif", "pdf", "xlsx", "xls", "docx", "zip", "mp3", "mp4", "mov"})
 
 
 class FileRecord(BaseModel):
@@ -226,6 +230,17 @@ class FilesEnv(ToolEnvironment):
     def _put(self, path: str, content: str, owner: str, mode: PermissionMode) -> FileRecord:
         self.files[path] = FileRecord(file_path=path, content=content, owner=owner, mode=mode)
         return self.files[path]
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """Text written only to a text file (never into a photo or a spreadsheet); permissions
+        changed only on a file the user owns, and only to a mode it does not have already."""
+        if tool == "write_file" and param == "file_path":
+            return str(value).rsplit(".", 1)[-1].lower() not in _BINARY_SUFFIXES
+        if tool == "set_file_permissions" and param == "file_path":
+            return value in self.files and self.files[value].owner == self.username
+        if tool == "set_file_permissions" and param == "mode" and chosen and chosen.get("file_path") in self.files:
+            return self.files[chosen["file_path"]].mode != value
+        return True
 
     def _file(self, file_path: str) -> FileRecord:
         if file_path not in self.files:

@@ -255,6 +255,18 @@ class FoodDeliveryEnv(ToolEnvironment):
         self.cart: dict[str, int] = {}
         self.wallet_balance = float(rng.randrange(25, 80))
         self.orders: dict[str, _Order] = {}
+        # lunch, delivered an hour ago and neither tipped nor rated yet: an order a user may rate or tip
+        lunch = self.restaurants[rng.choice(sorted(self.restaurants))]
+        order_id = self.new_id("FO")
+        self.orders[order_id] = _Order(
+            order_id=order_id,
+            restaurant_id=lunch.restaurant_id,
+            total=round(sum(self.items[i].price for i in rng.sample(lunch.item_ids, 2)) + 2.99, 2),
+            payment_method="card",
+            stage="delivered",
+            courier_name=rng.choice(_COURIERS),
+            estimated_minutes=0,
+        )
 
     def user_values(self) -> dict[str, list]:
         return {

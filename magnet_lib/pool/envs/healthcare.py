@@ -193,9 +193,10 @@ class HealthcareEnv(ToolEnvironment):
             )
         self.booked_slots: dict[str, str] = {}  # slot_id -> appointment_id
         self.appointments: dict[str, Appointment] = {}
-        first = self.doctors[rng.choice(sorted(self.doctors))]
-        slot_id = rng.choice(sorted(first.slots))
-        self._book(first, slot_id, "annual check-up")
+        # two appointments the patient made before, with two doctors: something to reschedule or cancel
+        for doctor_id, reason in zip(rng.sample(sorted(self.doctors), 2), ("annual check-up", "follow-up on blood pressure")):
+            doctor = self.doctors[doctor_id]
+            self._book(doctor, rng.choice(sorted(doctor.slots)), reason)
 
         self.prescriptions: dict[str, _Prescription] = {}
         for k, medication in enumerate(rng.sample(sorted(_FORMULARY), 4)):
@@ -229,15 +230,23 @@ class HealthcareEnv(ToolEnvironment):
         }
 
     def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
-        """A free slot to book; to reschedule, a free slot of the appointment's own doctor."""
+        """A free slot to book; to reschedule, a scheduled appointment and a free slot of its own
+        doctor (before the appointment is chosen: of a doctor the patient has one with)."""
+        if tool in ("reschedule_doctor_appointment", "cancel_doctor_appointment") and param == "appointment_id":
+            return value in self.appointments and self.appointments[value].status == "scheduled"
         if param != "slot_id" or tool not in ("book_doctor_appointment", "reschedule_doctor_appointment"):
             return True
         if value in self.booked_slots or not any(value in d.slots for d in self.doctors.values()):
             return False
+        if tool == "book_doctor_appointment":
+            return True
         appointment = self.appointments.get((chosen or {}).get("appointment_id"))
-        if tool == "reschedule_doctor_appointment" and appointment is not None:
-            return value in self.doctors[appointment.doctor_id].slots if appointment.doctor_id in self.doctors else False
-        return True
+        doctors = (
+            [appointment.doctor_id]
+            if appointment is not None
+            else [a.doctor_id for a in self.appointments.values() if a.status == "scheduled"]
+        )
+        return any(d in self.doctors and value in self.doctors[d].slots for d in doctors)
 
     # ------------------------------------------------------------------ helpers
     def _doctor(self, doctor_id: str) -> _Doctor:

@@ -234,9 +234,10 @@ class ShoppingEnv(ToolEnvironment):
         self.address = f"{self.rng.randint(10, 999)} Pine Street, {self.rng.choice(_CITIES)}"
         self.orders: dict[str, _Order] = {}
         self.returns: dict[str, ReturnRequest] = {}
-        # order history: one delivered (returnable) and one shipped (not cancellable)
+        # order history: one delivered (returnable), one shipped (not cancellable) and one placed
+        # yesterday, still processing (cancellable): a user has something to cancel and something to return
         in_stock = [p for p in self.products.values() if p.stock > 0]
-        for status, days_ago in (("delivered", 12), ("shipped", 2)):
+        for status, days_ago in (("delivered", 12), ("shipped", 2), ("processing", 1)):
             chosen = self.rng.sample(in_stock, 2)
             lines = [OrderLine(product_id=p.product_id, name=p.name, quantity=self.rng.randint(1, 2), unit_price=p.price) for p in chosen]
             self._create_order(lines, "credit_card", self.address, status, _TODAY - timedelta(days=days_ago))

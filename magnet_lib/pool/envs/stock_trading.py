@@ -191,6 +191,18 @@ class StockTradingEnv(ToolEnvironment):
                 filled_price=lot.average_cost,
             )
         self.watchlist: list[str] = rng.sample([s for s in sorted(self.quotes) if s not in self.holdings], 2)
+        # and a limit buy of a watched stock, 5% under its price, still waiting (an order a user may cancel)
+        waiting = self.quotes[self.watchlist[0]]
+        oid = self.new_id("ORD")
+        self.orders[oid] = StockOrder(
+            order_id=oid,
+            symbol=waiting.symbol,
+            side="buy",
+            quantity=rng.randint(2, 10),
+            order_type="limit",
+            limit_price=round(waiting.price * 0.95, 2),
+            status="open",
+        )
 
     def user_values(self) -> dict[str, list]:
         return {

@@ -12,7 +12,7 @@ Flight prices are in USD, hotel rates in the city's local currency.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -266,6 +266,21 @@ class TravelEnv(ToolEnvironment):
             points_value_usd=points / _POINTS_PER_USD,
         )
         self.bookings: dict[str, FlightBooking] = {}
+        # a trip the user booked before: a booking to look up, change (its route has another flight) or cancel
+        booked = rng.choice(sorted((f for f in self.flights.values() if f.seats_available > 0), key=lambda f: f.flight_id))
+        booked.seats_available -= 1
+        booking_id = self.new_id("BK")
+        self.bookings[booking_id] = FlightBooking(
+            booking_id=booking_id,
+            flight_id=booked.flight_id,
+            passenger_name=rng.choice(_NAMES),
+            seats=1,
+            departure_date=booked.departure[:10],
+            total_price=booked.price,
+            currency="USD",
+            points_redeemed=0,
+            status="confirmed",
+        )
         self.reservations: dict[str, HotelReservation] = {}
 
     def user_values(self) -> dict[str, list]:
@@ -282,6 +297,23 @@ class TravelEnv(ToolEnvironment):
         }
 
     # ------------------------------------------------------------------ lookups
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """An active booking to change, cancel or discount; to change it, another flight of its
+        route with a seat for each of its passengers."""
+        if param == "booking_id" and tool in ("change_flight_booking", "cancel_flight_booking", "redeem_loyalty_points"):
+            booking = self.bookings.get(value)
+            return booking is not None and booking.status != "cancelled"
+        if tool == "change_flight_booking" and param == "flight_id" and chosen and chosen.get("booking_id") in self.bookings:
+            booking, new = self.bookings[chosen["booking_id"]], self.flights.get(value)
+            old = self.flights[booking.flight_id]
+            return (
+                new is not None
+                and new.flight_id != old.flight_id
+                and (new.origin_city, new.destination_city) == (old.origin_city, old.destination_city)
+                and new.seats_available >= booking.seats
+            )
+        return True
+
     def _flight(self, flight_id: str) -> _Flight:
         return self.lookup(self.flights, flight_id, "unknown_flight", f"no flight with id '{flight_id}'")
 
