@@ -27,3 +27,18 @@ def test_a_bill_is_paid_with_its_own_amount():
             both += 1
             assert amount.value == amounts[bill.value], (bill.value, amount.value)
     assert both >= 10
+
+
+def test_a_value_from_a_call_of_the_same_turn_is_refused_where_the_world_refuses_it():
+    """Read in the default run: 'get me the contact info ... and the contact by name for it and
+    then add new contact (the first result)': add_new_contact took 'Daniel Kim' from the look-up
+    of the same turn, a second contact of a name already in the address book."""
+    from magnet_lib.pool.envs.messaging import MessagingEnv
+
+    tools = {t.name: t for t in MessagingEnv.tools()}
+    runtime = make_runtime(list(tools.values()), seed=0)
+    known = {c["contact_name"] for c in runtime.state()["messaging"]["contacts"].values()}
+    for seed in range(8):
+        plan = plan_turn(["find_contact_by_name", "add_new_contact"], tools, [], runtime, random.Random(seed), optional_p=0.0)
+        name = plan[1].arguments["contact_name"]
+        assert name.kind != "same_turn" and name.value not in known

@@ -301,6 +301,12 @@ def try_call(
         return None, None, trial
     if call is None or validate_arguments(tools[call.name], call.arguments):
         return None, None, trial
+    # a value a call of the turn gave is known only now: the world may refuse it (a name already in the address book)
+    linked = {p: call.arguments[p] for p, s in planned.arguments.items() if s.kind == "same_turn" and p in call.arguments}
+    others = {p: v for p, v in call.arguments.items() if p not in linked}
+    refused = {p: v for p, v in linked.items() if not trial.accepts(call.name, p, v, others)}
+    if refused:
+        return None, refused, trial
     output, world = _run_on_copy(trial, call, memo)
     if not is_error(output):
         return output, None, world
