@@ -174,11 +174,12 @@ class GraphSettings(_Group):
         1, description="Walks started from every node (not stated in the paper); computed from target_items when that is set."
     )
     multi_turn_per_walk: float = Field(
-        1.09,
+        1.4,
         gt=0.0,
         description="Multi-turn items the SFT set gets per function of the pool and walk per node (accepted, not duplicated, not "
-        "held out): 197 train items from 180 functions on the default run (seed 0; 250 from 26 functions x 9 walks per node on "
-        "navigation + weather, benchmarks/results/scale.json). target_items divides by it to size the walks.",
+        "held out): 253 train items from 180 functions on the default run (seed 0, walk_length 8; 197 before the worlds got a "
+        "history to act on and the walks were lengthened; benchmarks/results/scale.json measured 250 from 26 functions x 9 walks "
+        "per node on navigation + weather before that). target_items divides by it to size the walks.",
     )
     walk_tries: int = Field(
         3,

@@ -34,3 +34,25 @@ def test_text_is_written_only_into_text_files():
     assert not env.accepts("write_file", "file_path", "/photos/beach.jpg")
     assert not env.accepts("write_file", "file_path", "/work/budget.XLSX")
     assert env.accepts("write_file", "file_path", "/work/notes.txt") and env.accepts("write_file", "file_path", "/work/plan.md")
+
+
+def test_no_distance_or_route_from_a_place_to_itself():
+    """Read in the default run: get_distance and plan_route from PL-329447 to PL-329447 (0.0 miles)."""
+    from magnet_lib.pool.envs.navigation import NavigationEnv
+
+    env = NavigationEnv(seed=0)
+    a, b = list(env.places)[:2]
+    for tool in ("get_distance", "plan_route"):
+        assert not env.accepts(tool, "destination_place_id", a, {"origin_place_id": a})
+        assert env.accepts(tool, "destination_place_id", b, {"origin_place_id": a})
+        assert not env.accepts(tool, "origin_place_id", b, {"destination_place_id": b})
+
+
+def test_no_second_contact_of_the_same_name():
+    """Read in the default run: add_new_contact('Daniel Kim', ...) while Daniel Kim was in the address book."""
+    from magnet_lib.pool.envs.messaging import MessagingEnv
+
+    env = MessagingEnv(seed=0)
+    known = next(iter(env.contacts.values())).contact_name
+    assert not env.accepts("add_new_contact", "contact_name", known) and not env.accepts("add_new_contact", "contact_name", known.upper())
+    assert env.accepts("add_new_contact", "contact_name", "Zora Newcomer")

@@ -329,3 +329,28 @@ def test_a_summary_label_is_no_category_name():
     bad = _one_turn("Post 'Hi'.", call, 'For the social: post id "PO-1".', category="social_media")
     good = _one_turn("Post 'Hi'.", call, 'For the social post: post id "PO-1".', category="social_media")
     assert _figure([bad], "category_label")["count"] == 1 and _figure([good], "category_label")["count"] == 0
+
+
+def test_a_reply_to_a_split_request_takes_its_cue_from_the_request():
+    """Read in the default run: 'The brightness percent is 75; please continue.' after a
+    request that said which device; the reply itself refers to nothing."""
+
+    def item(request: str) -> Item:
+        made = lambda sid: {"schedule_id": sid, "device_id": "DV-1", "time": "07:00"}
+        return conversation(
+            (
+                "Schedule the lamp for 07:00.",
+                [[("create_device_schedule", {"device_id": "DV-1", "time": "07:00"}, made("SC-101"))]],
+                "Done.",
+            ),
+            ("And the fan for 08:00.", [[("create_device_schedule", {"device_id": "DV-2", "time": "08:00"}, made("SC-202"))]], "Done."),
+            (request, [], "Which reason should I give?"),
+            (
+                "The reason is tidying up; please continue.",
+                [[("delete_device_schedule", {"schedule_id": "SC-101"}, {"success": True})]],
+                "Deleted.",
+            ),
+        )
+
+    assert _figure([item("Delete the device schedule with the first schedule id you got.")], "vague_earlier_reference")["count"] == 0
+    assert _figure([item("Delete the device schedule with the schedule id from earlier.")], "vague_earlier_reference")["count"] == 1

@@ -165,3 +165,20 @@ def test_a_redo_or_a_change_of_what_was_just_made_never_shares_a_turn():
         initial_turns(["search_flights", "book_flight"]), {"book_flight": ["change_flight_booking"]}, random.Random(0), 1.0, 0.0
     )
     assert inserted[-1].functions == ["book_flight"]  # no other neighbour: nothing inserted
+
+
+def test_an_action_and_the_cancelling_of_it_never_share_a_turn():
+    """Read in the default run: 'please transfer between the accounts ... and cancel the
+    scheduled transfer' (Insert appended the cancellation the transfer's id allows)."""
+    from magnet_lib.graph.node_operations import undoes
+
+    assert undoes("transfer_between_accounts", "cancel_scheduled_transfer")
+    assert not undoes("get_transfer_status", "cancel_scheduled_transfer")
+    turns = insert_nested_calls(
+        initial_turns(["list_bank_accounts", "transfer_between_accounts"]),
+        {"transfer_between_accounts": ["cancel_scheduled_transfer"]},
+        random.Random(0),
+        1.0,
+        0.0,
+    )
+    assert turns[-1].functions == ["transfer_between_accounts"]

@@ -61,3 +61,27 @@ def test_two_goals_never_share_a_phrase_and_no_the_my():
     for q in queries:
         for phrase in ("I'd also like the", "give me the", "and with that, the", "and then the"):
             assert q.count(phrase) <= 1, q
+
+
+def test_verbs_of_their_own_read_as_a_user_says_them():
+    """Read in the default run: 'which is the files', 'Set up file for file path ...'
+    (write_file), 'Please send file - username "jordan"' (share_file)."""
+
+    def query(function: str, values: dict, nested: FunctionRequest | None = None, salt: int = 0) -> str:
+        requests = [FunctionRequest(function=function, description=TOOLS[function].description, values={**values, "n": salt})]
+        if nested is not None:
+            requests.append(nested)
+        item = BackTranslateInput(category="files", requests=requests, avoid_names=sorted(TOOLS), previous_queries=["Hi."])
+        return offline_query(item).query
+
+    check = FunctionRequest(
+        function="check_file_exists",
+        description=TOOLS["check_file_exists"].description,
+        from_outputs={"file_path": "same_turn"},
+        nested=True,
+    )
+    texts = [query("find_files", {"name_pattern": "*.txt"}, salt=s) for s in range(20)]
+    texts += [query("write_file", {"file_path": "/a.txt", "content": "x"}, salt=s) for s in range(20)]
+    texts += [query("share_file", {"file_path": "/a.txt", "username": "jordan"}, check, salt=s) for s in range(20)]
+    assert not any(re.search(r"which is the|set up file|make file|send file", t, re.I) for t in texts)
+    assert any("write to the file" in t for t in texts) and any("share the file" in t for t in texts)

@@ -66,3 +66,15 @@ def test_a_walk_does_not_go_back_and_forth_between_doing_and_undoing():
         assert path == ["add_stock_to_watchlist", "remove_stock_from_watchlist"]
     looks = {"get_order": ["list_orders"], "list_orders": ["get_order"]}  # looking again is no undoing: the walk goes on
     assert len(random_walk(looks, "get_order", 5, random.Random(0))) == 5
+
+
+def test_a_walk_led_to_an_undoing_does_not_go_back_to_the_lead():
+    """Read in the default run: remove_stock_from_watchlist needs a symbol on the watchlist, so
+    its walk is led by add_stock_to_watchlist; the walk then went straight back to adding it."""
+    import random
+
+    from magnet_lib.graph.walk import random_walk
+
+    adjacency = {"add_stock_to_watchlist": ["remove_stock_from_watchlist"], "remove_stock_from_watchlist": ["add_stock_to_watchlist"]}
+    path = random_walk(adjacency, "remove_stock_from_watchlist", 6, random.Random(0), before=["add_stock_to_watchlist"])
+    assert path == ["remove_stock_from_watchlist"]

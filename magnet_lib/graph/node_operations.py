@@ -49,7 +49,13 @@ def undoes(first: str, then: str) -> bool:
     a, b = name_tokens(first)[:1], name_tokens(then)[:1]
     if not a or not b:
         return False
-    return b[0] in UNDOES.get(a[0], ()) or (a[0] in MAKES and b[0] in ("cancel", "delete", "remove"))
+    if b[0] in _CANCELS and a[0] in _objects(then):  # transfer_between_accounts -> cancel_scheduled_transfer
+        return True
+    return b[0] in UNDOES.get(a[0], ()) or (a[0] in MAKES and b[0] in _CANCELS)
+
+
+#: verbs that take back an action (what the action's own verb names: cancel the transfer)
+_CANCELS = ("cancel", "delete", "remove", "revoke")
 
 
 #: verbs that change what was just made: asked for with the making, the pair means nothing

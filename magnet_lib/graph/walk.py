@@ -90,8 +90,9 @@ def random_walk(
         options = [n for n in _neighbours(adjacency, path[-1]) if _ready(n, _since(n, path, before), needs)]
         if not options:
             break  # dead end
-        onward = [n for n in options if len(path) < 2 or n != path[-2]]  # not straight back (block, unblock, block) when it can go on
-        if not onward and _undoing_pair(path[-2], path[-1]):
+        came = [*before, *path]  # the lead counts: a walk from remove_stock led by add_stock does not add it again
+        onward = [n for n in options if len(came) < 2 or n != came[-2]]  # not straight back (block, unblock, block) when it can go on
+        if not onward and _undoing_pair(came[-2], came[-1]):
             break  # back and forth between doing and undoing (add, remove, add, remove): a dead end, not a conversation
         path.append(rng.choice(onward or options))
     return path

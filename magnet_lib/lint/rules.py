@@ -338,6 +338,7 @@ def meaning(data: Dataset) -> list[Figure]:
                     repeated.add(key in before, f"{item.item_id} turn {ti}: {key[0]}({key[1][:120]})")
         if item.kind != "multi_turn":
             continue
+        item_turns = item.turns()
         for src in traced_arguments(item):
             ptoks = set(name_tokens(src.param))
             if not ptoks & (_ORIGIN_SIDE | _DESTINATION_SIDE):
@@ -364,8 +365,13 @@ def meaning(data: Dataset) -> list[Figure]:
             holders = {t for (t, f), vs in src.seen.items() if t < src.turn_index and singular(f) == field_ and vs}
             values = {v for (t, f), vs in src.seen.items() if t < src.turn_index and singular(f) == field_ for v in vs}
             latest = max(o[4] for o in earlier)
+            # a reply that supplies what a split request lacked ('the amount is 25; please continue') asks
+            # nothing itself: the request, and its cue, is the message before, which made no call
+            asked = src.turn.query
+            if src.turn_index and not item_turns[src.turn_index - 1].calls:
+                asked = f"{item_turns[src.turn_index - 1].query} {asked}"
             vague.add(
-                len(holders) >= 2 and len(values) >= 2 and latest < max(holders) and not _DISAMBIGUATORS.search(src.turn.query),
+                len(holders) >= 2 and len(values) >= 2 and latest < max(holders) and not _DISAMBIGUATORS.search(asked),
                 f"{item.item_id} turn {src.turn_index}: {call_name(src.call)}({src.param}={src.value!r}) in {src.turn.query[:120]!r}",
             )
     return [origin.figure(), repeated.figure(), vague.figure(), broken.figure(), zone.figure(), label.figure()]

@@ -239,7 +239,7 @@ _VERB_PHRASES: dict[str, list[str]] = {
     "get": ["what's the {o}", "can you get me the {o}", "I'd like to know the {o}", "show me the {o}", "look up the {o}"],
     "list": ["list my {o}", "show me the {o}", "what {o} are there", "give me an overview of the {o}"],
     "search": ["search for {o}", "find {o}", "look for {o}", "I'm looking for {o}"],
-    "find": ["find the {o}", "look for the {o}", "which is the {o}"],
+    "find": ["find the {o}", "look for the {o}", "tell me which {o} there are"],
     "check": ["check the {o}", "can you check the {o}", "I want to know the {o}"],
     "convert": ["convert the {o}", "convert that {o}"],  # the target (unit, currency, zone) follows as a value
     "calculate": ["work out the {o}", "calculate the {o}", "figure out the {o}"],
@@ -251,13 +251,15 @@ _VERB_PHRASES: dict[str, list[str]] = {
     "create": ["create {o}", "set up {o}", "make {o}"],
     "book": ["book {o}", "reserve {o}", "make a booking: {o}"],
     "send": ["send {o}", "please send {o}"],
+    "write": ["write to the {o}", "please write to the {o}"],
+    "share": ["share the {o}", "please share the {o}"],
     "update": ["update the {o}", "change the {o}"],
     "set": ["set the {o}", "change the {o}"],
 }
 _VERB_ALIASES = {
     "fetch": "get", "show": "get", "view": "get", "read": "get", "lookup": "get", "is": "check", "verify": "check",
     "validate": "check", "compute": "calculate", "make": "create", "schedule": "create", "place": "create", "open": "create",
-    "register": "create", "post": "send", "share": "send", "write": "create", "edit": "update", "modify": "update", "change": "update",
+    "register": "create", "post": "send", "edit": "update", "modify": "update", "change": "update",
     "erase": "delete", "clear": "delete", "unsubscribe": "cancel", "revoke": "cancel", "stop": "cancel", "reserve": "book",
 }  # fmt: skip
 _GOAL_PHRASES = [

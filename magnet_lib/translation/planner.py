@@ -301,6 +301,12 @@ def try_call(
         return None, None, trial
     if call is None or validate_arguments(tools[call.name], call.arguments):
         return None, None, trial
+    # a value a call of the turn gave is known only now: the world may refuse it (a name already in the address book)
+    linked = {p: call.arguments[p] for p, s in planned.arguments.items() if s.kind == "same_turn" and p in call.arguments}
+    others = {p: v for p, v in call.arguments.items() if p not in linked}
+    refused = {p: v for p, v in linked.items() if not trial.accepts(call.name, p, v, others)}
+    if refused:
+        return None, refused, trial
     output, world = _run_on_copy(trial, call, memo)
     if not is_error(output):
         return output, None, world
@@ -360,8 +366,39 @@ def plan_call(ctx: _CallPlanning, optional_p: float) -> PlannedCall:
         arguments[param] = source
         if source.kind != "same_turn":
             ctx.chosen[param] = source.value
+    align_with_identifiers(arguments, ctx)
     bind_conversion_units(arguments, ctx)
     return PlannedCall(name=tool.name, arguments=arguments)
+
+
+def align_with_identifiers(arguments: dict[str, ValueSource], ctx: _CallPlanning) -> None:
+    """A value taken from a listed object goes with the identifier taken from that list: paying
+    the third bill takes the third bill's amount, not the second's. For each argument from an
+    earlier turn that is no identifier, when an identifier argument of the call comes from the
+    same turn and the object holding it has the same field, that object's value is taken."""
+    for param, source in list(arguments.items()):
+        if source.kind not in ("previous_turn", "earlier_turn") or is_identifier(param) or source.key is None:
+            continue
+        schema = ctx.tool.properties.get(param, {})
+        for anchor, held in arguments.items():
+            if anchor == param or held.kind != source.kind or held.call != source.call or not is_identifier(anchor) or held.key is None:
+                continue
+            sibling = _sibling_value(ctx, held, source.key)
+            if sibling is not None and sibling != source.value and fits(sibling, schema) and not ctx.refusal(param)(sibling):
+                arguments[param] = source.model_copy(update={"value": sibling})
+                ctx.chosen[param] = sibling
+            break
+
+
+def _sibling_value(ctx: _CallPlanning, held: ValueSource, key: str) -> Any:
+    """The value of ``key`` in the object of that turn's outputs that holds ``held``'s value."""
+    for h in ctx.recent:
+        if h.turn != held.call:
+            continue
+        for chain in _holders(acted_on(h), held.key, held.value):
+            if key in chain[0] and not isinstance(chain[0][key], (dict, list)):
+                return chain[0][key]
+    return None
 
 
 def params_to_plan(tool: Tool, rng: random.Random, optional_p: float) -> list[str]:

@@ -84,7 +84,9 @@ _CATALOGUE = [
 
 
 #: kinds of file whose content is not text a user types (write_file into them makes no sense)
-_BINARY_SUFFIXES = frozenset({"jpg", "jpeg", "png", "gif", "pdf", "xlsx", "xls", "docx", "zip", "mp3", "mp4", "mov"})
+_BINARY_SUFFIXES = frozenset(
+    {"jpg", "jpeg", "png", "gif", "pdf", "xlsx", "xls", "docx", "zip", "gz", "tar", "mp3", "mp4", "mov", "dmg", "exe", "iso", "bin"}
+)
 
 
 class FileRecord(BaseModel):

@@ -164,7 +164,8 @@ class MessagingEnv(ToolEnvironment):
         }
 
     def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
-        """An unread message to mark as read, one's own message to delete, a new number to add."""
+        """An unread message to mark as read, one's own message to delete, a new number and a
+        name not in the address book yet to add (a second 'Daniel Kim' is a duplicate contact)."""
         if param == "message_id" and tool in ("mark_message_as_read", "delete_chat_message"):
             message = self.messages.get(value)
             if message is None:
@@ -172,6 +173,8 @@ class MessagingEnv(ToolEnvironment):
             return not message.is_read if tool == "mark_message_as_read" else message.sender_name == "me"
         if tool == "add_new_contact" and param == "phone_number":
             return all(c.phone_number != value for c in self.contacts.values())
+        if tool == "add_new_contact" and param == "contact_name":
+            return all(c.contact_name.lower() != str(value).lower() for c in self.contacts.values())
         return True
 
     # ------------------------------------------------------------------ helpers

@@ -8,7 +8,7 @@ save_place -> list_saved_places -> remove_saved_place.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -140,6 +140,14 @@ class NavigationEnv(ToolEnvironment):
             "address": [p.name for p in places],
             "value": [1.5, 12.0, 26.2],
         }
+
+    def accepts(self, tool: str, param: str, value: Any, chosen: dict[str, Any] | None = None) -> bool:
+        """A distance or a route between two places, never from a place to itself."""
+        if param == "destination_place_id" and chosen and "origin_place_id" in chosen:
+            return value != chosen["origin_place_id"]
+        if param == "origin_place_id" and chosen and "destination_place_id" in chosen:
+            return value != chosen["destination_place_id"]
+        return True
 
     def _place(self, place_id: str) -> Place:
         return self.lookup(self.places, place_id, "unknown_place", f"no place with id '{place_id}'")
