@@ -150,6 +150,9 @@ def deduplicate(items: Sequence[Trajectory], near_duplicate: float) -> tuple[lis
         groups.setdefault((t.kind, tuple(t.functions)), []).append(t)
     kept: list[Trajectory] = []
     for group in groups.values():
+        if len(group) == 1:  # nothing to compare with: no 3-grams needed
+            kept.extend(group)
+            continue
         accepted: list[tuple[Trajectory, set[str]]] = []
         for t in group:
             sh = shingles(_text(t))
