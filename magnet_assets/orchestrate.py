@@ -718,9 +718,11 @@ def run_pipeline(
                 extra = checks.get(part)
                 return (graph.get_check_keys_for_assets(keys) | extra) if extra else None
 
-            partitioned = [(part, keys) for part, keys in runs.items() if part is not None]
+            partitioned = sorted(((part, keys) for part, keys in runs.items() if part is not None), key=lambda pk: pk[0])
             if fan_out and len(partitioned) > 1:
                 pool = pool or _worker_pool(limit)
+                last = _last_run_seconds(instance, [part for part, _ in partitioned])
+                partitioned.sort(key=lambda pk: -last.get(pk[0], 0.0))  # longest first (then by name): the last to end ends soonest
                 futures = [
                     pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys), _environment())
                     for part, keys in partitioned
@@ -788,6 +790,19 @@ def run_pipeline(
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         raise
+
+
+def _last_run_seconds(instance: dg.DagsterInstance, parts: list[str]) -> dict[str, float]:
+    """How long each partition's latest finished run took (none on a fresh home): the runs
+    of a wave go to the workers longest first, so that no worker is left alone at the end
+    with a long category started last."""
+    out: dict[str, float] = {}
+    for part in parts:
+        for record in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": part}), limit=5):
+            if record.start_time and record.end_time:
+                out[part] = record.end_time - record.start_time
+                break
+    return out
 
 
 def _todo(instance, defs, keys: list[Key]) -> dict[Key, str]:

@@ -539,3 +539,23 @@ def test_category_workers_run_under_the_environment_of_the_call_that_submits(mon
         assert second.submit(_variable_in_worker, "MAGNET_OTHER_PROBE", _environment()).result(60) is None
     finally:
         second.shutdown()
+
+
+def test_a_waves_category_runs_go_longest_first_by_their_last_run(magnet_home):
+    """The workers take a wave's category runs longest first, by how long each partition's
+    latest run took (a fresh home has none: by name)."""
+    import time as _time
+
+    parts = dg.StaticPartitionsDefinition(["slow", "quick"])
+
+    @dg.asset(partitions_def=parts)
+    def paced(context):
+        _time.sleep(0.4 if context.partition_key == "slow" else 0.0)
+        return 1
+
+    instance = open_instance(load_settings(home=magnet_home))
+    assert orchestrate._last_run_seconds(instance, ["slow", "quick"]) == {}
+    for part in ("quick", "slow"):
+        dg.materialize([paced], instance=instance, partition_key=part)
+    last = orchestrate._last_run_seconds(instance, ["quick", "slow", "never"])
+    assert set(last) == {"quick", "slow"} and last["slow"] > last["quick"] + 0.3
