@@ -28,6 +28,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from magnet_lib.lint.data import Item
+from magnet_lib.lint.rules import request_signature
 from magnet_lib.models import Trajectory, stable_hash
 from magnet_lib.settings import DistillSettings
 from magnet_lib.tool_calls import message_calls
@@ -89,20 +91,11 @@ def conversation_key(trajectory: Trajectory) -> str:
 
 
 def request_key(trajectory: Trajectory, loose: bool = False) -> str:
-    """What the item asks and does: its kind, each user message (lower-cased, punctuation
-    aside) with the calls that answer it. Two items alike here teach the same thing however
-    their replies are worded and whatever distractors they offer. ``loose``: numbers and word
-    endings aside, and the calls by name only (the lint's near duplicates)."""
-    parts: list[str] = []
-    for m in trajectory.messages[1:]:
-        if m.get("role") == "user":
-            text = re.sub(r"[^a-z0-9]+", " ", str(m.get("content") or "").lower()).strip()
-            if loose:
-                text = re.sub(r"\d+", "#", re.sub(r"\b(\w+)\b", lambda w: w.group(1)[:6], text))
-            parts.append(text + "|")
-        elif parts:
-            parts[-1] += ",".join(c.name if loose else f"{c.name}{json.dumps(c.arguments, sort_keys=True)}" for c in message_calls(m))
-    return stable_hash([trajectory.kind, parts], 24)
+    """What the item asks and does (:func:`magnet_lib.lint.rules.request_signature`, hashed):
+    two items alike here teach the same thing however their replies are worded and whatever
+    distractors they offer. ``loose``: numbers and word endings aside, the calls by name."""
+    item = Item(item_id=trajectory.traj_id, messages=trajectory.messages, tools=[], kind=trajectory.kind)
+    return stable_hash([request_signature(item, loose)], 24)
 
 
 def _text(trajectory: Trajectory) -> str:

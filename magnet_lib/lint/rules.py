@@ -464,7 +464,11 @@ def coverage(data: Dataset) -> list[Figure]:
     return figs
 
 
-def _signature(item: Item, loose: bool) -> str:
+def request_signature(item: Item, loose: bool = False) -> str:
+    """What an item asks and does: its kind, each user turn's words (``loose``: numbers and word
+    endings aside) with the calls that answer it (``loose``: by name only). Items alike here
+    teach the same thing however their replies are worded (the lint's duplicates, the SFT mix's
+    de-duplication)."""
     parts = []
     for turn in item.turns():
         q = _normalise_text(turn.query)
@@ -483,7 +487,7 @@ def duplicates(data: Dataset) -> list[Figure]:
     seen_exact: set[str] = set()
     seen_near: set[str] = set()
     for item in data.items:
-        e, n = _signature(item, False), _signature(item, True)
+        e, n = request_signature(item), request_signature(item, loose=True)
         exact.add(e in seen_exact, f"{item.item_id}: {e[:160]}")
         near.add(n in seen_near, f"{item.item_id}: {n[:160]}")
         seen_exact.add(e)
