@@ -15,6 +15,7 @@ from magnet_lib.pool.envs.base import (
     ToolError,
     error_output,
     is_error,
+    stable_pickles,
     tool,
 )
 
@@ -29,6 +30,7 @@ def builtin_environments() -> dict[str, type[ToolEnvironment]]:
         if info.name == "base" or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
+        stable_pickles(module)
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)

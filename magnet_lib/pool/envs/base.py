@@ -17,6 +17,7 @@ raises out of an environment.
 from __future__ import annotations
 
 import copy
+import copyreg
 import inspect
 import random
 import typing
@@ -147,6 +148,47 @@ class ToolSpec:
         return schema
 
 
+def _rebuild_model(cls: type[BaseModel], values: dict, fields_set: tuple, extra: Any, private: Any) -> BaseModel:
+    """A pydantic model from what :func:`_reduce_model` kept (what ``BaseModel.__setstate__`` sets)."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(model, "__pydantic_extra__", extra)
+    object.__setattr__(model, "__pydantic_private__", private)
+    return model
+
+
+def _reduce_model(model: BaseModel) -> tuple:
+    """Pickle a state model with its set of given fields sorted: the same state always pickles
+    to the same bytes (a set's order may change with every round trip), so equal pickles tell
+    a call that changed nothing (see ``EpisodeRuntime``'s trial memo)."""
+    return _rebuild_model, (
+        type(model),
+        model.__dict__,
+        tuple(sorted(model.__pydantic_fields_set__)),
+        model.__pydantic_extra__,
+        model.__pydantic_private__,
+    )
+
+
+def stable_pickles(module: Any) -> None:
+    """Register :func:`_reduce_model` for every pydantic model class a module defines."""
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__:
+            copyreg.pickle(obj, _reduce_model)
+
+
+class _SortedSet(list):
+    """A set attribute as its sorted elements, in an environment's pickle (see :func:`_reduce_model`)."""
+
+
+def _sorted(values: set) -> _SortedSet:
+    try:
+        return _SortedSet(sorted(values))
+    except TypeError:  # elements of several types
+        return _SortedSet(sorted(values, key=repr))
+
+
 class ToolEnvironment:
     """A stateful category of built-in tools. Subclasses set ``category`` and define tools.
 
@@ -164,6 +206,13 @@ class ToolEnvironment:
 
     def setup(self) -> None:  # pragma: no cover - overridden
         """Build the initial state from ``self.rng``."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # set attributes sorted, so the same state pickles to the same bytes (see _reduce_model)
+        return {k: (_sorted(v) if type(v) is set else v) for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({k: (set(v) if type(v) is _SortedSet else v) for k, v in state.items()})
 
     def user_values(self) -> dict[str, list[Any]]:
         """Values a user could plausibly state for parameters, drawn from the current state.
