@@ -60,15 +60,19 @@ def run(
     'Unsynced' and 'Missing'), then print a summary; exit 1 if anything failed."""
     import time
 
+    from magnet_assets import forkserver
+
+    started = time.perf_counter()
+    settings = _settings(home, tools_dir)
+    # a fresh home runs every category in workers: their server imports while this process does
+    forkserver.start_early(settings.run.executor, settings.run.max_concurrent, settings.dagster_home)
     from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
 
-    settings = _settings(home, tools_dir)
     if verbose:  # the steps that train read it (loss curves go to loss_curve.json and the metadata either way)
         settings = settings.model_copy(update={"run": settings.run.model_copy(update={"verbose": True})})
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))
     mode = f"model {settings.llm.model}" if settings.llm.model else "offline (no model configured)"
     console.print(f"[bold]magnet run[/] home={settings.home} · {mode} · executor {settings.run.executor}")
-    started = time.perf_counter()
     done: dict[str, int] = defaultdict(int)
     shown: set[tuple] = set()
 

@@ -19,10 +19,10 @@ import contextlib
 import fcntl
 import functools
 import json
-import multiprocessing
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from magnet_assets import sqlite_sync
+from magnet_assets import forkserver, sqlite_sync
 from magnet_assets.definitions import build_definitions, cores, magnet_job
 from magnet_assets.resources import resource_values
 from magnet_lib.pool.function_pool import discover_categories
@@ -495,21 +495,44 @@ def _warm_worker(settings_json: str, dagster_home: str, environment: dict[str, s
     _worker_instance(dagster_home)
 
 
-def _warm_pool(workers: int, settings_json: str, dagster_home: str) -> ProcessPoolExecutor:
-    """The worker pool, each worker building the job before its first run."""
-    pool = _worker_pool(workers)
-    for _ in range(workers):
-        pool.submit(_warm_worker, settings_json, dagster_home, _environment())
-    return pool
+class _Workers:
+    """The worker pool, started in a thread: forking the first workers waits for the forkserver
+    to import the project (seconds), time this process spends planning instead. ``get`` waits
+    for it; each worker builds the job before its first run."""
+
+    def __init__(self, workers: int, settings_json: str, dagster_home: str):
+        self._pool: ProcessPoolExecutor | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, args=(workers, settings_json, dagster_home), name="magnet-workers", daemon=True)
+        self._thread.start()
+
+    def _start(self, workers: int, settings_json: str, dagster_home: str) -> None:
+        try:
+            pool = _worker_pool(workers)
+            for _ in range(workers):
+                pool.submit(_warm_worker, settings_json, dagster_home, _environment())
+            self._pool = pool
+        except BaseException as exc:  # raised where the pool is wanted
+            self._error = exc
+
+    def get(self) -> ProcessPoolExecutor:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._pool is not None
+        return self._pool
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from a server that has the project imported (fast to start).
-    Dagster's run execution is not thread-safe (its log set-up reconfigures ``logging``), so
-    category runs go side by side in processes, not threads."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["magnet_assets.definitions"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    """Worker processes forked from a server that has the project imported (fast to start;
+    :mod:`magnet_assets.forkserver`). Dagster's run execution is not thread-safe (its log set-up
+    reconfigures ``logging``), so category runs go side by side in processes, not threads."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=forkserver.context())
 
 
 def _step_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
@@ -657,7 +680,7 @@ def run_pipeline(
     if fan_out and len([c for c in changed if not categories or c in categories]) > 1:
         # new or changed sources in several categories (a fresh home): category runs to come;
         # the workers start (and build the job) while this process plans
-        pool = _warm_pool(limit, settings_json, home)
+        pool = _Workers(limit, settings_json, home)
     try:
         defs = build_definitions(settings=settings)
         graph = defs.resolve_asset_graph()
@@ -675,8 +698,9 @@ def run_pipeline(
         targets_ = [(k, c) for k in order for c in (run_categories if graph.get(k).partitions_def is not None else [None])]
         lineage = Lineage(instance, defs, set(targets_))
         siblings = {k: set(graph.get(k).execution_set_asset_keys) & wanted for k in order}
-        recon = _reconstructable(settings_json)
-        in_process = _reconstructable(settings_json, "in_process")
+        # the jobs are built when a run is made here (a no-op call makes none)
+        recon = functools.cache(lambda: _reconstructable(settings_json))
+        in_process = functools.cache(lambda: _reconstructable(settings_json, "in_process"))
 
         def recon_for(keys: set[dg.AssetKey], part: str | None):
             """A category's run is a chain (each step needs the one before): its steps run in one
@@ -684,7 +708,7 @@ def run_pipeline(
             (training, evaluation: independent steps, each with its own heavy libraries) on the
             configured executor."""
             steps = {frozenset(siblings.get(k, {k})) for k in keys}
-            return in_process if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon
+            return in_process() if settings.run.executor == "multiprocess" and (part is not None or len(steps) <= 2) else recon()
 
         # category runs side by side in worker processes, each run's steps in its worker; the
         # unpartitioned runs (one at a time) in this process. With the in_process executor (tests)
@@ -720,11 +744,13 @@ def run_pipeline(
 
             partitioned = sorted(((part, keys) for part, keys in runs.items() if part is not None), key=lambda pk: pk[0])
             if fan_out and len(partitioned) > 1:
-                pool = pool or _worker_pool(limit)
+                pool = pool or _Workers(limit, settings_json, home)
                 last = _last_run_seconds(instance, [part for part, _ in partitioned])
                 partitioned.sort(key=lambda pk: -last.get(pk[0], 0.0))  # longest first (then by name): the last to end ends soonest
                 futures = [
-                    pool.submit(_execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys), _environment())
+                    pool.get().submit(
+                        _execute_in_worker, settings_json, home, keys, part, log_level, with_checks(part, keys), _environment()
+                    )
                     for part, keys in partitioned
                 ]
                 for future in as_completed(futures):  # each run reported when it ends (live progress)
@@ -744,7 +770,7 @@ def run_pipeline(
 
         status = {k: "MISSING" for k in targets_} if force else _todo(instance, defs, targets_)
         if pool is None and fan_out and len({p for _, p in status if p is not None}) > 1:
-            pool = _warm_pool(limit, settings_json, home)  # category runs to come (e.g. after a code change)
+            pool = _Workers(limit, settings_json, home)  # category runs to come (e.g. after a code change)
         retry = {} if force else _retry_checks(instance, defs, graph, wanted, run_categories)
         retry = {part: kept for part, keys in retry.items() if (kept := {c for c in keys if (c.asset_key, part) not in status})}
         if status or retry:

@@ -354,3 +354,26 @@ def test_a_reply_to_a_split_request_takes_its_cue_from_the_request():
 
     assert _figure([item("Delete the device schedule with the first schedule id you got.")], "vague_earlier_reference")["count"] == 0
     assert _figure([item("Delete the device schedule with the schedule id from earlier.")], "vague_earlier_reference")["count"] == 1
+
+
+def test_arguments_are_traced_once_and_each_sees_only_the_leaves_before_it():
+    """Four rules read the traced arguments of an item: traced once, each source keeping the
+    output leaves seen up to its call (a later output of the same turn is not a candidate)."""
+    from magnet_lib.lint.rules import _norm, traced_arguments
+
+    item = conversation(
+        (
+            "List the cart, remove the first dish, then list it again.",
+            [
+                [("list_cart", {}, {"items": [{"item_id": "IT-1"}, {"item_id": "IT-2"}]})],
+                [("remove_from_cart", {"item_id": "IT-1"}, {"item_id": "IT-9"})],  # IT-9: seen after the call only
+            ],
+            "Removed IT-1.",
+        ),
+    )
+    traced = traced_arguments(item)
+    assert traced is traced_arguments(item)  # derived once
+    (source,) = traced
+    assert source.param == "item_id" and source.value == "IT-1"
+    assert source.seen[(0, "item_id")] == {_norm("IT-1"), _norm("IT-2")}
+    assert not any(_norm("IT-9") in vs for vs in source.seen.values())

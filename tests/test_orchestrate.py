@@ -559,3 +559,31 @@ def test_a_waves_category_runs_go_longest_first_by_their_last_run(magnet_home):
         dg.materialize([paced], instance=instance, partition_key=part)
     last = orchestrate._last_run_seconds(instance, ["quick", "slow", "never"])
     assert set(last) == {"quick", "slow"} and last["slow"] > last["quick"] + 0.3
+
+
+def _preloaded_in_worker() -> tuple[bool, bool]:
+    import sys
+
+    from magnet_lib.pool.envs import builtin_environments
+
+    envs = builtin_environments()  # the forkserver's cache, inherited by the fork
+    return "magnet_assets.definitions" in sys.modules, all("_magnet_specs" in e.__dict__ for e in envs.values())
+
+
+def test_the_workers_fork_from_a_server_with_the_project_and_its_tool_specs_loaded(tmp_path):
+    """``magnet run`` starts the forkserver early on a fresh home only (multiprocess, two
+    workers or more); a worker finds the project imported and the built-in tool specs built."""
+    from magnet_assets import forkserver
+
+    fresh, used = tmp_path / "fresh" / "dagster", tmp_path / "used" / "dagster"
+    (used / "history").mkdir(parents=True)
+    (used / "history" / "runs.db").write_bytes(b"")
+    assert not forkserver.start_early("multiprocess", 2, used)  # runs recorded: maybe one category to run
+    assert not forkserver.start_early("in_process", 2, fresh)
+    assert not forkserver.start_early("multiprocess", 1, fresh)
+    assert forkserver.start_early("multiprocess", 2, fresh)
+    workers = orchestrate._Workers(1, json.dumps({}), str(tmp_path / "fresh"))  # started in a thread
+    try:
+        assert workers.get().submit(_preloaded_in_worker).result(120) == (True, True)
+    finally:
+        workers.shutdown()

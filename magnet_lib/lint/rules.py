@@ -9,6 +9,7 @@ that leaf's name.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter, defaultdict
@@ -117,8 +118,15 @@ class Source:
     seen: dict[tuple[int, str], set]
 
 
-def traced_arguments(item: Item) -> Iterator[Source]:
-    """Every argument of the item's calls that an earlier output provides and nobody stated."""
+def traced_arguments(item: Item) -> list[Source]:
+    """Every argument of the item's calls that an earlier output provides and nobody stated
+    (traced once per item: four rules read them)."""
+    if "traced" not in item.derived:
+        item.derived["traced"] = list(_trace_arguments(item))
+    return item.derived["traced"]
+
+
+def _trace_arguments(item: Item) -> Iterator[Source]:
     by_value: dict[Any, list[tuple[str, dict | None, int, int]]] = defaultdict(list)
     seen: dict[tuple[int, str], set] = defaultdict(set)
     stated = ""
@@ -144,7 +152,9 @@ def traced_arguments(item: Item) -> Iterator[Source]:
                         hits = by_value.get(_norm(v))
                         if hits:
                             origins = [(k, p, pos, t == ti, t) for k, p, pos, t in hits]
-                            yield Source(item, turn, ti, call, param, v, origins, seen)
+                            # the leaves seen up to this call: earlier turns' are complete, this turn's copied
+                            upto = {k: (set(vs) if k[0] == ti else vs) for k, vs in seen.items()}
+                            yield Source(item, turn, ti, call, param, v, origins, upto)
 
 
 def _param_description(item: Item, call: dict[str, Any], param: str) -> str:
@@ -242,7 +252,8 @@ def _param_enum(item: Item, call: dict[str, Any], param: str) -> set[str] | None
     return None
 
 
-def _normalise_text(text: str) -> str:
+@functools.lru_cache(maxsize=1 << 16)
+def _normalise_text(text: str) -> str:  # a description is compared with every query that calls it
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
@@ -417,13 +428,13 @@ def summaries(data: Dataset) -> list[Figure]:
     dropped = _Counter("summary_drops_asked_field", "summaries leaving out the value of an output field the user's request names")
     invented = _Counter("summary_unsupported_number", "summaries stating a number that no output, query or system text holds")
     for item in data.items:
-        known = item.system
+        numbers = _numbers_in(item.system)  # of the text so far: system, queries, outputs (each text read once)
         for turn in item.turns():
-            known += "\n" + turn.query
+            numbers |= _numbers_in(turn.query)
             if not turn.outputs:
                 continue
             for _, out in turn.outputs:
-                known += "\n" + (json.dumps(out) if not isinstance(out, str) else out)
+                numbers |= _numbers_in(json.dumps(out) if not isinstance(out, str) else out)
             if not turn.summary:
                 continue
             qwords = {singular(w) for w in re.findall(r"[a-z]+", turn.query.lower())}
@@ -436,10 +447,13 @@ def summaries(data: Dataset) -> list[Figure]:
                     if toks and all(t in qwords for t in toks) and not _stated(value, turn.summary):
                         missing.append(key)
             dropped.add(bool(missing), f"{item.item_id}: asked {sorted(set(missing))} in {turn.query[:120]!r}")
-            numbers = {round(float(n), 6) for n in _NUMBER.findall(known)}
             extra = [n for n in _NUMBER.findall(turn.summary) if round(float(n), 6) not in numbers and not _round_of(float(n), numbers)]
             invented.add(bool(extra), f"{item.item_id}: {extra} in {turn.summary[:160]!r}")
     return [dropped.figure(), invented.figure()]
+
+
+def _numbers_in(text: str) -> set[float]:
+    return {round(float(n), 6) for n in _NUMBER.findall(text)}
 
 
 def _round_of(n: float, numbers: set[float]) -> bool:
