@@ -9,6 +9,7 @@ made from the CLI show up there. Stage modules add their own sub-commands throug
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -266,7 +267,13 @@ _register_subcommands()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The interpreter's teardown runs the cycle collector over every object Dagster and
+        # pydantic made: 1.3 s of a 5 s no-op `magnet run` on 2 cores. Frozen objects are left to
+        # the end of the process; reference-counted ones are still finalized, atexit still runs.
+        gc.freeze()
 
 
 if __name__ == "__main__":

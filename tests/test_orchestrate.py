@@ -588,3 +588,20 @@ def test_the_workers_fork_from_a_server_with_the_project_and_its_tool_specs_load
         assert workers.get().submit(_preloaded_in_worker).result(120) == (True, True, True)  # pandas: Kuzu's first query
     finally:
         workers.shutdown()
+
+
+def test_the_cli_leaves_its_objects_to_the_end_of_the_process(monkeypatch):
+    """``magnet`` freezes the garbage collector's objects when its command ends: the teardown
+    does not walk Dagster's and pydantic's object graph (over a second of a no-op run)."""
+    import gc
+
+    from magnet_assets import cli
+
+    gc.unfreeze()
+    monkeypatch.setattr("sys.argv", ["magnet", "--help"])
+    try:
+        with pytest.raises(SystemExit):
+            cli.main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
