@@ -69,6 +69,7 @@ def run(
     forkserver.start_early(settings.run.executor, settings.run.max_concurrent, settings.dagster_home)
     from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
 
+    forkserver.tune_collector()  # this process runs the unpartitioned steps and single-category runs
     if verbose:  # the steps that train read it (loss curves go to loss_curve.json and the metadata either way)
         settings = settings.model_copy(update={"run": settings.run.model_copy(update={"verbose": True})})
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home.resolve()))

@@ -8,6 +8,7 @@ side and the first category starts as soon as planning ends. This module imports
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from multiprocessing import forkserver
@@ -42,3 +43,18 @@ def start_early(executor: str, max_concurrent: int | None, dagster_home: Path) -
     context()
     forkserver.ensure_running()  # spawns the server and returns; it imports in its own process
     return True
+
+
+#: the youngest generation's threshold while generating (Python's default is 700 allocations):
+#: the planner allocates millions of short-lived objects, and a collection walks the young ones
+GEN0_THRESHOLD = 20_000
+
+
+def tune_collector() -> None:
+    """For a process that generates data (the workers, ``magnet run``): what is imported by now
+    lives as long as the process, so the cycle collector stops walking it (``gc.freeze``), and
+    collects the young generation less often. On three categories' translation: collector time
+    1.0-1.2 s -> 0.4 s of 11 s, the data identical."""
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(GEN0_THRESHOLD, young), middle, old)

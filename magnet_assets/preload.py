@@ -15,3 +15,7 @@ for _environment in builtin_environments().values():
 
 with contextlib.suppress(ImportError):  # installed with the training extras (datasets, trl)
     import pandas  # noqa: F401  (Kuzu imports it on a connection's first execute)
+
+from magnet_assets.forkserver import tune_collector  # noqa: E402
+
+tune_collector()  # the forked workers inherit it

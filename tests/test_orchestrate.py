@@ -561,14 +561,18 @@ def test_a_waves_category_runs_go_longest_first_by_their_last_run(magnet_home):
     assert set(last) == {"quick", "slow"} and last["slow"] > last["quick"] + 0.3
 
 
-def _preloaded_in_worker() -> tuple[bool, bool, bool]:
+def _preloaded_in_worker() -> tuple[bool, bool, bool, bool]:
+    import gc
     import sys
+
+    from magnet_assets.forkserver import GEN0_THRESHOLD
 
     from magnet_lib.pool.envs import builtin_environments
 
     loaded = "magnet_assets.definitions" in sys.modules and "pyarrow" in sys.modules  # before anything ran here
     envs = builtin_environments()  # the forkserver's cache, inherited by the fork
-    return loaded, all("_magnet_specs" in e.__dict__ for e in envs.values()), "pandas" in sys.modules
+    collector = gc.get_freeze_count() > 0 and gc.get_threshold()[0] >= GEN0_THRESHOLD  # the imports frozen, fewer young collections
+    return loaded, all("_magnet_specs" in e.__dict__ for e in envs.values()), "pandas" in sys.modules, collector
 
 
 def test_the_workers_fork_from_a_server_with_the_project_and_its_tool_specs_loaded(tmp_path):
@@ -585,7 +589,7 @@ def test_the_workers_fork_from_a_server_with_the_project_and_its_tool_specs_load
     assert forkserver.start_early("multiprocess", 2, fresh)
     workers = orchestrate._Workers(1, json.dumps({}), str(tmp_path / "fresh"))  # started in a thread
     try:
-        assert workers.get().submit(_preloaded_in_worker).result(120) == (True, True, True)  # pandas: Kuzu's first query
+        assert workers.get().submit(_preloaded_in_worker).result(120) == (True, True, True, True)  # pandas: Kuzu's first query
     finally:
         workers.shutdown()
 
