@@ -66,7 +66,8 @@ def run(
     started = time.perf_counter()
     settings = _settings(home, tools_dir)
     # a fresh home runs every category in workers: their server imports while this process does
-    forkserver.start_early(settings.run.executor, settings.run.max_concurrent, settings.dagster_home)
+    if not category or len(category) > 1:  # one category runs in this process
+        forkserver.start_early(settings.run.executor, settings.run.max_concurrent, settings.dagster_home)
     from magnet_assets.orchestrate import EndpointUnreachable, run_pipeline
 
     forkserver.tune_collector()  # this process runs the unpartitioned steps and single-category runs

@@ -566,7 +566,6 @@ def _preloaded_in_worker() -> tuple[bool, bool, bool, bool]:
     import sys
 
     from magnet_assets.forkserver import GEN0_THRESHOLD
-
     from magnet_lib.pool.envs import builtin_environments
 
     loaded = "magnet_assets.definitions" in sys.modules and "pyarrow" in sys.modules  # before anything ran here
