@@ -40,6 +40,20 @@ def test_rerun_is_served_from_the_cache_without_a_request(llm_server, echo, tmp_
     assert (stats.calls, stats.cache_hits, stats.prompt_tokens) == (0, 12, 0)
 
 
+def test_the_same_request_twice_at_once_is_sent_once(llm_server, echo, tmp_path):
+    """Two items of a run rendering the same request get one answer: sent twice, a sampled
+    model would answer each its own way while the cache keeps one, and a rerun would not
+    give the first item what it got."""
+    items = [words(1, "same")[0], words(1, "same")[0], *words(2, "other")]
+    runner = make_runner(llm_server, tmp_path / "cache")
+    first = runner.run(echo, items)
+    assert llm_server.requests == 3  # "same0" once, "other0", "other1"
+    assert first[0].value == first[1].value and all(r.ok for r in first)
+    assert runner.stats["echo"].cache_hits == 1
+    again = make_runner(llm_server, tmp_path / "cache").run(echo, items)
+    assert [r.value for r in again] == [r.value for r in first] and llm_server.requests == 3
+
+
 def test_cached_reask_replays_without_requests(llm_server, echo, tmp_path):
     llm_server.script("invalid_answer", None)
     [first] = make_runner(llm_server, tmp_path / "cache").run(echo, words(1))

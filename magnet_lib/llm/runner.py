@@ -141,6 +141,9 @@ class TaskRunner:
         self.stats: dict[str, TaskStats] = {}
         self._client: ModelClient | None = None
         self._cache: ResponseCache | None = None
+        #: requests on their way, by (event loop, cache key): the same request asked again
+        #: meanwhile waits for that answer instead of sending its own (see ``_answer``)
+        self._in_flight: dict[tuple[int, str], asyncio.Future[str]] = {}
 
     # ------------------------------------------------------------------ parts
     def model_for(self, task: Task) -> str | None:
@@ -411,7 +414,30 @@ class TaskRunner:
         if hit is not None:
             self._stats(task).cache_hits += 1
             return hit.text, True
-        completion = await self._request(task, model, conversation, params, budget)
+        # Two items of a run may render the same request (what they differ in is not in the
+        # prompt). One request answers both: sent twice, a sampled model answers each its own
+        # way while the cache keeps one answer per request, so a rerun would not give the
+        # first item what it got. A waiting request counts as a cache hit.
+        loop = asyncio.get_running_loop()
+        flight = (id(loop), key)
+        sent = self._in_flight.get(flight)
+        if sent is not None:
+            text = await asyncio.shield(sent)
+            self._stats(task).cache_hits += 1
+            return text, True
+        sent = self._in_flight[flight] = loop.create_future()
+        try:
+            completion = await self._request(task, model, conversation, params, budget)
+        except asyncio.CancelledError:
+            sent.cancel()
+            raise
+        except BaseException as exc:  # the waiting requests fail as this one did
+            sent.set_exception(exc)
+            sent.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del self._in_flight[flight]
+        sent.set_result(completion.text)
         if cache is not None:
             cache.put(
                 key, task=task.name, task_version=task.version, model=model, text=completion.text,
