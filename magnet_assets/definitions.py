@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import os
 
 import dagster as dg
 
 from magnet_assets import sqlite_sync  # noqa: F401  (every process that runs steps: the instance's SQLite sync level)
+from magnet_assets.forkserver import cores
 from magnet_assets.io_manager import PolarsParquetIOManager
 from magnet_assets.resources import MagnetResource
 from magnet_assets.versions import with_code_versions
@@ -24,13 +24,6 @@ from magnet_lib.settings import MagnetSettings, load_settings
 STAGE_MODULES = ["sources", "pool", "graph", "translation", "training", "evaluation", "bfcl"]
 #: the asset job ``magnet run`` executes (one run per category partition, plus the tail)
 JOB_NAME = "magnet_assets_job"
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def executor_for(settings: MagnetSettings) -> dg.ExecutorDefinition:

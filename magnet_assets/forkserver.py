@@ -30,15 +30,19 @@ def fresh_home(dagster_home: Path) -> bool:
     return not (dagster_home / "history" / "runs.db").exists()
 
 
+def cores() -> int:
+    """The cores this process may use: how many category runs go side by side by default."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def start_early(executor: str, max_concurrent: int | None, dagster_home: Path) -> bool:
     """Start the server now (it imports while the caller does) when category runs will go to
     workers: the multiprocess executor, more than one worker, a fresh home. Returns whether it
     started; a server already running is kept."""
-    try:
-        workers = max_concurrent or len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        workers = max_concurrent or os.cpu_count() or 1
-    if executor != "multiprocess" or workers < 2 or not fresh_home(dagster_home):
+    if executor != "multiprocess" or (max_concurrent or cores()) < 2 or not fresh_home(dagster_home):
         return False
     context()
     forkserver.ensure_running()  # spawns the server and returns; it imports in its own process

@@ -32,7 +32,8 @@ from pathlib import Path
 import dagster as dg
 
 from magnet_assets import forkserver, sqlite_sync
-from magnet_assets.definitions import build_definitions, cores, magnet_job
+from magnet_assets.definitions import build_definitions, magnet_job
+from magnet_assets.forkserver import cores
 from magnet_assets.resources import resource_values
 from magnet_lib.pool.function_pool import discover_categories
 from magnet_lib.settings import LLMSettings, MagnetSettings

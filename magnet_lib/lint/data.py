@@ -95,9 +95,7 @@ class Item:
     functions: list[str] = field(default_factory=list)
     #: the tool category, when the data says (Magnet's ``category``)
     category: str = ""
-    #: :meth:`turns`, split once (every rule reads them; treat them as read-only)
-    _turns: list[Turn] | None = field(default=None, init=False, repr=False, compare=False)
-    #: what several rules derive from the item, derived once (see ``rules.traced_arguments``)
+    #: what several rules read, derived once (:meth:`turns`, ``rules.traced_arguments``; read-only)
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -116,9 +114,9 @@ class Item:
         return specs
 
     def turns(self) -> list[Turn]:
-        if self._turns is None:
-            self._turns = self._split_turns()
-        return self._turns
+        if "turns" not in self.derived:
+            self.derived["turns"] = self._split_turns()
+        return self.derived["turns"]
 
     def _split_turns(self) -> list[Turn]:
         turns: list[Turn] = []

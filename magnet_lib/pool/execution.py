@@ -245,13 +245,11 @@ class EpisodeRuntime:
         if remembered is None:
             output = self._live()[key].call(call.name, call.arguments)
             blob = pickle.dumps(self._envs[key], pickle.HIGHEST_PROTOCOL)
-            if blob == before[key]:
-                # the call changed nothing (a read that drew no random number): the state, its
-                # token and what is known of it stay, so the calls after it are looked up as
-                # on the state before it (most trial calls are reads)
-                _TRIALS.put(memo_key, (pickle.dumps(output, pickle.HIGHEST_PROTOCOL), blob, self._token))
-                return output
-            self._changed()
+            # a call that changed nothing (a read that drew no random number) keeps the state, its
+            # token and what is known of it: the calls after it are looked up as on the state
+            # before it (most trial calls are reads)
+            if blob != before[key]:
+                self._changed()
             _TRIALS.put(memo_key, (pickle.dumps(output, pickle.HIGHEST_PROTOCOL), blob, self._token))
         else:
             packed, blob, token = remembered
